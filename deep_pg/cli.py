@@ -1,0 +1,23 @@
+"""The `deep-pg` entry point: a thin Hydra app that hands the composed config to the Trainer."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from deep_pg.config import register_configs
+
+# A console script has no meaningful working directory, so a relative config_path would break:
+# resolve the repository's conf/ from this file (DEEP_PG_CONF points elsewhere if needed).
+CONF_DIR = os.environ.get("DEEP_PG_CONF", str(Path(__file__).resolve().parents[1] / "conf"))
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    from deep_pg.run import run_training
+
+    return run_training(cfg)

@@ -1,0 +1,202 @@
+"""Typed schemas behind the YAML in ``conf/``.
+
+The dataclasses are registered in Hydra's ConfigStore and ``conf/config.yaml`` lists the schema
+first in its defaults, so every YAML file and every command-line override is merged into a typed
+node: a typo (``opt.lr_aneal``) or a wrong type (``seed=abc``) fails at composition with the key
+named. Constraints a type cannot express (positive counts, divisibility) are checked by
+:func:`validate`, which raises :class:`ConfigError` with the key, the bad value and what is allowed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A configuration value is outside what deep_pg accepts."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"invalid value for '{key}': {value!r} (allowed: {allowed})")
+
+
+class Activation(str, Enum):
+    tanh = "tanh"
+    relu = "relu"
+
+
+class Baseline(str, Enum):
+    value = "value"  # the agent's learned value network
+    zero = "zero"  # no baseline: discounted returns stand in for advantages
+
+
+class LoggerMode(str, Enum):
+    offline = "offline"
+    online = "online"
+    disabled = "disabled"
+
+
+ALGO_FAMILIES = ("ppo", "pg", "trpo")
+ALGO_NAMES = ("ppo", "ppo_m", "ppo_noclip", "trpo", "trpo_plus", "pg")
+
+
+@dataclass
+class EnvConfig:
+    name: str = MISSING  # the config-group option (hopper, walker2d, ...)
+    id: str = MISSING  # gymnasium id, e.g. Hopper-v5
+    num_envs: int = 1  # environments stepped together by the training sampler
+    max_episode_steps: Optional[int] = None  # null = the gymnasium spec's time limit
+    # true: a time-limit truncation bootstraps from V(final obs); false: it is treated as
+    # terminal, which is what the reference implementation did.
+    timeout_bootstrap: bool = True
+
+
+@dataclass
+class AlgoConfig:
+    name: str = MISSING
+    family: str = MISSING  # ppo | pg | trpo: which update rule runs
+    steps_per_iter: int = 2048
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
+    init_log_std: float = 0.0
+    policy_lr: float = 3e-4
+    value_lr: float = 3e-4
+    adam_eps: float = 1e-5
+    epochs: int = 10  # policy epochs over the batch (ppo, pg)
+    value_epochs: int = 10
+    num_minibatches: int = 32
+    clip_eps: Optional[float] = 0.2  # PPO ratio clip; null = no clipping (PPO-NoClip)
+    value_clip_eps: float = 0.2  # epsilon of the clipped value loss (opt.value_clip)
+    entropy_coef: float = 0.0
+    baseline: Baseline = Baseline.value
+    # TRPO
+    max_kl: float = 0.01
+    max_kl_final: Optional[float] = None  # linear schedule of delta to this value; null = constant
+    cg_steps: int = 10
+    cg_damping: float = 0.1
+    fisher_frac: float = 0.1
+    max_backtracks: int = 10
+
+
+@dataclass
+class OptConfig:
+    """Code-level optimizations; each acts in one place, found by grepping its key."""
+
+    lr_anneal: bool = True
+    reward_scaling: bool = True
+    ortho_init: bool = True
+    value_clip: bool = True
+    obs_norm: bool = True
+    obs_clip: Optional[float] = 10.0
+    reward_clip: Optional[float] = 10.0
+    grad_clip: Optional[float] = None
+    adv_norm: bool = True
+    activation: Activation = Activation.tanh
+
+
+@dataclass
+class LoggerConfig:
+    mode: LoggerMode = LoggerMode.offline
+    project: str = "deep_pg"
+    entity: Optional[str] = None
+    group: Optional[str] = None  # null = the sweep / experiment name
+    log_every: int = 10  # iterations between plain log lines when stdout is not a terminal
+
+
+@dataclass
+class CheckpointConfig:
+    every: int = 50  # iterations between writes of checkpoints/last.pt (also written at the end)
+
+
+@dataclass
+class ProbeConfig:
+    name: str = "none"
+    iterations: list[int] = field(default_factory=list)
+    sample_counts: list[int] = field(default_factory=lambda: [100, 1000, 10000, 100000])
+    num_estimates: int = 10
+    true_samples: int = 1_000_000
+    value_fit_samples: int = 200_000
+    landscape_samples: list[int] = field(default_factory=lambda: [2000, 20000, 100000])
+    landscape_grid: int = 7
+    landscape_max: float = 3.0
+    landscape_step_samples: list[int] = field(default_factory=lambda: [2048])
+    heldout_samples: int = 2048
+    bootstrap_resamples: int = 500
+    num_workers: int = 2
+    envs_per_worker: int = 16
+
+
+@dataclass
+class Config:
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    opt: OptConfig = field(default_factory=OptConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    seed: int = 0
+    total_steps: int = 1_000_000
+    torch_threads: int = 1  # these networks are tiny: one thread is fastest
+
+
+def register_configs() -> None:
+    ConfigStore.instance().store(name="deep_pg_schema", node=Config)
+
+
+def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(key, value, allowed)
+
+
+def validate(cfg: DictConfig | Config) -> None:
+    """Check the constraints a type cannot express; raise ConfigError naming the first bad key."""
+    a, e, o = cfg.algo, cfg.env, cfg.opt
+    _require(a.name in ALGO_NAMES, "algo.name", a.name, " | ".join(ALGO_NAMES))
+    _require(a.family in ALGO_FAMILIES, "algo.family", a.family, " | ".join(ALGO_FAMILIES))
+    _require(cfg.total_steps > 0, "total_steps", cfg.total_steps, "a positive number of env steps")
+    _require(a.steps_per_iter > 0, "algo.steps_per_iter", a.steps_per_iter, "a positive integer")
+    _require(e.num_envs > 0, "env.num_envs", e.num_envs, "a positive integer")
+    _require(
+        a.steps_per_iter % e.num_envs == 0, "algo.steps_per_iter", a.steps_per_iter,
+        f"a multiple of env.num_envs={e.num_envs}",
+    )
+    _require(
+        cfg.total_steps >= a.steps_per_iter, "total_steps", cfg.total_steps,
+        f">= algo.steps_per_iter={a.steps_per_iter} (at least one iteration)",
+    )
+    for key in ("epochs", "value_epochs", "num_minibatches", "cg_steps", "max_backtracks"):
+        _require(getattr(a, key) > 0, f"algo.{key}", getattr(a, key), "a positive integer")
+    _require(
+        a.num_minibatches <= a.steps_per_iter, "algo.num_minibatches", a.num_minibatches,
+        f"<= algo.steps_per_iter={a.steps_per_iter}",
+    )
+    for key in ("policy_lr", "value_lr", "adam_eps", "max_kl", "cg_damping", "value_clip_eps"):
+        _require(getattr(a, key) > 0, f"algo.{key}", getattr(a, key), "a positive number")
+    _require(0 < a.gamma <= 1, "algo.gamma", a.gamma, "0 < gamma <= 1")
+    _require(0 <= a.gae_lambda <= 1, "algo.gae_lambda", a.gae_lambda, "0 <= lambda <= 1")
+    _require(0 < a.fisher_frac <= 1, "algo.fisher_frac", a.fisher_frac, "0 < fraction <= 1")
+    _require(a.clip_eps is None or a.clip_eps > 0, "algo.clip_eps", a.clip_eps, "a positive number or null")
+    _require(
+        a.max_kl_final is None or a.max_kl_final > 0, "algo.max_kl_final", a.max_kl_final,
+        "a positive number or null",
+    )
+    _require(len(a.hidden_sizes) > 0 and all(h > 0 for h in a.hidden_sizes),
+             "algo.hidden_sizes", list(a.hidden_sizes), "a non-empty list of positive integers")
+    for key in ("obs_clip", "reward_clip", "grad_clip"):
+        value = getattr(o, key)
+        _require(value is None or value > 0, f"opt.{key}", value, "a positive number or null")
+    _require(cfg.checkpoint.every > 0, "checkpoint.every", cfg.checkpoint.every, "a positive integer")
+    _require(cfg.logger.log_every > 0, "logger.log_every", cfg.logger.log_every, "a positive integer")
+    _require(cfg.torch_threads > 0, "torch_threads", cfg.torch_threads, "a positive integer")
+
+
+def to_container(cfg: DictConfig) -> dict:
+    """The resolved config as plain Python (enums as strings), for JSON, wandb and checkpoints."""
+    out = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    assert isinstance(out, dict)
+    return out

@@ -1,0 +1,1 @@
+"""Environments and the observation/reward transforms applied between them and the agent."""

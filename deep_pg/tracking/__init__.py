@@ -1,0 +1,1 @@
+"""Where results go: the on-disk run store, wandb, and the terminal."""

@@ -1,0 +1,75 @@
+"""The run directory contract (DESIGN.md): metrics.jsonl appended per iteration, summary.json last."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+
+
+def _jsonable(value: Any) -> Any:
+    """NaN/inf are not JSON: store them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json_atomic(data: dict, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RunStore:
+    """Appends one JSON line per iteration (flushed at once) and writes the final summary."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.metrics_path = self.run_dir / METRICS_FILE
+        self.summary_path = self.run_dir / SUMMARY_FILE
+
+    def metrics_offset(self) -> int:
+        """Bytes of metrics.jsonl written so far (saved in checkpoints)."""
+        return self.metrics_path.stat().st_size if self.metrics_path.exists() else 0
+
+    def rewind_metrics(self, offset: int) -> int:
+        """On resume, cut metrics.jsonl back to the checkpoint's offset: lines past it belong to
+        iterations the resumed run recomputes (identically). Returns the number of bytes cut."""
+        size = self.metrics_offset()
+        if size > offset:
+            with open(self.metrics_path, "r+b") as f:
+                f.truncate(offset)
+        return max(0, size - offset)
+
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.exists():
+            return []
+        with open(self.metrics_path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_json_atomic({k: _jsonable(v) for k, v in summary.items()}, self.summary_path)
+
+    def clear_summary(self) -> None:
+        """A resumed run is running again: drop the summary of the attempt that stopped."""
+        self.summary_path.unlink(missing_ok=True)
