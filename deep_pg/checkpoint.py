@@ -1,12 +1,12 @@
 """Atomic checkpoints: a reader never sees a half-written file, a crash never loses the last one."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from deep_pg.atomic import atomic_open
 
 
 class CheckpointError(RuntimeError):
@@ -14,19 +14,8 @@ class CheckpointError(RuntimeError):
 
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:
-    """torch.save to a temporary file in the same directory, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        torch.save(state, f)
 
 
 def load(path: Path) -> dict[str, Any]:

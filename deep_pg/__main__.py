@@ -1,0 +1,3 @@
+from deep_pg.cli import main
+
+main()

@@ -1,0 +1,45 @@
+"""Shared test helpers: compose real configs from conf/ and run tiny trainings."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from deep_pg.cli import CONF_DIR
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A training run that takes about a second: Pendulum, 4 iterations of 256 steps.
+TINY = [
+    "env=pendulum",
+    "total_steps=1024",
+    "algo.steps_per_iter=256",
+    "algo.num_minibatches=4",
+    "algo.epochs=2",
+    "algo.value_epochs=2",
+    "logger.mode=disabled",
+]
+
+
+def make_cfg(*overrides: str):
+    """The config `deep-pg <overrides>` would run with (without Hydra's own node)."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def run_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the `deep-pg` console entry point in a subprocess, as a user would."""
+    proc = subprocess.run([sys.executable, "-m", "deep_pg", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"deep-pg {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def tiny():
+    return list(TINY)
