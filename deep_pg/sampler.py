@@ -49,14 +49,16 @@ class Sampler:
         final_obs = np.empty((steps_per_env, n, env.obs_dim), dtype=np.float32)
         episode_returns: list[float] = []
         episode_lengths: list[int] = []
-        std = torch.exp(self.policy.log_std.detach())
+        with torch.inference_mode():
+            std = torch.exp(self.policy.log_std)
+            noise = torch.randn((steps_per_env, n, env.act_dim), generator=self.generator)
+            scaled_noise = (std * noise).numpy()
         for t in range(steps_per_env):
             obs[t] = self._obs
             with torch.inference_mode():
-                mean = self.policy(torch.from_numpy(obs[t]))
-                noise = torch.randn(mean.shape, generator=self.generator)
-                actions[t] = (mean + std * noise).numpy()
-            step = env.step(actions[t].astype(np.float64))
+                mean = self.policy(torch.from_numpy(obs[t])).numpy()
+            actions[t] = mean + scaled_noise[t]
+            step = env.step(actions[t])
             episode_end = step.terminated | step.truncated
             rewards[t] = self.reward_scaler(step.reward, episode_end)
             terminated[t], truncated[t] = step.terminated, step.truncated

@@ -65,7 +65,8 @@ class Trainer:
         batch = make_batch(rollout, self.agent.policy, self.agent.value, cfg.algo.gamma,
                            cfg.algo.gae_lambda, cfg.env.timeout_bootstrap, cfg.algo.baseline)
         rates = self.agent.learning_rates()  # the rates this update uses
-        update_metrics = self.update(self.agent, batch, cfg, self.rng)
+        update_metrics = self.update(self.agent, batch, cfg, self.rng,
+                                     progress=self.iteration / self.num_iterations)
         check_parameters_finite(self.agent)
         for scheduler in self.agent.schedulers:
             scheduler.step()

@@ -56,13 +56,18 @@ def build_agent(cfg, obs_dim: int, act_dim: int, num_iterations: int) -> Agent:
     value = ValueNetwork(obs_dim, a.hidden_sizes, activation, o.ortho_init)
     policy_optimizer = None
     if a.family != "trpo":
-        policy_optimizer = torch.optim.Adam(policy.parameters(), lr=a.policy_lr, eps=a.adam_eps)
-    value_optimizer = torch.optim.Adam(value.parameters(), lr=a.value_lr, eps=a.adam_eps)
+        policy_optimizer = adam(policy.parameters(), a.policy_lr, a.adam_eps)
+    value_optimizer = adam(value.parameters(), a.value_lr, a.adam_eps)
     optimizers = [opt for opt in (policy_optimizer, value_optimizer) if opt is not None]
     # opt.lr_anneal: the learning rate decays linearly from its initial value to 0 at the end.
     decay = (lambda it: 1.0 - it / num_iterations) if o.lr_anneal else (lambda it: 1.0)
     schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, decay) for opt in optimizers]
     return Agent(policy, value, policy_optimizer, value_optimizer, schedulers)
+
+
+def adam(parameters, lr: float, eps: float) -> torch.optim.Adam:
+    # The fused CPU kernel is several times faster than the per-tensor loop for these small nets.
+    return torch.optim.Adam(parameters, lr=lr, eps=eps, fused=True)
 
 
 def clip_gradients(parameters, max_norm: float | None) -> float:
@@ -73,8 +78,8 @@ def clip_gradients(parameters, max_norm: float | None) -> float:
     """
     params = [p for p in parameters if p.grad is not None]
     if max_norm is None:
-        return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
-    return float(nn.utils.clip_grad_norm_(params, max_norm))
+        return float(nn.utils.get_total_norm([p.grad for p in params], foreach=True))
+    return float(nn.utils.clip_grad_norm_(params, max_norm, foreach=True))
 
 
 def normalize(advantages: torch.Tensor, enabled: bool) -> torch.Tensor:
@@ -105,12 +110,14 @@ def value_loss(value: ValueNetwork, batch: Batch, idx: torch.Tensor, value_clip:
 def fit_value(agent: Agent, batch: Batch, cfg, rng: np.random.Generator) -> float:
     """algo.value_epochs of Adam minibatch steps on the value loss; returns the mean loss."""
     losses = []
+    # Plain locals: DictConfig attribute access is slow enough to matter in this loop.
+    value_clip, clip_eps, grad_clip = cfg.opt.value_clip, cfg.algo.value_clip_eps, cfg.opt.grad_clip
     for _ in range(cfg.algo.value_epochs):
         for idx in minibatches(len(batch), cfg.algo.num_minibatches, rng):
-            loss = value_loss(agent.value, batch, idx, cfg.opt.value_clip, cfg.algo.value_clip_eps)
+            loss = value_loss(agent.value, batch, idx, value_clip, clip_eps)
             agent.value_optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            clip_gradients(agent.value.parameters(), cfg.opt.grad_clip)
+            clip_gradients(agent.value.parameters(), grad_clip)
             agent.value_optimizer.step()
             losses.append(loss.detach())
     return check_finite("value loss", float(torch.stack(losses).mean()))

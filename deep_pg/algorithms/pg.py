@@ -8,7 +8,8 @@ from deep_pg.algorithms.batch import Batch
 from deep_pg.algorithms.common import Agent, check_finite, clip_gradients, fit_value, normalize
 
 
-def pg_update(agent: Agent, batch: Batch, cfg, rng: np.random.Generator) -> dict[str, float]:
+def pg_update(agent: Agent, batch: Batch, cfg, rng: np.random.Generator,
+              progress: float = 0.0) -> dict[str, float]:
     advantages = normalize(batch.advantages, cfg.opt.adv_norm)
     loss = -(agent.policy.log_prob(batch.obs, batch.actions) * advantages).mean()
     loss = loss - cfg.algo.entropy_coef * agent.policy.entropy()

@@ -9,26 +9,29 @@ from deep_pg.algorithms.common import (Agent, check_finite, clip_gradients, fit_
                                        normalize)
 
 
-def ppo_update(agent: Agent, batch: Batch, cfg, rng: np.random.Generator) -> dict[str, float]:
+def ppo_update(agent: Agent, batch: Batch, cfg, rng: np.random.Generator,
+               progress: float = 0.0) -> dict[str, float]:
     """algo.epochs passes of Adam minibatch steps on the clipped surrogate, then value fitting.
 
     surrogate = E[min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)],  ratio = pi(a|s) / pi_old(a|s)
     """
-    a = cfg.algo
+    # Plain locals: DictConfig attribute access is slow enough to matter in this loop.
+    clip_eps, entropy_coef = cfg.algo.clip_eps, cfg.algo.entropy_coef
+    adv_norm, grad_clip = cfg.opt.adv_norm, cfg.opt.grad_clip
     policy_losses, grad_norms = [], []
-    for _ in range(a.epochs):
-        for idx in minibatches(len(batch), a.num_minibatches, rng):
-            advantages = normalize(batch.advantages[idx], cfg.opt.adv_norm)
+    for _ in range(cfg.algo.epochs):
+        for idx in minibatches(len(batch), cfg.algo.num_minibatches, rng):
+            advantages = normalize(batch.advantages[idx], adv_norm)
             logratio = agent.policy.log_prob(batch.obs[idx], batch.actions[idx]) - batch.logp_old[idx]
             ratio = torch.exp(logratio)
             surrogate = ratio * advantages
-            if a.clip_eps is not None:
-                clipped = torch.clamp(ratio, 1.0 - a.clip_eps, 1.0 + a.clip_eps) * advantages
+            if clip_eps is not None:
+                clipped = torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
                 surrogate = torch.minimum(surrogate, clipped)
-            loss = -surrogate.mean() - a.entropy_coef * agent.policy.entropy()
+            loss = -surrogate.mean() - entropy_coef * agent.policy.entropy()
             agent.policy_optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norms.append(clip_gradients(agent.policy.parameters(), cfg.opt.grad_clip))
+            grad_norms.append(clip_gradients(agent.policy.parameters(), grad_clip))
             agent.policy_optimizer.step()
             policy_losses.append(loss.detach())
     return {

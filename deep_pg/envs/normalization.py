@@ -23,7 +23,11 @@ class RunningMeanStd:
 
     def update(self, batch: np.ndarray) -> None:
         """``batch`` has shape (n, *shape)."""
-        batch_mean, batch_var, n = batch.mean(axis=0), batch.var(axis=0), batch.shape[0]
+        n = batch.shape[0]
+        if n == 1:  # the per-step case of a single env: skip the (slow) reductions
+            batch_mean, batch_var = batch[0], 0.0
+        else:
+            batch_mean, batch_var = batch.mean(axis=0), batch.var(axis=0)
         delta = batch_mean - self.mean
         total = self.count + n
         self.mean = self.mean + delta * n / total
