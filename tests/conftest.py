@@ -1,8 +1,11 @@
 """Shared test helpers: compose real configs from conf/ and run tiny trainings."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +41,24 @@ def run_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedPr
         raise AssertionError(f"deep-pg {' '.join(args)} failed ({proc.returncode}):\n"
                              f"{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def start_and_kill(*args: str, cwd: Path, run_dir: Path, after_iterations: int) -> None:
+    """Start `deep-pg` and SIGKILL it once it has a checkpoint and ``after_iterations`` metric
+    lines: a run killed mid-training, as by a node failure or an OOM kill."""
+    proc = subprocess.Popen([sys.executable, "-m", "deep_pg", *args], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics, checkpoint = run_dir / "metrics.jsonl", run_dir / "checkpoints" / "last.pt"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if checkpoint.exists() and len(metrics.read_text().splitlines()) >= after_iterations:
+                break
+            time.sleep(0.02)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (run_dir / "summary.json").exists(), "the run finished before it could be killed"
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ class WandbLogger:
 
             id_file = Path(run_dir) / RUN_ID_FILE
             if not id_file.exists():  # the same id across resumes and requeues
-                id_file.write_text(wandb.util.generate_id())
+                id_file.write_text(uuid.uuid4().hex[:16])
             self.run = wandb.init(
                 project=cfg.logger.project, entity=cfg.logger.entity, mode=mode,
                 dir=str(run_dir), config=config, group=group, job_type=cfg.algo.name,
