@@ -1,0 +1,96 @@
+"""Training throughput on Hopper-v5: deep_pg PPO and TRPO next to Stable-Baselines3 PPO.
+
+Every contender runs in its own fresh process (one torch thread, the paper's settings: 2048 env
+steps per iteration, 32 minibatches, 10 epochs) so peak RSS is its own; contenders alternate over a few rounds. Prints env steps per
+second, the ratio to SB3 measured in the same invocation, and peak RSS.
+
+    pip install -e ".[bench]" && python benchmarks/train_throughput.py [--iterations 10]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+STEPS_PER_ITER = 2048
+
+
+def deep_pg(algo: str, iterations: int) -> float:
+    from hydra import compose, initialize_config_dir
+
+    from deep_pg.cli import CONF_DIR
+    from deep_pg.trainer import Trainer
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=[f"algo={algo}", "env=hopper", "logger.mode=disabled",
+                                           f"total_steps={STEPS_PER_ITER * iterations}"])
+    trainer = Trainer(cfg, "/tmp/deep_pg_bench")
+    start = time.perf_counter()
+    for _ in range(iterations):
+        trainer.train_iteration()
+    return trainer.env_steps / (time.perf_counter() - start)
+
+
+def sb3_ppo(iterations: int) -> float:
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import PPO
+
+    torch.set_num_threads(1)
+    model = PPO("MlpPolicy", gym.make("Hopper-v5"), n_steps=STEPS_PER_ITER, batch_size=64,
+                n_epochs=10, learning_rate=4.5e-4, gamma=0.99, gae_lambda=0.95, device="cpu",
+                policy_kwargs=dict(net_arch=dict(pi=[64, 64], vf=[64, 64]),
+                                   activation_fn=torch.nn.Tanh), seed=0, verbose=0)
+    start = time.perf_counter()
+    model.learn(total_timesteps=STEPS_PER_ITER * iterations)
+    return model.num_timesteps / (time.perf_counter() - start)
+
+
+CONTENDERS = {
+    "sb3_ppo": sb3_ppo,
+    "deep_pg_ppo": lambda n: deep_pg("ppo", n),
+    "deep_pg_trpo": lambda n: deep_pg("trpo", n),
+}
+
+
+def measure_in_subprocess(name: str, iterations: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--one", name, "--iterations", str(iterations)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="contenders run interleaved this many times; the best run counts")
+    parser.add_argument("--one", choices=sorted(CONTENDERS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        import torch
+
+        torch.set_num_threads(1)
+        sps = CONTENDERS[args.one](args.iterations)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"sps": sps, "peak_rss_mb": peak_mb}))
+        return
+    # Interleaved rounds, best of each: a load spike on a shared machine hits every contender
+    # alike instead of whichever happened to run during it.
+    runs: dict[str, list[dict]] = {name: [] for name in CONTENDERS}
+    for _ in range(args.rounds):
+        for name in CONTENDERS:
+            runs[name].append(measure_in_subprocess(name, args.iterations))
+    results = {name: max(r, key=lambda x: x["sps"]) for name, r in runs.items()}
+    reference = results["sb3_ppo"]["sps"]
+    print(f"Hopper-v5, {args.iterations} iterations x {STEPS_PER_ITER} steps, 1 torch thread each, "
+          f"best of {args.rounds} interleaved rounds")
+    print(f"{'contender':<14} {'steps/s':>9} {'vs SB3 PPO':>11} {'peak RSS MB':>12}")
+    for name, r in results.items():
+        print(f"{name:<14} {r['sps']:>9.0f} {r['sps'] / reference:>10.2f}x {r['peak_rss_mb']:>12.0f}")
+
+
+if __name__ == "__main__":
+    main()
