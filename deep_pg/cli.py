@@ -2,18 +2,24 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from deep_pg.config import register_configs
+from deep_pg.sweep.presets import combine_sweep_presets
+from deep_pg.sweep.resolvers import register_resolvers
 
 # A console script has no meaningful working directory, so a relative config_path would break:
 # resolve the repository's conf/ from this file (DEEP_PG_CONF points elsewhere if needed).
 CONF_DIR = os.environ.get("DEEP_PG_CONF", str(Path(__file__).resolve().parents[1] / "conf"))
 
 register_configs()
+register_resolvers()
+# Hydra reads sys.argv when main() is called; `+sweep=a +sweep=b` must become `+sweep=[a,b]` first.
+sys.argv[1:] = combine_sweep_presets(sys.argv[1:])
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")

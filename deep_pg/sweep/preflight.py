@@ -1,0 +1,52 @@
+"""Checks a launcher makes before it starts or submits anything, and how it reports bad input.
+
+Every job's config is composed here first, so a launch that would go wrong stops whole, with one
+line naming the problem, instead of failing job by job (or, on Slurm, after queueing).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn, Sequence
+
+from hydra.types import HydraContext
+from omegaconf import DictConfig, OmegaConf
+
+from deep_pg.sweep.jobs import job_config, job_run_dir
+
+EXIT_BAD_INPUT = 2  # as deep_pg.run: bad input exits 2 with one line on stderr
+
+
+def fail(message: str) -> NoReturn:
+    print(f"deep-pg: error: {message}", file=sys.stderr)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def check_jobs(hydra_context: HydraContext, config: DictConfig,
+               job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[Path]:
+    """The jobs' run directories, after checking that they are distinct and that no job would
+    need a different sweep than the one launched (e.g. +sweep=lr_grid with env=hopper,walker2d:
+    the grid is the env's, but one launch can only sweep one grid)."""
+    launched = _params(config)
+    owners: dict[Path, int] = {}
+    for num, overrides in enumerate(job_overrides, start=initial_job_idx):
+        cfg = job_config(hydra_context, config, overrides, num, f"preflight_{num}")
+        own = _params(cfg)
+        if own != launched:
+            changed = sorted(k for k in set(own) | set(launched) if own.get(k) != launched.get(k))
+            key = changed[0]
+            fail(f"job {num} ({' '.join(overrides)}) needs hydra.sweeper.params.{key}="
+                 f"{own.get(key)!r} but this launch sweeps {launched.get(key)!r}: the sweep depends "
+                 f"on a swept choice (per-env grids need one launch per env)")
+        run_dir = job_run_dir(cfg)
+        if run_dir in owners:
+            fail(f"jobs {owners[run_dir]} and {num} would share the run directory {run_dir}: "
+                 "they differ only in keys left out of run directory names (logger.*, "
+                 "checkpoint.*, torch_threads); sweep those in separate sweep directories")
+        owners[run_dir] = num
+    return list(owners)
+
+
+def _params(cfg: DictConfig) -> dict[str, Any]:
+    params = cfg.hydra.sweeper.get("params")
+    return dict(OmegaConf.to_container(params, resolve=True)) if params else {}

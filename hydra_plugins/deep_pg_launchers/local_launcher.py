@@ -1,0 +1,102 @@
+"""``hydra/launcher=local``: a multirun's jobs on this machine, in parallel, each in a fresh process.
+
+A fresh interpreter per job is what keeps jobs independent: no RNG, torch thread setting, wandb
+run or module state can leak from one job to the next (a reused worker pool would carry them),
+and a job that crashes or is killed takes nobody else with it. Jobs are single-threaded (the
+thread variables below, plus the config's ``torch_threads=1``), so ``n_jobs`` jobs fill
+``n_jobs`` cores. Each job's stdout/stderr goes to ``<sweep dir>/.local_launcher/<job>.out``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import cloudpickle
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+from deep_pg.sweep import index
+from deep_pg.sweep.jobs import JobFailed, already_completed, failed_return, report
+from deep_pg.sweep.preflight import check_jobs, fail
+
+log = logging.getLogger("deep_pg")
+
+WORK_DIR = ".local_launcher"
+SINGLE_THREADED = {name: "1" for name in (
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")}
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class LocalLauncher(Launcher):
+    def __init__(self, n_jobs: Optional[int] = None) -> None:
+        if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs < 1):
+            fail(f"invalid value for 'hydra.launcher.n_jobs': {n_jobs!r} "
+                 "(allowed: a positive number of parallel jobs, or null for one per core)")
+        self.n_jobs = n_jobs or available_cores()
+        self.hydra_context: Optional[HydraContext] = None
+        self.task_function: Optional[TaskFunction] = None
+        self.config: Optional[DictConfig] = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:
+        self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
+
+    def launch(self, job_overrides: Sequence[Sequence[str]],
+               initial_job_idx: int) -> Sequence[JobReturn]:
+        assert self.config is not None and self.hydra_context is not None
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        run_dirs = check_jobs(self.hydra_context, self.config, job_overrides, initial_job_idx)
+        (sweep_dir / WORK_DIR).mkdir(exist_ok=True)
+        log.info("local launcher: %d jobs, %d at a time, in %s", len(job_overrides),
+                 self.n_jobs, sweep_dir)
+        jobs = [(initial_job_idx + i, list(o), run_dirs[i]) for i, o in enumerate(job_overrides)]
+        with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
+            returns = list(pool.map(lambda job: self._start(sweep_dir, *job), jobs))
+        report(returns, sweep_dir)
+        return returns
+
+    def _start(self, sweep_dir: Path, num: int, overrides: list[str], run_dir: Path) -> JobReturn:
+        done = already_completed(num, overrides, run_dir, sweep_dir)
+        if done is not None:
+            log.info("job %d already completed: %s", num, run_dir)
+            return done
+        return self._run(sweep_dir, num, overrides, run_dir)
+
+    def _run(self, sweep_dir: Path, num: int, overrides: list[str], run_dir: Path) -> JobReturn:
+        work = sweep_dir / WORK_DIR
+        payload, result, output = (work / f"{num}.pkl", work / f"{num}.result.pkl",
+                                   work / f"{num}.out")
+        result.unlink(missing_ok=True)
+        payload.write_bytes(cloudpickle.dumps({
+            "hydra_context": self.hydra_context, "config": self.config,
+            "task_function": self.task_function, "overrides": overrides, "job_num": num,
+            "job_id": f"local_{num}", "singletons": Singleton.get_state()}))
+        with open(output, "w") as out:
+            proc = subprocess.run(
+                [sys.executable, "-m", "deep_pg.sweep.local_job", str(payload), str(result)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                env={**os.environ, **SINGLE_THREADED})
+        payload.unlink(missing_ok=True)
+        if result.exists():
+            ret: JobReturn = cloudpickle.loads(result.read_bytes())
+            result.unlink()
+        else:  # it died before it could write its result or its index line
+            reason = f"its process died (exit code {proc.returncode}); output: {output}"
+            ret = failed_return(overrides, JobFailed(reason))
+            index.append(sweep_dir, index.record(num, overrides, run_dir, "failed", reason=reason,
+                                                 launcher_job_id=f"local_{num}"))
+        status = "completed" if ret.status == JobStatus.COMPLETED else "FAILED"
+        log.info("job %d %s: %s", num, status, run_dir)
+        return ret

@@ -1,0 +1,195 @@
+"""Sweeps on a real Slurm cluster: launchers/slurm-local.sh brings up slurmctld, slurmd, slurmdbd
+(MariaDB) and munge on this machine; jobs go through hydra/launcher=slurm and submitit.
+
+Needs root and apt (or a cluster already up); elsewhere the module is skipped with the reason.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deep_pg.run import run_training
+from deep_pg.sweep import index
+from deep_pg.tracking.run_store import RunStore
+from tests.conftest import REPO, TINY, make_cfg, run_cli
+
+SCRIPT = REPO / "launchers" / "slurm-local.sh"
+TOGGLES = ("lr_anneal", "reward_scaling", "ortho_init", "value_clip")
+TWO_ITERS = [o for o in TINY if not o.startswith("total_steps=")] + ["total_steps=512"]
+SLURM = ["hydra/launcher=slurm", "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=10"]
+# Long enough (16 iterations of 1024 steps) to be interrupted mid-run.
+LONG = ["env=pendulum", "total_steps=16384", "algo.steps_per_iter=1024", "algo.num_minibatches=4",
+        "algo.epochs=4", "algo.value_epochs=4", "logger.mode=disabled", "checkpoint.every=1000"]
+NOT_REPRODUCIBLE = ("sps",)  # and every key with "time" in it: wall-clock measurements
+
+
+def script(command: str, timeout: int) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(SCRIPT), command], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """The local cluster, brought up for these tests and torn down after them whatever happens
+    (a cluster that was already up is left as it was)."""
+    if script("status", 60).returncode == 0:
+        yield
+        return
+    if os.geteuid() != 0:
+        pytest.skip("the local Slurm cluster needs root (launchers/slurm-local.sh up)")
+    if shutil.which("apt-get") is None and shutil.which("slurmctld") is None:
+        pytest.skip("the local Slurm cluster needs apt-get to install Debian's Slurm packages")
+    try:
+        up = script("up", 900)
+        if up.returncode != 0:
+            pytest.fail(f"launchers/slurm-local.sh up failed:\n{up.stdout}\n{up.stderr}")
+        yield
+    finally:
+        down = script("down", 120)
+        assert down.returncode == 0, down.stderr
+
+
+def wait_until(predicate, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+
+def start_sweep(*args: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "deep_pg", "-m", *args], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def queued_job(name: str) -> str:
+    """The Slurm id of the one job with this name."""
+    out = subprocess.run(["squeue", "-h", f"--name={name}", "-o", "%i"], capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert len(out) == 1, out
+    return out[0]
+
+
+def metric_lines(run_dir: Path) -> int:
+    path = run_dir / "metrics.jsonl"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def reproducible(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if "time" not in k and k not in NOT_REPRODUCIBLE}
+            for row in rows]
+
+
+def test_ablation16_sweep_on_slurm(cluster, tmp_path):
+    sweep_dir = tmp_path / "ablation"
+    proc = run_cli("-m", "+sweep=ablation16", *TWO_ITERS, *SLURM, f"hydra.sweep.dir={sweep_dir}",
+                   cwd=tmp_path)
+    assert "all 16 jobs completed" in proc.stderr + proc.stdout
+    run_dirs = sorted(p.parent for p in sweep_dir.rglob("summary.json"))
+    assert len(run_dirs) == 16
+    bits_seen = set()
+    for run_dir in run_dirs:
+        bits = re.search(r"/opt=([01]{4})/", str(run_dir)).group(1)
+        bits_seen.add(bits)
+        config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+        assert [config["opt"][t] for t in TOGGLES] == [b == "1" for b in bits]
+        assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+        assert len(RunStore(run_dir).read_metrics()) == 2
+    assert len(bits_seen) == 16
+    lines = index.read(sweep_dir)
+    assert len(lines) == 16 and {line["status"] for line in lines} == {"completed"}
+    assert sorted(Path(line["run_dir"]) for line in lines) == run_dirs
+    assert all(re.fullmatch(r"\d+_\d+", line["launcher_job_id"]) for line in lines)
+
+
+def test_requeued_job_resumes_to_the_same_metrics(cluster, tmp_path):
+    sweep_dir = tmp_path / "requeue"
+    name = f"deep_pg_requeue_{tmp_path.name}"
+    sweep = start_sweep(*LONG, "seed=3", *SLURM, f"hydra.launcher.name={name}",
+                        f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    try:
+        run_dir = sweep_dir / "ppo/pendulum/opt=1111/lr=1e-3" / (
+            "algo.epochs=4/algo.num_minibatches=4/algo.steps_per_iter=1024/"
+            "algo.value_epochs=4/total_steps=16384/seed=3")
+        wait_until(lambda: metric_lines(run_dir) >= 2, 180, "the job to train two iterations")
+        # What Slurm sends before a time limit (or a preemption): submitit's USR2.
+        subprocess.run(["scancel", "--signal=USR2", queued_job(name)], check=True)
+        out, err = sweep.communicate(timeout=240)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 0, err
+    log = (run_dir / "deep_pg.log").read_text()
+    saved = re.search(r"requeue signal received: saved \S+ at iteration (\d+)", log)
+    resumed = re.search(r"resumed from \S+ at iteration (\d+)", log)
+    assert saved and resumed, log
+    assert 2 <= int(resumed.group(1)) == int(saved.group(1)) < 16
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["iterations"] == 16
+
+    reference = tmp_path / "uninterrupted"
+    run_training(make_cfg(*LONG, "seed=3"), run_dir=reference)
+    assert reproducible(RunStore(run_dir).read_metrics()) == \
+        reproducible(RunStore(reference).read_metrics())
+    assert summary["final_return"] == json.loads((reference / "summary.json").read_text())[
+        "final_return"]
+    [line] = index.read(sweep_dir)
+    assert line["status"] == "completed" and line["final_return"] == summary["final_return"]
+
+
+def test_killed_job_is_reported_failed_not_hung(cluster, tmp_path):
+    sweep_dir = tmp_path / "killed"
+    sweep = start_sweep(*LONG, "seed=4", *SLURM, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    try:
+        wait_until(lambda: any(p.stat().st_size for p in sweep_dir.rglob("metrics.jsonl")),
+                   180, "the job to start training")
+        # The job's Python process, killed as the kernel's OOM killer would: no result written.
+        marker = f"{sweep_dir}/.submitit"
+        pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                and marker in _cmdline(p) and "submitit.core._submit" in _cmdline(p)]
+        assert pids, "the job's process was not found"
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        out, err = sweep.communicate(timeout=120)
+    finally:
+        sweep.kill()
+    assert sweep.returncode != 0
+    assert "1 of 1 jobs failed" in err and "without a result" in err
+    [line] = index.read(sweep_dir)
+    assert line["status"] == "failed" and "FAILED" in line["reason"]
+
+
+def _cmdline(proc_dir: Path) -> str:
+    try:
+        return (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.parametrize("override, message", [
+    ("hydra.launcher.partition=gpu",
+     "invalid value for 'hydra.launcher.partition': 'gpu' (partitions on this cluster: debug)"),
+    ("+hydra.launcher.gpus=1", "'hydra.launcher.gpus' is not an option of hydra/launcher=slurm"),
+    ("+hydra.launcher.additional_parameters.no_such_option=1",
+     "sbatch refused the job array of 2 jobs, nothing was submitted: sbatch: unrecognized option"),
+])
+def test_bad_slurm_input_stops_before_anything_is_queued(cluster, tmp_path, override, message):
+    name = f"deep_pg_bad_{tmp_path.name}"
+    proc = run_cli("-m", *TWO_ITERS, "seed=0,1", *SLURM, f"hydra.launcher.name={name}", override,
+                   f"hydra.sweep.dir={tmp_path / 's'}", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert f"deep-pg: error: {message}" in proc.stderr
+    queued = subprocess.run(["sacct", "-n", "-X", f"--name={name}", "-o", "jobid"],
+                            capture_output=True, text=True, check=True)
+    assert queued.stdout.strip() == ""

@@ -1,0 +1,209 @@
+"""Sweeps on one machine: presets, run directory names, the local launcher, relaunch, the index."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from deep_pg.cli import CONF_DIR
+from deep_pg.sweep import index
+from deep_pg.sweep.preemption import Requeued, checkpoint_before_requeue
+from deep_pg.sweep.presets import combine_sweep_presets
+from deep_pg.trainer import Trainer
+from deep_pg.tracking.run_store import RunStore
+from tests.conftest import TINY, make_cfg, run_cli
+
+# Two iterations of 256 steps: the smallest run that still updates and resumes.
+TWO_ITERS = [o for o in TINY if not o.startswith("total_steps=")] + ["total_steps=512"]
+TINY_DIR = ("algo.epochs=2/algo.num_minibatches=4/algo.steps_per_iter=256/algo.value_epochs=2/"
+            "total_steps=512")
+
+
+def hydra_cfg(*overrides: str):
+    """The composed config with Hydra's own node (sweeper params, sweep subdir)."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+
+
+def sweep_params(*overrides: str) -> dict:
+    return OmegaConf.to_container(hydra_cfg(*overrides).hydra.sweeper.params, resolve=True)
+
+
+# --- presets ------------------------------------------------------------------------------------
+def test_ablation16_sweeps_the_four_toggles():
+    assert sweep_params("+sweep=ablation16") == {
+        f"opt.{t}": "true,false" for t in ("lr_anneal", "reward_scaling", "ortho_init", "value_clip")}
+
+
+def test_seeds_preset_gives_three_seeds():
+    assert sweep_params("+sweep=seeds") == {"seed": "0,1,2"}
+
+
+@pytest.mark.parametrize("env", ["hopper", "walker2d", "halfcheetah", "humanoid", "pendulum"])
+def test_lr_grid_is_the_env_grid_from_config_and_holds_the_tuned_lr(env):
+    grid = yaml.safe_load((Path(CONF_DIR) / "sweep/grids/policy_lr.yaml").read_text())[env]
+    swept = sweep_params("+sweep=lr_grid", f"env={env}")["algo.policy_lr"]
+    assert [float(v) for v in swept.split(",")] == [float(v) for v in grid]
+    assert make_cfg(f"env={env}").algo.policy_lr in [float(v) for v in grid]
+
+
+def test_sample_regime_crosses_the_lr_grid_with_steps_per_iteration():
+    params = sweep_params("+sweep=sample_regime", "env=hopper")
+    assert params["algo.policy_lr"] == sweep_params("+sweep=lr_grid", "env=hopper")["algo.policy_lr"]
+    assert params["algo.steps_per_iter"] == "512,2048,8192,32768"
+
+
+def test_presets_combine_in_both_spellings():
+    assert combine_sweep_presets(["-m", "+sweep=ablation16", "env=hopper", "+sweep=lr_grid"]) == [
+        "-m", "+sweep=[ablation16,lr_grid]", "env=hopper"]
+    assert combine_sweep_presets(["+sweep=[a,b]", "+sweep=c"]) == ["+sweep=[a,b,c]"]
+    assert combine_sweep_presets(["+sweep=seeds", "seed=1"]) == ["+sweep=seeds", "seed=1"]
+    params = sweep_params("+sweep=[ablation16,lr_grid,seeds]", "env=walker2d")
+    assert set(params) == {"opt.lr_anneal", "opt.reward_scaling", "opt.ortho_init",
+                           "opt.value_clip", "algo.policy_lr", "seed"}
+
+
+def test_unknown_preset_fails_listing_the_presets(tmp_path):
+    proc = run_cli("-m", "+sweep=ablation17", f"hydra.sweep.dir={tmp_path / 's'}", cwd=tmp_path,
+                   check=False)
+    assert proc.returncode != 0
+    assert "Could not find 'sweep/ablation17'" in proc.stderr
+    for name in ("ablation16", "lr_grid", "sample_regime", "seeds"):
+        assert name in proc.stderr
+    assert not (tmp_path / "s").exists()
+
+
+# --- run directory names ------------------------------------------------------------------------
+@pytest.mark.parametrize("overrides, subdir", [
+    (["env=hopper", "opt.reward_scaling=false", "seed=2"], "ppo/hopper/opt=1011/lr=4.5e-4/seed=2"),
+    (["algo=ppo_m", "env=humanoid"], "ppo_m/humanoid/opt=0000/lr=2.5e-4/seed=0"),
+    (["algo=trpo", "env=walker2d", "seed=1"], "trpo/walker2d/opt=0000/max_kl=0.04/seed=1"),
+    (["env=hopper", "algo.policy_lr=3e-4", "algo.steps_per_iter=512", "logger.mode=disabled",
+      "checkpoint.every=5"], "ppo/hopper/opt=1111/lr=3e-4/algo.steps_per_iter=512/seed=0"),
+])
+def test_run_subdir_names_what_the_run_computes(overrides, subdir):
+    assert hydra_cfg(*overrides).hydra.sweep.subdir == subdir
+
+
+# --- the local launcher, end to end -------------------------------------------------------------
+def read_index_by_job(sweep_dir: Path) -> dict[int, dict]:
+    """The last line per job: a relaunch appends, the latest line is the job's state."""
+    return {line["job"]: line for line in index.read(sweep_dir)}
+
+
+def test_local_sweep_runs_in_parallel_isolates_a_failure_and_relaunches(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    # Two jobs in parallel: one completes, the other has an invalid clip epsilon and fails alone.
+    args = ["-m", *TWO_ITERS, "algo.clip_eps=0.2,-1", "hydra.launcher.n_jobs=2",
+            f"hydra.sweep.dir={sweep_dir}"]
+    proc = run_cli(*args, cwd=tmp_path, check=False)
+    assert proc.returncode != 0, "a failed job must make the launch fail"
+    assert "1 of 2 jobs failed" in proc.stderr
+    good = sweep_dir / f"ppo/pendulum/opt=1111/lr=1e-3/algo.clip_eps=0.2/{TINY_DIR}/seed=0"
+    bad = sweep_dir / f"ppo/pendulum/opt=1111/lr=1e-3/algo.clip_eps=-1/{TINY_DIR}/seed=0"
+    summary = json.loads((good / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["iterations"] == 2
+    assert not bad.exists(), "a run rejected as bad input leaves no run directory"
+    lines = read_index_by_job(sweep_dir)
+    assert lines[0]["status"] == "completed" and lines[0]["run_dir"] == str(good)
+    assert lines[1]["status"] == "failed" and "clip_eps" in lines[1]["reason"]
+    assert "algo.clip_eps=-1" in lines[1]["overrides"]
+
+    # Relaunch (the good job's part of the sweep): the finished run is skipped without starting a
+    # process; a run whose summary is gone (stopped after its last checkpoint) resumes from that
+    # checkpoint, not from scratch.
+    relaunch = [a.replace("algo.clip_eps=0.2,-1", "algo.clip_eps=0.2") for a in args]
+    metrics_before = (good / "metrics.jsonl").read_text()
+    run_cli(*relaunch, cwd=tmp_path)
+    assert read_index_by_job(sweep_dir)[0]["skipped"] is True
+    (good / "summary.json").unlink()
+    run_cli(*relaunch, cwd=tmp_path)
+    line = read_index_by_job(sweep_dir)[0]
+    assert line["status"] == "completed" and line["skipped"] is False
+    assert (good / "metrics.jsonl").read_text() == metrics_before
+    assert "resumed from" in (sweep_dir / ".local_launcher" / "0.out").read_text()
+
+
+def test_env_dependent_grid_with_two_envs_is_refused_before_running(tmp_path):
+    proc = run_cli("-m", *TWO_ITERS, "+sweep=lr_grid", "env=pendulum,hopper",
+                   f"hydra.sweep.dir={tmp_path / 's'}", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("deep-pg: error: job ") and "one launch per env" in proc.stderr
+    assert not list((tmp_path / "s").rglob("metrics.jsonl"))
+
+
+def test_jobs_that_would_share_a_run_directory_are_refused(tmp_path):
+    proc = run_cli("-m", *TWO_ITERS, "checkpoint.every=1,2", f"hydra.sweep.dir={tmp_path / 's'}",
+                   cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "would share the run directory" in proc.stderr
+
+
+def test_bad_local_launcher_option_is_one_line(tmp_path):
+    proc = run_cli("-m", *TWO_ITERS, "hydra.launcher.n_jobs=0", f"hydra.sweep.dir={tmp_path}",
+                   cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "deep-pg: error: invalid value for 'hydra.launcher.n_jobs': 0 (allowed: a positive "
+        "number of parallel jobs, or null for one per core)"]
+
+
+# --- the index under concurrent appends ---------------------------------------------------------
+def _append_many(sweep_dir: str, worker: int) -> None:
+    for i in range(200):
+        index.append(Path(sweep_dir), {"job": worker, "i": i, "pad": "x" * (worker * 700)})
+
+
+def test_index_lines_from_concurrent_jobs_never_interleave(tmp_path):
+    procs = [multiprocessing.get_context("spawn").Process(target=_append_many,
+                                                          args=(str(tmp_path), w))
+             for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    lines = index.read(tmp_path)  # json.loads of every line: a torn line would raise
+    assert len(lines) == 800
+    for w in range(4):
+        assert [x["i"] for x in lines if x["job"] == w] == list(range(200))
+
+
+# --- preemption: the requeue signal is handled between iterations ------------------------------
+def test_requeue_signal_checkpoints_after_the_iteration_then_requeues(tmp_path):
+    """A stand-in for submitit's handler records the call; the real path runs in test_slurm."""
+    calls = []
+
+    def submitit_like_handler(signum, frame):
+        calls.append(signum)
+        raise SystemExit(-1)
+
+    previous = signal.signal(signal.SIGUSR2, submitit_like_handler)
+    try:
+        trainer = Trainer(make_cfg(*TINY), tmp_path)
+        checkpoint_before_requeue(trainer)
+        trainer.train_iteration()
+        os.kill(os.getpid(), signal.SIGUSR2)  # arrives mid-run: only noted
+        assert calls == [] and not (tmp_path / "checkpoints/last.pt").exists()
+        with pytest.raises(Requeued):
+            for hook in trainer.iteration_hooks:
+                hook(trainer)
+        assert calls == [signal.SIGUSR2]
+        resumed = Trainer(make_cfg(*TINY), tmp_path)
+        assert resumed.resume_if_possible() and resumed.iteration == 1
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+
+
+def test_without_a_requeue_handler_nothing_is_installed(tmp_path):
+    assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL
+    trainer = Trainer(make_cfg(*TINY), tmp_path)
+    hooks = len(trainer.iteration_hooks)
+    checkpoint_before_requeue(trainer)
+    assert len(trainer.iteration_hooks) == hooks
+    assert RunStore(tmp_path).read_metrics() == []
