@@ -1,0 +1,101 @@
+"""The blog's 16-way ablation (part 1): tune the learning rate of every on/off configuration of
+the four code-level optimizations, then compare the tuned agents with each toggle on vs off.
+
+Input is the per-run table of `final.final_rewards` (config columns + final_return). A
+configuration is one combination of the toggles within one (algo, env); its tuned agents are
+its runs (one per seed) at the learning rate with the best mean final reward over seeds.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.schema import ABLATION_TOGGLES, COMPLETED
+from analysis.stats import bootstrap_ci, iqm, probability_of_improvement
+
+CELL = ["algo", "env"]  # the ablation is analysed separately per algorithm and environment
+
+
+def config_name(row, toggles: Sequence[str] = ABLATION_TOGGLES) -> str:
+    """``opt=1011``: the toggles' on/off bits, in the order of the sweep's directory names."""
+    return "opt=" + "".join("1" if bool(row[t]) else "0" for t in toggles)
+
+
+def usable(final: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs the ablation uses, runs it leaves out with the reason). Only completed runs with a
+    final reward count: a run still going or cut short would be compared on less training."""
+    reason = pd.Series("", index=final.index)
+    reason[final["status"] != COMPLETED] = "status " + final["status"].astype(str)
+    reason[(reason == "") & final["final_return"].isna()] = "no finished episode"
+    left_out = final[reason != ""].assign(left_out_because=reason[reason != ""])
+    return final[reason == ""], left_out
+
+
+def ablated_cells(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES) -> pd.DataFrame:
+    """The runs of the (algo, env) cells where at least one toggle takes both values: only
+    there is there an ablation to analyse."""
+    varies = final.groupby(CELL)[list(toggles)].transform(lambda s: s.astype(bool).nunique() > 1)
+    return final[varies.any(axis=1)]
+
+
+def best_lr(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
+            hparam: str = "lr") -> pd.DataFrame:
+    """Per configuration (CELL + toggles): the ``hparam`` value with the highest mean final
+    reward over seeds; ties go to the smaller value. Columns: CELL, toggles, config, hparam,
+    mean_final, n_seeds, lrs_tried."""
+    keys = CELL + list(toggles)
+    per_lr = (final.groupby(keys + [hparam], dropna=False)["final_return"]
+              .agg(mean_final="mean", n_seeds="count").reset_index())
+    per_lr = per_lr.sort_values(keys + ["mean_final", hparam], ascending=[True] * len(keys) +
+                                [False, True], kind="stable")
+    best = per_lr.groupby(keys, dropna=False, sort=True).head(1).copy()
+    tried = per_lr.groupby(keys, dropna=False)[hparam].nunique().rename("lrs_tried")
+    best = best.merge(tried.reset_index(), on=keys)
+    best.insert(len(keys), "config", best.apply(config_name, axis=1, toggles=toggles))
+    return best.reset_index(drop=True)
+
+
+def tuned_runs(final: pd.DataFrame, best: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
+               hparam: str = "lr") -> pd.DataFrame:
+    """The runs of each configuration at its best ``hparam``: the tuned agents."""
+    keys = CELL + list(toggles) + [hparam]
+    return final.merge(best[keys + ["config"]], on=keys, how="inner")
+
+
+def cumulative_histogram(tuned: pd.DataFrame, toggle: str) -> pd.DataFrame:
+    """The blog's figure as data: for the tuned agents with ``toggle`` on and off, each final
+    reward in ascending order with the fraction of agents at or below it.
+    Columns: CELL, toggle, state ("on"/"off"), final_return, fraction."""
+    parts = []
+    for (*cell, on), group in tuned.groupby([*CELL, tuned[toggle].astype(bool)], sort=True):
+        values = np.sort(group["final_return"].to_numpy(float))
+        parts.append(pd.DataFrame({
+            **dict(zip(CELL, cell)), "toggle": toggle, "state": "on" if on else "off", "final_return": values,
+            "fraction": np.arange(1, len(values) + 1) / len(values)}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=CELL + ["toggle", "state", "final_return", "fraction"])
+
+
+def toggle_table(tuned: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
+                 seed: int = 0) -> pd.DataFrame:
+    """Per (algo, env, toggle): tuned agents on vs off — counts, IQM with 95% CIs and the
+    probability that a random agent with the toggle on beats one with it off."""
+    rows = []
+    for cell, group in tuned.groupby(CELL, sort=True):
+        for toggle in toggles:
+            on = group.loc[group[toggle].astype(bool), "final_return"].to_numpy(float)
+            off = group.loc[~group[toggle].astype(bool), "final_return"].to_numpy(float)
+            row = {**dict(zip(CELL, cell)), "toggle": toggle, "n_on": len(on), "n_off": len(off)}
+            for name, vals in (("on", on), ("off", off)):
+                point, low, high = bootstrap_ci([vals], iqm, seed=seed)
+                row.update({f"iqm_{name}": point, f"iqm_{name}_low": low,
+                            f"iqm_{name}_high": high})
+            if len(on) and len(off):
+                p, low, high = bootstrap_ci([on, off], probability_of_improvement, seed=seed)
+            else:
+                p = low = high = np.nan
+            row.update({"p_on_better": p, "p_low": low, "p_high": high})
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,44 @@
+"""Algorithm comparison (PPO vs PPO-M vs TRPO vs TRPO+ ...) on final rewards.
+
+Each algorithm is represented by its best setting, as in the paper's Fig. 8 ("the best
+performing hyperparameter configuration"): among runs of one (algo, env) that differ in
+settings other than the seed (a learning-rate grid, an ablation), the setting with the highest
+mean final reward over seeds. Then `stats.compare_groups` gives IQM/mean/median with CIs and
+the probability of improvement for each pair."""
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.ablation import CELL
+from analysis.stats import compare_groups
+
+# Config keys that describe what was trained (others: logging, probes, bookkeeping).
+_SETTING_PREFIXES = ("algo.", "opt.", "env.", "total_steps")
+
+
+def setting_columns(final: pd.DataFrame) -> list[str]:
+    return [c for c in final.columns if c.startswith(_SETTING_PREFIXES)]
+
+
+def best_setting_runs(final: pd.DataFrame) -> pd.DataFrame:
+    """The runs of each (algo, env)'s best setting; column ``setting`` names what was chosen."""
+    parts = []
+    for _, cell in final.groupby(CELL, sort=True):
+        varying = [c for c in setting_columns(cell)
+                   if cell[c].astype(str).nunique(dropna=False) > 1]
+        labels = [", ".join(f"{c}={v}" for c, v in zip(varying, row))
+                  for row in cell[varying].astype(str).itertuples(index=False)]
+        cell = cell.assign(setting=labels or [""] * len(cell))
+        best = cell.groupby("setting")["final_return"].mean().idxmax()
+        parts.append(cell[cell["setting"] == best])
+    return pd.concat(parts, ignore_index=True) if parts else final.assign(setting=[])
+
+
+def compare_algorithms(final: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary per env × algo, probability of improvement per env × ordered algo pair)."""
+    chosen = best_setting_runs(final)
+    summary, pairs = compare_groups(chosen, group="algo", by=("env",), seed=seed)
+    if not summary.empty:
+        settings = chosen.groupby(CELL)["setting"].first().reset_index()
+        summary = summary.merge(settings, on=CELL, how="left")
+    return summary, pairs

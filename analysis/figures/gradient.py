@@ -1,0 +1,87 @@
+"""Gradient-quality figures from probes/gradient.parquet and probes/baselines.parquet:
+pairwise similarity of estimates (paper Figs. 1, 9), similarity to the "true" gradient (Figs. 2,
+10), both for the algorithm's actual step (appendix A.4), and the baselines (Fig. 4)."""
+from __future__ import annotations
+
+from analysis.figures.common import (Figure, MissingData, algo_colors, grid, ordered,
+                                     practice_line, probe_table, trial_band)
+
+_GRADIENT_PANELS = [
+    # (metric, variant, name, title, y label)
+    ("pairwise", "gradient", "gradient_pairwise", "Gradient variance (paper Figs. 1, 9)",
+     "avg pairwise cos similarity"),
+    ("true", "gradient", "gradient_true", "Convergence to the true gradient (paper Figs. 2, 10)",
+     "cos similarity to true gradient"),
+    ("pairwise", "step", "step_pairwise", "Step variance (paper appendix A.4)",
+     "avg pairwise cos similarity"),
+    ("true", "step", "step_true", "Step convergence to the true step (paper appendix A.4)",
+     "cos similarity to true step"),
+]
+
+
+def _per_env_iteration(table, env, line_key, colors_for, title_prefix, ylabel):
+    """One panel per probe iteration; one line (with CI) per ``line_key`` value."""
+    part = table[table["env"] == env]
+    iterations = sorted(part["iteration"].unique())
+    fig, axes = grid(len(iterations))
+    for i, (ax, it) in enumerate(zip(axes, iterations)):
+        for key, rows in part[part["iteration"] == it].groupby(line_key, sort=False):
+            band = trial_band(rows, "sample_count")
+            color, label = colors_for(key)
+            ax.plot(band["sample_count"], band["mean"], color=color, lw=1.4, label=label)
+            ax.fill_between(band["sample_count"], band["low"], band["high"], color=color,
+                            alpha=0.2, lw=0)
+        practice_line(ax, label=i == 0)
+        ax.set(xscale="log", title=f"{title_prefix}{env}, iteration {it}",
+               xlabel="# state-action pairs", ylabel=ylabel)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    axes[0].legend(unique.values(), unique.keys(), fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def gradient_figures(runs, ctx) -> list[Figure]:
+    table = probe_table(runs, "gradient", needs=("metric", "variant", "sample_count", "iteration"))
+    colors = algo_colors(table["algo"].unique())
+    out, missing = [], []
+    for metric, variant, name, title, ylabel in _GRADIENT_PANELS:
+        sel = table[(table["metric"] == metric) & (table["variant"] == variant)]
+        if sel.empty:
+            missing.append(f"{name}: no rows with metric={metric}, variant={variant}")
+            continue
+        seen = set()
+
+        def colors_for(run_id, sel=sel, seen=seen):
+            algo = sel.loc[sel["run_id"] == run_id, "algo"].iloc[0]
+            label = None if algo in seen else algo  # one legend entry per algorithm
+            seen.add(algo)
+            return colors[algo], label
+
+        for env in sorted(sel["env"].unique()):
+            seen.clear()
+            fig = _per_env_iteration(sel, env, "run_id", colors_for, "", ylabel)
+            out.append(Figure(f"{name}_{env}", f"{title}: {env}",
+                              "One line per run (color: algorithm) with 95% CIs (shaded) over the "
+                              "repeated estimates; dotted line: the 2K samples used in practice.",
+                              fig))
+    if not out:
+        raise MissingData("; ".join(missing))
+    return out
+
+
+def baseline_figures(runs, ctx) -> list[Figure]:
+    table = probe_table(runs, "baselines", needs=("baseline", "metric", "sample_count", "iteration"))
+    table = table[table["metric"] == "pairwise"]  # the table also holds the true value net's fit
+    palette = {"value": "tab:blue", "true": "tab:green", "zero": "tab:red"}
+    out = []
+    for (env, algo), sel in table.groupby(["env", "algo"], sort=True):
+        fig = _per_env_iteration(sel, env, "baseline",
+                                 lambda b: (palette.get(b, "tab:gray"), f"{b} baseline"),
+                                 f"{algo} ", "avg pairwise cos similarity")
+        out.append(Figure(f"baselines_{algo}_{env}", f"Baselines: {algo} on {env} (paper Fig. 4)",
+                          "Gradient variance (average pairwise cosine similarity) with the value "
+                          "network, the 'true' value function and the zero baseline, with 95% "
+                          "CIs; all runs of the algorithm pooled per baseline.", fig))
+    return out

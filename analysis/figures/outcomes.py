@@ -1,0 +1,87 @@
+"""Figures of final rewards: the blog's ablation (cumulative histograms of tuned agents, toggle
+on vs off) and the comparison of algorithms (IQM with CIs, probability of improvement)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from analysis.ablation import CELL, cumulative_histogram
+from analysis.figures.common import Figure, MissingData, algo_colors, grid, ordered
+from analysis.schema import ABLATION_TOGGLES
+
+_STATE_COLORS = {"off": "tab:blue", "on": "tab:red"}  # the blog's colors
+
+
+def ablation_figures(runs, ctx) -> list[Figure]:
+    tuned = ctx.tuned
+    if tuned is None or tuned.empty:
+        raise MissingData(ctx.ablation_missing or "no tuned agents")
+    out = []
+    for (algo, env), cell in tuned.groupby(CELL, sort=True):
+        fig, axes = grid(len(ABLATION_TOGGLES), width=3.6, height=3.2)
+        for ax, toggle in zip(axes, ABLATION_TOGGLES):
+            hist = cumulative_histogram(cell, toggle)
+            if hist["state"].nunique() < 2:  # nothing to compare: say so instead of one curve
+                ax.text(0.5, 0.5, f"not varied in these runs\n(always {hist['state'].iloc[0]})",
+                        ha="center", va="center", transform=ax.transAxes, color="gray")
+                ax.set(title=toggle.removeprefix("opt."), xticks=[], yticks=[])
+                continue
+            for state, part in hist.groupby("state"):
+                ax.step(part["final_return"], part["fraction"], where="post", lw=2,
+                        color=_STATE_COLORS[state], label=f"{state} (n={len(part)})")
+            ax.set(title=toggle.removeprefix("opt."), xlabel="final reward",
+                   ylabel="fraction of tuned agents ≤ x", ylim=(0, 1.02))
+            ax.legend(fontsize=8, loc="lower right")
+            ax.grid(alpha=0.3)
+        fig.suptitle(f"{algo} on {env}: {cell['config'].nunique()} configurations tuned over "
+                     "learning rates", fontsize=10)
+        fig.tight_layout()
+        out.append(Figure(f"ablation_{algo}_{env}", f"Ablation of code-level optimizations: "
+                          f"{algo}, {env} (blog part 1)",
+                          "Cumulative histograms of final rewards of the tuned agents (each "
+                          "configuration at its best learning rate, all its seeds) with the "
+                          f"optimization off (blue) and on (red). Final reward: {ctx.definition}.",
+                          fig))
+    return out
+
+
+def comparison_figures(runs, ctx) -> list[Figure]:
+    summary, pairs = ctx.comparison
+    if summary is None or summary.empty or summary.groupby("env")["algo"].nunique().max() < 2:
+        raise MissingData("needs completed runs of at least two algorithms on one environment")
+    out = []
+    colors = algo_colors(summary["algo"].unique())
+    for env, rows in summary.groupby("env", sort=True):
+        if rows["algo"].nunique() < 2:
+            continue
+        algos = ordered(rows["algo"])
+        rows = rows.set_index("algo").loc[algos]
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 0.6 * len(algos) + 2.2))
+        y = np.arange(len(algos))
+        for yi, algo in zip(y, algos):
+            r = rows.loc[algo]
+            ax.plot([r["iqm_low"], r["iqm_high"]], [yi, yi], color=colors[algo], lw=6, alpha=0.5)
+            ax.plot([r["iqm"]], [yi], "|", color="k", ms=14)
+        ax.set(yticks=y, yticklabels=[f"{a} (n={int(rows.loc[a, 'n'])})" for a in algos],
+               xlabel="IQM of final reward (95% CI)", title=env)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+        p = pairs[pairs["env"] == env]
+        p = p[p["x"].map(algos.index) < p["y"].map(algos.index)]  # each unordered pair once
+        labels = [f"P({x} > {y})" for x, y in zip(p["x"], p["y"])]
+        yy = np.arange(len(p))
+        bx.errorbar(p["p_x_better"], yy, xerr=[p["p_x_better"] - p["p_low"],
+                                                p["p_high"] - p["p_x_better"]],
+                    fmt="o", color="k", capsize=3)
+        bx.axvline(0.5, color="gray", ls=":")
+        bx.set(yticks=yy, yticklabels=labels, xlim=(0, 1), xlabel="probability of improvement "
+               "(95% CI)", title=env)
+        bx.invert_yaxis()
+        fig.tight_layout()
+        out.append(Figure(f"comparison_{env}", f"Algorithm comparison: {env}",
+                          "Left: interquartile mean of the final reward per algorithm with 95% "
+                          "bootstrap CI, over the seeds of each algorithm's best setting (see "
+                          "the comparison table). Right: probability that a random run of one "
+                          f"algorithm beats one of the other. Final reward: {ctx.definition}.",
+                          fig))
+    return out

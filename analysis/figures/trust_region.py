@@ -1,0 +1,33 @@
+"""Trust region on train vs held-out batches from probes/trust_region.parquet (blog part 3)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+from analysis.figures.common import Figure, algo_colors, probe_table, trial_band
+
+_LINESTYLE = {"train": "-", "heldout": "--"}
+
+
+def trust_region_probe_figures(runs, ctx) -> list[Figure]:
+    table = probe_table(runs, "trust_region", needs=("metric", "split", "iteration"))
+    colors = algo_colors(table["algo"].unique())
+    out = []
+    for env, part in table.groupby("env", sort=True):
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+        for ax, metric in zip(axes, ("mean_kl", "max_ratio")):
+            rows = part[part["metric"] == metric]
+            for (algo, split), sel in rows.groupby(["algo", "split"]):
+                band = trial_band(sel, "iteration")
+                ax.plot(band["iteration"], band["mean"], color=colors[algo],
+                        ls=_LINESTYLE.get(split, ":"), marker="o", ms=3, label=f"{algo} {split}")
+                ax.fill_between(band["iteration"], band["low"], band["high"], color=colors[algo],
+                                alpha=0.15, lw=0)
+            ax.set(title=f"{env}: {metric}", xlabel="iteration", yscale="log")
+            if not rows.empty:
+                ax.legend(fontsize=7)
+        fig.tight_layout()
+        out.append(Figure(f"trust_region_probe_{env}", f"Trust region, train vs held-out: {env}",
+                          "Mean KL and max likelihood ratio between successive policies at the "
+                          "probe iterations, on the training batch (solid) and a held-out batch "
+                          "(dashed); mean over runs with 95% CI.", fig))
+    return out

@@ -1,0 +1,45 @@
+"""Value prediction figures from probes/value.parquet: mean relative error of the value network
+against GAE targets and against Monte-Carlo returns over training (paper Figs. 3, 11, 12)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
+
+from analysis.figures.common import (Figure, MissingData, algo_colors, ordered, probe_table,
+                                     trial_band)
+
+_SPLITS = {"heldout": "held-out (paper Figs. 3, 12)", "train": "train (paper Fig. 11)"}
+_METRICS = [("gae", "GAE MRE"), ("returns", "Returns MRE")]
+
+
+def value_figures(runs, ctx) -> list[Figure]:
+    table = probe_table(runs, "value", needs=("metric", "split", "iteration"))
+    colors = algo_colors(table["algo"].unique())
+    out = []
+    for split, label in _SPLITS.items():
+        for env, part in table[table["split"] == split].groupby("env", sort=True):
+            fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+            for ax, (metric, ylabel) in zip(axes, _METRICS):
+                rows = part[part["metric"] == metric]
+                for algo in ordered(rows["algo"].unique()):
+                    # CI over runs (and trials) of the algorithm at each iteration
+                    band = trial_band(rows[rows["algo"] == algo], "iteration")
+                    ax.plot(band["iteration"], band["mean"], color=colors[algo], lw=1.5,
+                            marker="o", ms=3, label=algo)
+                    ax.fill_between(band["iteration"], band["low"], band["high"],
+                                    color=colors[algo], alpha=0.2, lw=0)
+                ax.set(xlabel="# iterations", ylabel=ylabel, title=f"{env}, {split}")
+                ax.set_yscale("log", base=2)  # the paper's axis: MRE spans powers of two
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                if rows.empty:
+                    ax.text(0.5, 0.5, f"no {metric} rows", ha="center", transform=ax.transAxes)
+                else:
+                    ax.legend(fontsize=8)
+            fig.tight_layout()
+            out.append(Figure(f"value_mre_{split}_{env}", f"Value prediction, {label}: {env}",
+                              "Mean relative error |V − target|/|target| of the value network "
+                              "against GAE targets (V_old + A, left) and Monte-Carlo returns "
+                              "(right); mean over runs with 95% bootstrap CI.", fig))
+    if not out:
+        raise MissingData("probes/value.parquet has no train or heldout rows")
+    return out

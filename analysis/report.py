@@ -1,0 +1,198 @@
+"""`deep-pg-report PATH --out DIR`: every figure the data supports, the tables, and a list of
+what could not be drawn, as a static index.html with PNGs and CSVs (opens without a server)."""
+from __future__ import annotations
+
+import argparse
+import html
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from analysis.ablation import ablated_cells, best_lr, toggle_table, tuned_runs, usable
+from analysis.comparison import compare_algorithms
+from analysis.errors import AnalysisError
+from analysis.figures import BUILDERS, MissingData
+from analysis.final import FinalReward, final_rewards
+from analysis.runs import Runs, load_runs
+from analysis.schema import ABLATION_TOGGLES
+
+log = logging.getLogger("analysis")
+EXIT_BAD_INPUT = 2
+
+
+@dataclass
+class Context:
+    """The analysis tables the figures draw from (computed once)."""
+    definition: str
+    final: pd.DataFrame
+    used: pd.DataFrame
+    left_out: pd.DataFrame
+    best: pd.DataFrame | None = None
+    tuned: pd.DataFrame | None = None
+    toggles: pd.DataFrame | None = None
+    ablation_missing: str | None = None
+    comparison: tuple = (None, None)
+    tables: dict[str, tuple[str, pd.DataFrame]] = field(default_factory=dict)
+
+
+def analyse(runs: Runs, final_reward: FinalReward) -> Context:
+    final = final_rewards(runs, final_reward)
+    used, left_out = usable(final)
+    ctx = Context(final_reward.definition, final, used, left_out)
+    missing_toggles = [t for t in ABLATION_TOGGLES if t not in used]
+    if used.empty:
+        ctx.ablation_missing = "no completed run with a final reward"
+    elif missing_toggles:
+        ctx.ablation_missing = f"runs lack config column(s) {', '.join(missing_toggles)}"
+    else:
+        ablated = ablated_cells(used)
+        if ablated.empty:
+            ctx.ablation_missing = ("no (algo, env) has runs with a toggle both on and off "
+                                    "(run the ablation sweep: +sweep=ablation16)")
+        else:
+            ctx.best = best_lr(ablated)
+            ctx.tuned = tuned_runs(ablated, ctx.best)
+            ctx.toggles = toggle_table(ctx.tuned)
+    if not used.empty:
+        ctx.comparison = compare_algorithms(used)
+
+    headline = ["run_id", "algo", "env", "seed", "lr", "status", "iterations",
+                "total_iterations", "final_return", "corrupt_lines", "reason"]
+    ctx.tables["runs"] = ("Runs", final[headline])
+    if ctx.best is not None:
+        ctx.tables["best_lr"] = ("Best learning rate per configuration (mean final reward over "
+                                 "seeds)", ctx.best)
+        ctx.tables["toggles"] = ("Tuned agents with each optimization on vs off", ctx.toggles)
+    summary, pairs = ctx.comparison
+    if summary is not None and not summary.empty:
+        ctx.tables["comparison"] = ("Final reward per algorithm (best setting; 95% bootstrap CIs)",
+                                    summary)
+        if not pairs.empty:
+            ctx.tables["improvement"] = ("Probability of improvement P(x > y) (95% CI)", pairs)
+    if not left_out.empty:
+        ctx.tables["left_out"] = ("Runs left out of the final-reward analysis",
+                                  left_out[["run_id", "algo", "env", "seed", "status",
+                                            "left_out_because"]])
+    if len(runs.problems):
+        ctx.tables["problems"] = ("Problems met while loading", runs.problems)
+    return ctx
+
+
+def build_figures(runs: Runs, ctx: Context, out: Path):
+    """Save every figure as PNG; returns ([(section, [(file, figure)])], [(section, reason)])."""
+    drawn, missing = [], []
+    for section, builder in BUILDERS:
+        try:
+            figures = builder(runs, ctx)
+        except MissingData as why:
+            missing.append((section, str(why)))
+            continue
+        if not figures:
+            missing.append((section, "nothing to draw for these runs"))
+            continue
+        saved = []
+        for figure in figures:
+            path = out / f"{figure.name}.png"
+            figure.fig.savefig(path, dpi=100)
+            plt.close(figure.fig)
+            saved.append((path.name, figure))
+        drawn.append((section, saved))
+    return drawn, missing
+
+
+def _table_html(frame: pd.DataFrame) -> str:
+    frame = frame.astype(object).where(frame.notna(), "")  # None prints as "None" otherwise
+    return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="",
+                         classes="tbl", border=0, escape=True)
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
+h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+figure{margin:1em 0} figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:.9em;color:#555;max-width:900px}
+.tbl{border-collapse:collapse;font-size:.82em;margin:.5em 0}
+.tbl th,.tbl td{padding:2px 8px;border-bottom:1px solid #eee;text-align:right}
+.tbl th{background:#f4f4f4} .missing li{margin:.3em 0} .meta{color:#555}
+.scroll{max-height:420px;overflow:auto;display:inline-block}"""
+
+
+def write_html(out: Path, runs: Runs, ctx: Context, drawn, missing) -> Path:
+    e = html.escape
+    counts = runs.configs["status"].value_counts().to_dict()
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>deep_pg report</title>"
+             f"<style>{_CSS}</style></head><body>",
+             "<h1>deep_pg report</h1>",
+             f"<p class='meta'>Source: <code>{e(runs.source)}</code> · {len(runs)} runs "
+             f"({e(', '.join(f'{v} {k}' for k, v in sorted(counts.items())))}) · "
+             f"generated {e(time.strftime('%Y-%m-%d %H:%M'))}</p>",
+             f"<p><b>Final reward</b>: {e(ctx.definition)}.</p>"]
+    for note in runs.notes:
+        parts.append(f"<p class='meta'>Note: {e(note)}</p>")
+    parts.append("<h2>Contents</h2><ul>")
+    for section, saved in drawn:
+        parts.append(f"<li><a href='#{e(saved[0][0])}'>{e(section)}</a> ({len(saved)})</li>")
+    if missing:
+        parts.append("<li><a href='#missing'>Figures not drawn</a></li>")
+    parts.append("<li><a href='#tables'>Tables</a></li></ul>")
+    for section, saved in drawn:
+        parts.append(f"<h2 id='{e(saved[0][0])}'>{e(section)}</h2>")
+        for file, figure in saved:
+            parts.append(f"<figure><h3>{e(figure.title)}</h3><img src='{e(file)}' "
+                         f"alt='{e(figure.title)}'><figcaption>{e(figure.caption)}</figcaption>"
+                         "</figure>")
+    if missing:
+        parts.append("<h2 id='missing'>Figures not drawn (no data)</h2><ul class='missing'>")
+        parts += [f"<li><b>{e(s)}</b>: {e(why)}</li>" for s, why in missing]
+        parts.append("</ul>")
+    parts.append("<h2 id='tables'>Tables</h2>")
+    for key, (title, frame) in ctx.tables.items():
+        parts.append(f"<h3>{e(title)}</h3><p class='meta'><a href='{key}.csv'>{key}.csv</a> · "
+                     f"{len(frame)} rows</p><div class='scroll'>{_table_html(frame)}</div>")
+    parts.append("</body></html>")
+    path = out / "index.html"
+    path.write_text("\n".join(parts))
+    return path
+
+
+def make_report(source: str, out: Path, final_reward: FinalReward = FinalReward(),
+                group: str | None = None, progress: bool | None = None) -> Path:
+    """Load, analyse, draw and write; returns the path of index.html."""
+    runs = load_runs(source, group=group, progress=progress)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = analyse(runs, final_reward)
+    for key, (_, frame) in ctx.tables.items():
+        frame.to_csv(out / f"{key}.csv", index=False)
+    drawn, missing = build_figures(runs, ctx, out)
+    path = write_html(out, runs, ctx, drawn, missing)
+    log.info("report: %d figures, %d not drawn, %d tables → %s",
+             sum(len(s) for _, s in drawn), len(missing), len(ctx.tables), path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="deep-pg-report", description=__doc__)
+    parser.add_argument("source", help="a sweep/run directory tree, or wandb://ENTITY/PROJECT")
+    parser.add_argument("--out", type=Path, required=True, help="folder for index.html and files")
+    parser.add_argument("--group", help="wandb group (the sweep) to read; wandb sources only")
+    parser.add_argument("--final", default="last:10",
+                        help="final reward: last:K (mean of the last K iterations, default "
+                             "last:10) or max (max over training, the reference code's choice)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    try:
+        path = make_report(args.source, args.out, FinalReward.parse(args.final),
+                           group=args.group, progress=False if args.no_progress else None)
+    except AnalysisError as err:
+        print(f"deep-pg-report: error: {err}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    print(f"deep-pg-report: wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

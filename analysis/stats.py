@@ -1,0 +1,79 @@
+"""Statistics for comparing training outcomes, in the style of Agarwal et al. (2021),
+"Deep RL at the edge of the statistical precipice": interval estimates over point estimates,
+the interquartile mean (robust to the outlier seeds RL produces) and the probability of
+improvement. Resampling is done by scipy.stats.bootstrap (a maintained implementation)."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+CONFIDENCE = 0.95
+RESAMPLES = 2000
+
+
+def iqm(values, axis: int = -1) -> np.ndarray:
+    """Interquartile mean: the mean of the middle 50% of values."""
+    return stats.trim_mean(values, 0.25, axis=axis)
+
+
+def probability_of_improvement(x, y, axis: int = -1) -> np.ndarray:
+    """P(X > Y) + ½·P(X = Y) for a random run X of one group and Y of the other: the
+    Mann–Whitney U statistic divided by n·m (0.5 = no difference)."""
+    x = np.expand_dims(np.moveaxis(np.asarray(x, float), axis, -1), -1)
+    y = np.expand_dims(np.moveaxis(np.asarray(y, float), axis, -1), -2)
+    return ((x > y) + 0.5 * (x == y)).mean(axis=(-2, -1))
+
+
+def bootstrap_ci(samples: Sequence[np.ndarray], statistic: Callable = np.mean,
+                 confidence: float = CONFIDENCE, n_resamples: int = RESAMPLES,
+                 seed: int = 0, method: str = "percentile") -> tuple[float, float, float]:
+    """(point estimate, CI low, CI high) of ``statistic`` over one or more independent samples.
+
+    With fewer than two values per sample, or no spread, the interval is the point itself
+    (a bootstrap cannot say more). ``method`` is scipy's: percentile (default: defined for any
+    data, even tiny seed counts) or BCa (better coverage for skewed data, needs spread)."""
+    samples = [np.asarray(s, float)[~np.isnan(np.asarray(s, float))] for s in samples]
+    if any(len(s) == 0 for s in samples):
+        return np.nan, np.nan, np.nan
+    point = float(statistic(*samples, axis=-1))
+    if any(len(s) < 2 for s in samples) or all(np.ptp(s) == 0 for s in samples):
+        return point, point, point
+    res = stats.bootstrap(samples, statistic, n_resamples=n_resamples, confidence_level=confidence,
+                          method=method, vectorized=True, paired=False,
+                          rng=np.random.default_rng(seed))
+    return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def summarize(values, seed: int = 0) -> dict[str, float]:
+    """n, mean, median and IQM, each of the last three with a 95% bootstrap CI."""
+    values = np.asarray(values, float)
+    values = values[~np.isnan(values)]
+    out: dict[str, float] = {"n": len(values)}
+    for name, fn in (("mean", np.mean), ("median", np.median), ("iqm", iqm)):
+        point, low, high = bootstrap_ci([values], fn, seed=seed)
+        out.update({name: point, f"{name}_low": low, f"{name}_high": high})
+    return out
+
+
+def compare_groups(frame: pd.DataFrame, group: str, value: str = "final_return",
+                   by: Sequence[str] = ("env",), seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per ``by`` cell (e.g. each env): a summary row per group (e.g. algorithm) and the
+    probability of improvement with CI for every ordered pair of groups."""
+    rows, pairs = [], []
+    for keys, cell in frame.dropna(subset=[value]).groupby(list(by), sort=True):
+        keys = dict(zip(by, keys if isinstance(keys, tuple) else (keys,)))
+        samples = {g: part[value].to_numpy() for g, part in cell.groupby(group, sort=True)}
+        for g, vals in samples.items():
+            rows.append({**keys, group: g, **summarize(vals, seed=seed)})
+        for a in samples:
+            for b in samples:
+                if a == b:
+                    continue
+                p, low, high = bootstrap_ci([samples[a], samples[b]], probability_of_improvement,
+                                            seed=seed)
+                pairs.append({**keys, "x": a, "y": b, "p_x_better": p, "p_low": low,
+                              "p_high": high, "n_x": len(samples[a]), "n_y": len(samples[b])})
+    return pd.DataFrame(rows), pd.DataFrame(pairs)

@@ -1,0 +1,295 @@
+"""analysis: loaders on a small real sweep, final rewards, the ablation, statistics, the report."""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from analysis import AnalysisError, load_runs
+from analysis.ablation import best_lr, cumulative_histogram, toggle_table, tuned_runs
+from analysis.final import FinalReward, final_rewards
+from analysis.report import main as report_main, make_report
+from analysis.runs import from_records
+from analysis.schema import ABLATION_TOGGLES, HEADLINE
+from analysis.stats import bootstrap_ci, iqm, probability_of_improvement
+from analysis.wandb_source import build_filters, parse_path, record_from_api_run
+from deep_pg.run import run_training
+from tests.conftest import TINY, make_cfg
+
+ITERATIONS = 4  # TINY: 1024 steps of 256
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    """8 PPO runs (lr_anneal on/off × 2 LRs × 2 seeds) and 2 PPO-M runs, trained in-process at
+    sweep-like paths, each with the config Hydra would have saved in .hydra/config.yaml."""
+    root = tmp_path_factory.mktemp("sweep")
+    jobs = [(("algo=ppo", f"opt.lr_anneal={anneal}", f"algo.policy_lr={lr}", f"seed={seed}"),
+             f"ppo/pendulum/anneal={anneal}/lr={lr}/seed={seed}")
+            for anneal in ("true", "false") for lr in ("3e-4", "1e-3") for seed in (0, 1)]
+    jobs += [(("algo=ppo_m", f"seed={seed}"), f"ppo_m/pendulum/seed={seed}") for seed in (0, 1)]
+    for overrides, rel in jobs:
+        cfg = make_cfg(*TINY, *overrides)
+        run_dir = root / rel
+        (run_dir / ".hydra").mkdir(parents=True)
+        OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+        run_training(cfg, run_dir=run_dir)
+    return root
+
+
+# --- loaders -----------------------------------------------------------------------------------
+def test_local_loader_schema_and_row_counts(sweep):
+    runs = load_runs(sweep, progress=False)
+    assert len(runs.configs) == 10 and runs.configs["run_id"].is_unique
+    assert list(runs.configs.columns[:len(HEADLINE)]) == HEADLINE
+    assert set(ABLATION_TOGGLES) <= set(runs.configs.columns)
+    assert (runs.configs["status"] == "completed").all()
+    assert runs.configs.groupby("algo").size().to_dict() == {"ppo": 8, "ppo_m": 2}
+    ppo = runs.configs[runs.configs["algo"] == "ppo"]
+    assert sorted(ppo["lr"].unique()) == [3e-4, 1e-3]
+    assert ppo["opt.lr_anneal"].value_counts().to_dict() == {True: 4, False: 4}
+    assert len(runs.curves) == 10 * ITERATIONS
+    assert list(runs.metrics.columns) == ["run_id", "iteration", "env_steps", "metric", "value"]
+    per_run = runs.metrics[runs.metrics["metric"] == "mean_kl"].groupby("run_id").size()
+    assert (per_run == ITERATIONS).all() and len(per_run) == 10
+    assert runs.problems.empty and runs.probes == {}
+
+
+def test_incomplete_failed_and_corrupt_runs_are_marked_not_dropped(sweep, tmp_path, caplog):
+    tree = tmp_path / "tree"
+    shutil.copytree(sweep, tree)
+    ids = sorted(load_runs(tree, progress=False).configs.query("algo == 'ppo'")["run_id"])[:3]
+    incomplete, failed, corrupt = (tree / run_id for run_id in ids)
+    (incomplete / "summary.json").unlink()
+    summary = json.loads((failed / "summary.json").read_text())
+    (failed / "summary.json").write_text(json.dumps({**summary, "status": "failed",
+                                                     "reason": "non-finite values"}))
+    with open(corrupt / "metrics.jsonl", "a") as f:
+        f.write('{"iteration": 5, "env_st')  # a crash mid-write
+    with caplog.at_level(logging.WARNING, logger="analysis"):
+        runs = load_runs(tree, progress=False)
+    configs = runs.configs.set_index("run_id")
+    assert len(configs) == 10
+    assert configs.loc[ids[0], "status"] == "incomplete" and configs.loc[ids[1], "status"] == "failed"
+    assert (configs["status"].drop(ids[:2]) == "completed").all()
+    assert configs.loc[ids[1], "reason"] == "non-finite values"
+    assert configs.loc[ids[2], "corrupt_lines"] == 1
+    assert (runs.curves["run_id"] == ids[2]).sum() == ITERATIONS
+    assert "corrupt" in " ".join(runs.problems["problem"]) and ids[2] in caplog.text
+
+
+def test_no_runs_and_missing_path_are_clear_errors(tmp_path):
+    with pytest.raises(AnalysisError, match="no runs found"):
+        load_runs(tmp_path)
+    with pytest.raises(AnalysisError, match="no such file"):
+        load_runs(tmp_path / "nope")
+
+
+def test_wandb_without_credentials_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path))
+    with pytest.raises(AnalysisError, match="no credentials"):
+        load_runs("wandb://someone/deep_pg")
+    with pytest.raises(SystemExit) as exit_:
+        report_main(["wandb://someone/deep_pg", "--out", str(tmp_path / "r")])
+    assert exit_.value.code == 2 and "no credentials" in capsys.readouterr().err
+    with pytest.raises(AnalysisError, match="ENTITY/PROJECT"):
+        parse_path("wandb://just-a-project")
+
+
+def test_wandb_filters():
+    assert build_filters() == {}
+    assert build_filters(group="sweep-1") == {"group": "sweep-1"}
+    assert build_filters(group="g", algo="ppo", extra={"state": "finished"}) == {
+        "$and": [{"group": "g"}, {"config.algo.name": "ppo"}, {"state": "finished"}]}
+
+
+def test_wandb_runs_map_onto_the_local_schema(sweep):
+    """A run as the public API returns it (documented fields) → the same columns as locally."""
+    local = load_runs(sweep, progress=False)
+    row = local.configs.iloc[0]
+    config = OmegaConf.to_container(OmegaConf.load(Path(row["run_dir"]) / ".hydra/config.yaml"))
+    summary = json.loads((Path(row["run_dir"]) / "summary.json").read_text())
+    history = [{**r, "_step": r["iteration"], "_runtime": 1.0, "_timestamp": 0.0}
+               for r in map(json.loads, open(Path(row["run_dir"]) / "metrics.jsonl"))]
+    api_run = SimpleNamespace(id="abc123", name="ppo-pendulum-s0", group="sweep", state="finished",
+                              url="https://wandb.ai/e/p/runs/abc123",
+                              config={**config, "_wandb": {"x": 1}},
+                              summary={**summary, "_step": 4},
+                              scan_history=lambda: iter(history))
+    crashed = SimpleNamespace(**{**vars(api_run), "id": "def456", "state": "crashed",
+                                 "summary": {}, "scan_history": lambda: iter(history[:2])})
+    runs = from_records([record_from_api_run(api_run, "e/p"), record_from_api_run(crashed, "e/p")],
+                        source="wandb://e/p")
+    assert list(runs.configs.columns[:len(HEADLINE)]) == HEADLINE
+    assert set(local.configs.columns) <= set(runs.configs.columns)
+    assert runs.configs["status"].tolist() == ["completed", "failed"]
+    assert runs.configs["run_id"].tolist() == ["e/p/abc123", "e/p/def456"]
+    assert runs.configs.loc[0, "lr"] == row["lr"] and runs.configs.loc[0, "seed"] == row["seed"]
+    assert list(runs.metrics.columns) == list(local.metrics.columns)
+    assert runs.curves.groupby("run_id").size().tolist() == [ITERATIONS, 2]
+    assert not any(c.startswith("_") for c in runs.curves.columns)
+
+
+# --- final reward ------------------------------------------------------------------------------
+def test_final_reward_definitions(sweep):
+    runs = load_runs(sweep, progress=False)
+    last = final_rewards(runs)  # k=10 covers all 4 iterations: the trainer's own definition
+    np.testing.assert_allclose(last["final_return"], last["summary_final_return"], rtol=1e-9)
+    assert last["final_definition"].str.contains("last 10 iterations").all()
+    curves = runs.curves.set_index("run_id")
+    run = last["run_id"].iloc[0]
+    returns = curves.loc[run, "return_mean"].to_numpy(float)
+    two = final_rewards(runs, FinalReward("last", 2)).set_index("run_id")
+    assert two.loc[run, "final_return"] == pytest.approx(np.nanmean(returns[-2:]))
+    best = final_rewards(runs, FinalReward.parse("max")).set_index("run_id")
+    assert best.loc[run, "final_return"] == pytest.approx(np.nanmax(returns))
+    assert "max over training" in best["final_definition"].iloc[0]
+    with pytest.raises(AnalysisError):
+        FinalReward.parse("median")
+
+
+# --- the ablation ------------------------------------------------------------------------------
+def _hand_table():
+    """2 configurations (lr_anneal on/off) × 3 LRs × 2 seeds with known means; a tie at lr 1e-3
+    for the 'off' configuration between 1e-3 and 3e-3 (the smaller wins)."""
+    means = {(True, 1e-4): 10, (True, 1e-3): 30, (True, 3e-3): 20,
+             (False, 1e-4): 5, (False, 1e-3): 8, (False, 3e-3): 8}
+    rows = []
+    for (anneal, lr), mean in means.items():
+        for seed, delta in ((0, -1.0), (1, 1.0)):
+            rows.append({"algo": "ppo", "env": "hopper", "opt.lr_anneal": anneal,
+                         "opt.reward_scaling": True, "opt.ortho_init": True,
+                         "opt.value_clip": True, "lr": lr, "seed": seed,
+                         "final_return": mean + delta})
+    return pd.DataFrame(rows)
+
+
+def test_best_lr_selection_on_a_hand_made_table():
+    best = best_lr(_hand_table()).set_index("config")
+    assert best.loc["opt=1111", "lr"] == 1e-3 and best.loc["opt=1111", "mean_final"] == 30
+    assert best.loc["opt=0111", "lr"] == 1e-3 and best.loc["opt=0111", "mean_final"] == 8
+    assert (best["n_seeds"] == 2).all() and (best["lrs_tried"] == 3).all()
+
+
+def test_cumulative_histogram_data():
+    table = _hand_table()
+    tuned = tuned_runs(table, best_lr(table))
+    hist = cumulative_histogram(tuned, "opt.lr_anneal")
+    on = hist[hist["state"] == "on"]
+    off = hist[hist["state"] == "off"]
+    assert on["final_return"].tolist() == [29, 31] and on["fraction"].tolist() == [0.5, 1.0]
+    assert off["final_return"].tolist() == [7, 9] and off["fraction"].tolist() == [0.5, 1.0]
+    row = toggle_table(tuned).set_index("toggle").loc["opt.lr_anneal"]
+    assert row["p_on_better"] == 1.0 and row["n_on"] == row["n_off"] == 2
+
+
+# --- statistics --------------------------------------------------------------------------------
+def test_bootstrap_ci_covers_a_known_mean_at_about_the_nominal_rate():
+    rng = np.random.default_rng(1234)
+    trials, hits = 300, 0
+    for _ in range(trials):
+        sample = rng.exponential(scale=2.0, size=40)  # skewed, true mean 2
+        _, low, high = bootstrap_ci([sample], np.mean, n_resamples=1000, seed=int(rng.integers(1e9)))
+        hits += low <= 2.0 <= high
+    # nominal 0.95; the percentile bootstrap under-covers a little on skewed n=40 data
+    assert 0.88 <= hits / trials <= 0.99, hits / trials
+
+
+def test_iqm_and_probability_of_improvement():
+    assert iqm(np.arange(1, 9)) == pytest.approx(4.5)  # mean of 3, 4, 5, 6
+    assert iqm([1, 2, 3, 4, 1000, -1000, 2.5, 2.5]) == pytest.approx(2.5)
+    assert probability_of_improvement([3, 4], [1, 2]) == 1.0
+    assert probability_of_improvement([1, 2], [1, 2]) == 0.5
+    assert probability_of_improvement([2], [1, 2, 3]) == pytest.approx(0.5)
+    point, low, high = bootstrap_ci([[5, 5, 5]], np.mean)
+    assert point == low == high == 5
+
+
+# --- the report --------------------------------------------------------------------------------
+def _write_probe_tables(run_dir: Path, offset: float) -> None:
+    """Probe tables in the format deep_pg/probes/results.py writes (variant/measure per probe,
+    trial rows plus a trial == -1 mean row with its CI), standing in for a probe run here."""
+    rng = np.random.default_rng(int(offset * 10))
+    rows = {"gradient": [], "value": [], "baselines": [], "landscape": [], "trust_region": []}
+
+    def add(probe, it, variant, measure, n, values, **extra):
+        base = dict(iteration=it, probe=probe, variant=variant, measure=measure, sample_count=n,
+                    num_pairs=n, **extra)
+        rows[probe] += [dict(base, trial=k, value=v) for k, v in enumerate(values)]
+        rows[probe].append(dict(base, trial=-1, value=np.mean(values), ci_low=min(values),
+                                ci_high=max(values)))
+
+    for it in (1, 3):
+        for n in (100, 1000, 10000):
+            for measure in ("pairwise", "true"):
+                for variant in ("gradient", "step"):
+                    add("gradient", it, variant, measure, n,
+                        np.log10(n) / 5 - offset + rng.normal(0, .02, 4))
+            for variant, shift in (("value_net", 0), ("true_value", .2), ("zero", -.1)):
+                add("baselines", it, variant, "pairwise", n, np.log10(n) / 6 + shift +
+                    rng.normal(0, .02, 4))
+        add("baselines", it, "true_value", "fit_mre", 50000, [0.1])
+        for split in ("train", "heldout"):
+            for variant, level in (("gae", 0.01), ("returns", 0.5)):
+                add("value", it, variant, split, 2048, level * it * (1 + offset) *
+                    rng.uniform(0.8, 1.2, 3))
+            for measure, level in (("mean_kl", 0.01), ("max_ratio", 1.5)):
+                add("trust_region", it, split, measure, 2048, level * (1 + offset) *
+                    rng.uniform(0.9, 1.1, 3))
+        for m in (256, 2048):
+            for a in np.linspace(0, 3, 4):
+                for b in np.linspace(0, 3, 4):
+                    point = dict(iteration=it, probe="landscape", measure="mean", trial=-1,
+                                 step_samples=m, step_coef=a, random_coef=b)
+                    rows["landscape"].append(dict(point, variant="surrogate", sample_count=m,
+                                                  value=a - b))
+                    for n in (2000, 100000):
+                        rows["landscape"].append(dict(point, variant="return", sample_count=n,
+                            value=a - b ** 2 + rng.normal(0, 1e4 / n)))
+    (run_dir / "probes").mkdir()
+    for probe, table in rows.items():
+        pd.DataFrame(table).to_parquet(run_dir / "probes" / f"{probe}.parquet")
+
+
+def _assert_png_ok(path: Path):
+    import matplotlib.image as mpimg
+
+    pixels = mpimg.imread(path)  # raises if the file does not decode
+    assert pixels.ndim == 3 and min(pixels.shape[:2]) > 100
+    assert pixels[..., :3].std() > 0.05, f"{path.name} looks blank"
+
+
+def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path):
+    # Without probe tables: metric figures drawn, probe figures listed as missing.
+    plain = make_report(str(sweep), tmp_path / "plain", progress=False)
+    text = plain.read_text()
+    assert "Figures not drawn" in text and "probes/gradient.parquet" in text
+    assert "reward_curves.png" in text and "ablation_ppo_pendulum.png" in text
+
+    tree = tmp_path / "tree"
+    shutil.copytree(sweep, tree)
+    configs = load_runs(tree, progress=False).configs.sort_values("run_id")
+    for offset, algo in ((0.0, "ppo"), (0.3, "ppo_m")):
+        _write_probe_tables(tree / configs.loc[configs["algo"] == algo, "run_id"].iloc[0], offset)
+    index = make_report(str(tree), tmp_path / "report", progress=False)
+    html = index.read_text()
+    srcs = [part.split("'")[0] for part in html.split("<img src='")[1:]]
+    pngs = sorted(p.name for p in index.parent.glob("*.png"))
+    assert sorted(srcs) == pngs and len(pngs) >= 15
+    for name in ("gradient_pairwise_pendulum", "value_mre_heldout_pendulum",
+                 "baselines_ppo_pendulum", "landscape_surrogate_ppo_pendulum",
+                 "trust_region_probe_pendulum", "comparison_pendulum"):
+        assert f"{name}.png" in pngs
+    for png in pngs:
+        _assert_png_ok(index.parent / png)
+    assert "Figures not drawn" not in html
+    assert (index.parent / "best_lr.csv").exists() and "best_lr.csv" in html
