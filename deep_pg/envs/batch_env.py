@@ -102,13 +102,11 @@ class BatchEnv:
 
 def _env_state(env: gym.Env) -> dict[str, Any]:
     rng_state = env.np_random.bit_generator.state
-    if hasattr(env, "model") and hasattr(env, "data"):  # MuJoCo: the full integration state
-        import mujoco
-
-        spec = mujoco.mjtState.mjSTATE_INTEGRATION
-        physics = np.empty(mujoco.mj_stateSize(env.model, spec))
-        mujoco.mj_getState(env.model, env.data, physics, spec)
-        return {"kind": "mujoco", "physics": physics, "rng": rng_state}
+    if hasattr(env, "model") and hasattr(env, "data"):
+        # The whole MjData, not just the integration state: rewards such as Humanoid's read
+        # derived quantities (body positions) that mj_step leaves one substep stale, and
+        # recomputing them on restore would change the next reward in the last digits.
+        return {"kind": "mujoco", "data": pickle.dumps(env.data), "rng": rng_state}
     return {"kind": "pickle", "env": pickle.dumps(env), "rng": rng_state}
 
 
@@ -116,8 +114,7 @@ def _set_env_state(env: gym.Env, state: dict[str, Any]) -> gym.Env:
     if state["kind"] == "mujoco":
         import mujoco
 
-        mujoco.mj_setState(env.model, env.data, state["physics"], mujoco.mjtState.mjSTATE_INTEGRATION)
-        mujoco.mj_forward(env.model, env.data)
+        mujoco.mj_copyData(env.data, env.model, pickle.loads(state["data"]))
     else:
         env = pickle.loads(state["env"])
     env.np_random.bit_generator.state = state["rng"]
