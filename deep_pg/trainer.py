@@ -15,7 +15,7 @@ from deep_pg.algorithms.batch import make_batch
 from deep_pg.algorithms.common import (build_agent, check_parameters_finite, explained_variance,
                                        trust_region_metrics)
 from deep_pg.algorithms.registry import UPDATES
-from deep_pg.config import to_container, validate
+from deep_pg.config import ConfigError, to_container, validate
 from deep_pg.envs.batch_env import BatchEnv
 from deep_pg.envs.normalization import build_normalizers
 from deep_pg.sampler import Sampler
@@ -42,7 +42,10 @@ class Trainer:
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)  # network initialization
-        self.env = BatchEnv(cfg.env.id, cfg.env.num_envs, seed, cfg.env.max_episode_steps)
+        try:
+            self.env = BatchEnv(cfg.env.id, cfg.env.num_envs, seed, cfg.env.max_episode_steps)
+        except ValueError as err:
+            raise ConfigError("env.id", cfg.env.id, f"a gymnasium environment id; {err}") from err
         self.obs_normalizer, self.reward_scaler = build_normalizers(cfg, self.env.obs_dim)
         self.num_iterations = cfg.total_steps // cfg.algo.steps_per_iter
         self.steps_per_env = cfg.algo.steps_per_iter // cfg.env.num_envs

@@ -85,6 +85,12 @@ def test_invalid_value_exits_2_with_one_line_and_leaves_no_run_dir(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_unknown_gymnasium_id_names_the_key(tmp_path):
+    proc = run_cli(*TINY, "env.id=Nope-v0", "hydra.run.dir=run", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "'env.id'" in proc.stderr and "Nope-v0" in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_cfg_job_shows_the_composed_config(tmp_path):
     proc = run_cli("algo=ppo_m", "env=walker2d", "--cfg", "job", cwd=tmp_path)
     assert "name: ppo_m" in proc.stdout and "id: Walker2d-v5" in proc.stdout

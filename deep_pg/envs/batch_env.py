@@ -32,7 +32,7 @@ def make_env(env_id: str) -> gym.Env:
     try:
         env = gym.make(env_id, disable_env_checker=True)
     except gym.error.Error as err:  # unknown id, missing dependency
-        raise ValueError(f"cannot make gymnasium env '{env_id}': {err}") from err
+        raise ValueError(f"gymnasium cannot make it: {err}") from err
     return env
 
 
