@@ -22,6 +22,7 @@ PACKAGES=(slurmctld slurmd slurmdbd slurm-client munge mariadb-server mariadb-cl
 
 say() { echo "slurm-local: $*"; }
 die() { echo "slurm-local: error: $*" >&2; exit 1; }
+trap 'die "line $LINENO failed: $BASH_COMMAND"' ERR
 
 # --- liveness: each daemon answers a real request ----------------------------------------------
 munge_ok() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
@@ -51,7 +52,7 @@ stop_pidfile() {  # stop_pidfile <pidfile> <name>: TERM, wait, then KILL
     if pid=$(live_pid "$1"); then
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 40); do live_pid "$1" >/dev/null || break; sleep 0.25; done
-        if pid=$(live_pid "$1"); then kill -KILL "$pid" 2>/dev/null || true; fi
+        if live_pid "$1" >/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
         say "stopped $2 (pid $pid)"
     fi
     rm -f "$1"
@@ -170,7 +171,7 @@ start_slurmdbd() {
     stop_pidfile /run/slurmdbd.pid "a stale slurmdbd"
     slurmdbd
     wait_for 60 slurmdbd dbd_ok
-    if ! sacctmgr -n show cluster format=cluster | grep -qw "$CLUSTER"; then
+    if ! sacctmgr -n -P show cluster format=cluster | grep -qx "$CLUSTER"; then
         sacctmgr -i add cluster "$CLUSTER" >/dev/null
     fi
     say "slurmdbd up (accounting in MariaDB database slurm_acct_db)"

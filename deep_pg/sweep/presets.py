@@ -10,14 +10,11 @@ PREFIX = "+sweep="
 
 
 def combine_sweep_presets(args: list[str]) -> list[str]:
-    presets = []
-    for arg in args:
-        if arg.startswith(PREFIX):
-            value = arg[len(PREFIX):]
-            presets.extend(v.strip() for v in value.strip("[]").split(",") if v.strip())
-    if sum(arg.startswith(PREFIX) for arg in args) < 2:
+    positions = [i for i, arg in enumerate(args) if arg.startswith(PREFIX)]
+    if len(positions) < 2:
         return args
-    first = next(i for i, arg in enumerate(args) if arg.startswith(PREFIX))
-    rest = [arg for arg in args if not arg.startswith(PREFIX)]
-    rest.insert(first, f"{PREFIX}[{','.join(presets)}]")
-    return rest
+    presets = [name.strip() for i in positions
+               for name in args[i][len(PREFIX):].strip("[]").split(",") if name.strip()]
+    combined = [arg for i, arg in enumerate(args) if i not in positions]
+    combined.insert(positions[0], f"{PREFIX}[{','.join(presets)}]")
+    return combined
