@@ -115,19 +115,21 @@ class CheckpointConfig:
 
 @dataclass
 class ProbeConfig:
-    name: str = "none"
-    iterations: list[int] = field(default_factory=list)
+    """The paper's probes (deep_pg/probes, docs/probes.md); checked by probes.validation."""
+
+    name: str = "none"  # none | gradient | value | baselines | landscape | trust_region | all
+    iterations: list[int] = field(default_factory=list)  # 0 = before the first update
     sample_counts: list[int] = field(default_factory=lambda: [100, 1000, 10000, 100000])
-    num_estimates: int = 10
-    true_samples: int = 1_000_000
-    value_fit_samples: int = 200_000
+    num_estimates: int = 10  # K independent estimates (trials) per sample count
+    true_samples: int = 1_000_000  # pairs of the "true" gradient / step
+    value_fit_samples: int = 200_000  # pairs the "true" value network is fit on (paper: 5e6)
+    heldout_samples: int = 2048  # fresh pairs of the held-out batch (value, trust_region)
     landscape_samples: list[int] = field(default_factory=lambda: [2000, 20000, 100000])
-    landscape_grid: int = 7
-    landscape_max: float = 3.0
+    landscape_grid: int = 7  # points per axis
+    landscape_max: float = 3.0  # axis range [0, max] in step / random-direction units
     landscape_step_samples: list[int] = field(default_factory=lambda: [2048])
-    heldout_samples: int = 2048
     bootstrap_resamples: int = 500
-    num_workers: int = 2
+    num_workers: int = 2  # sampling processes
     envs_per_worker: int = 16
 
 
@@ -193,6 +195,9 @@ def validate(cfg: DictConfig | Config) -> None:
     _require(cfg.checkpoint.every > 0, "checkpoint.every", cfg.checkpoint.every, "a positive integer")
     _require(cfg.logger.log_every > 0, "logger.log_every", cfg.logger.log_every, "a positive integer")
     _require(cfg.torch_threads > 0, "torch_threads", cfg.torch_threads, "a positive integer")
+    from deep_pg.probes.validation import validate_probe  # imported here: it imports this module
+
+    validate_probe(cfg)
 
 
 def to_container(cfg: DictConfig) -> dict:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from deep_pg.algorithms.common import NonFiniteError
 from deep_pg.checkpoint import CheckpointError
 from deep_pg.config import ConfigError
+from deep_pg.probes.schedule import ProbeSchedule
 from deep_pg.sweep.preemption import checkpoint_before_requeue
 from deep_pg.tracking.progress import Progress
 from deep_pg.tracking.run_store import RunStore
@@ -79,8 +80,10 @@ def run_training(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
     if not resumed:
         log.info("training %s on %s (seed %d) for %d iterations; run directory: %s",
                  cfg.algo.name, cfg.env.id, cfg.seed, trainer.num_iterations, run_dir)
+    probes = ProbeSchedule(trainer, logger.run)  # probe.iterations: checkpoints + probes
     checkpoint_before_requeue(trainer)  # after all other hooks: Slurm requeue signal -> save
     try:
+        probes.before_training(trainer)
         while trainer.iteration < trainer.num_iterations:
             row = trainer.train_iteration()
             store.append_metrics(row)
@@ -96,6 +99,7 @@ def run_training(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
         _fail(trainer, store, logger, progress, f"{type(err).__name__}: {err}", run_dir)
         raise
     finally:
+        probes.close()
         trainer.env.close()
     trainer.save_checkpoint()
     summary = trainer.summary("completed")

@@ -1,0 +1,1 @@
+"""The paper's probes (gradient, value, baselines, landscape, trust_region); see docs/probes.md."""

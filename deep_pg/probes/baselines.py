@@ -1,0 +1,102 @@
+"""`baselines` probe (paper §2.2, Figure 4): how much each baseline reduces gradient variance.
+
+The `gradient` probe's pairwise cosine similarity of K estimates per sample count, with the
+advantages computed three ways:
+- ``value_net``: GAE with the agent's value network (what training uses);
+- ``true_value``: GAE with a "true" value function: a fresh network fit to Monte-Carlo returns of
+  probe.value_fit_samples pairs from the current policy (paper: 5e6);
+- ``zero``: no baseline, discounted returns in place of advantages.
+Also one row (variant ``true_value``, measure ``fit_mre``) with the fitted network's MRE against
+Monte-Carlo returns on 10% of those pairs held out of the fit, so its quality is on record.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from torch import nn
+
+from deep_pg.config import Activation
+from deep_pg.networks import ValueNetwork
+from deep_pg.probes.context import ProbeContext, to_tensor
+from deep_pg.probes.gradient import gradient_estimates, similarity_rows, trial_layout
+from deep_pg.probes.stats import mean_relative_error
+
+FIT_EPOCHS = 30
+FIT_MINIBATCH = 512
+FIT_LR = 1e-3
+FIT_HELDOUT = 0.1
+MIN_FIT_PAIRS = 1000
+
+log = logging.getLogger("deep_pg")
+
+
+class StandardizedValue(nn.Module):
+    """A value network trained on standardized targets, answering in the targets' units."""
+
+    def __init__(self, net: ValueNetwork, mean: float, std: float):
+        super().__init__()
+        self.net, self.mean, self.std = net, mean, std
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs) * self.std + self.mean
+
+
+def fit_true_value(ctx: ProbeContext) -> tuple[StandardizedValue, float] | None:
+    """Fit a fresh network (the agent's architecture) to Monte-Carlo returns of the current
+    policy; returns it and its MRE on the held-out tenth, or None when too few returns are
+    observable (see context.mc_returns)."""
+    cfg = ctx.cfg
+    streams, steps = ctx.layout(cfg.probe.value_fit_samples)
+    (rollout, _), = ctx.collect_trials(1, streams, steps + ctx.mc_tail, ctx.agent.policy,
+                                       "baselines/fit")
+    returns, valid = ctx.mc_returns(rollout)
+    if valid.sum() < MIN_FIT_PAIRS:
+        log.warning("baselines: only %d of %d pairs have an observable Monte-Carlo return (need "
+                    "%d); skipping the true_value baseline (env.timeout_bootstrap=true on a task "
+                    "whose episodes only end by the time limit makes returns unobservable)",
+                    valid.sum(), valid.size, MIN_FIT_PAIRS)
+        return None
+    obs, targets = to_tensor(rollout.obs[valid]), to_tensor(returns[valid])
+    gen = torch.Generator().manual_seed(ctx.seed("baselines/fit_init"))
+    order = torch.randperm(len(targets), generator=gen)
+    n_held = max(1, int(FIT_HELDOUT * len(targets)))
+    held, train = order[:n_held], order[n_held:]
+    mean, std = float(targets[train].mean()), float(targets[train].std()) + 1e-8
+    with torch.random.fork_rng():
+        torch.manual_seed(ctx.seed("baselines/net_init"))
+        net = ValueNetwork(obs.shape[1], cfg.algo.hidden_sizes, Activation(cfg.opt.activation).value,
+                           cfg.opt.ortho_init)
+    optimizer = torch.optim.Adam(net.parameters(), lr=FIT_LR)
+    scaled = (targets - mean) / std
+    for _ in range(FIT_EPOCHS):
+        for idx in torch.randperm(len(train), generator=gen).split(FIT_MINIBATCH):
+            rows = train[idx]
+            loss = (net(obs[rows]) - scaled[rows]).pow(2).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    value = StandardizedValue(net, mean, std).requires_grad_(False)
+    with torch.no_grad():
+        fit_mre = mean_relative_error(value(obs[held]).numpy(), targets[held].numpy())
+    return value, fit_mre
+
+
+def run(ctx: ProbeContext) -> list[dict]:
+    p = ctx.cfg.probe
+    counts = list(p.sample_counts)
+    trials = ctx.collect_trials(p.num_estimates, *trial_layout(ctx, counts), ctx.agent.policy,
+                                "baselines/trials")
+    baselines = [("value_net", ctx.agent.value, "value"), ("zero", ctx.agent.value, "zero")]
+    rows = []
+    fitted = fit_true_value(ctx)
+    if fitted is not None:
+        true_value, fit_mre = fitted
+        baselines.insert(1, ("true_value", true_value, "value"))
+        rows.append({"variant": "true_value", "measure": "fit_mre", "trial": 0, "value": fit_mre,
+                     "sample_count": p.value_fit_samples, "num_pairs": p.value_fit_samples})
+    for variant, value, baseline in baselines:
+        estimates = gradient_estimates(ctx, trials, counts, value, baseline)
+        rows += similarity_rows(estimates, counts, variant, None, ctx)
+    return rows

@@ -1,0 +1,78 @@
+"""`landscape` probe (paper §2.3, Figures 5-7, 13-20): true return and surrogate objective around
+the current policy theta_0, on the plane
+
+    theta(a, b) = theta_0 + a * step + b * random,   a, b in linspace(0, probe.landscape_max, probe.landscape_grid)
+
+``step`` is the algorithm's update from a batch of m pairs, one landscape per m in
+probe.landscape_step_samples (the agent's 2,048 and optionally many more); ``random`` is a Gaussian
+direction scaled to unit L2 norm (our reading of the paper's "random norm 2 Gaussian vector"),
+over all policy parameters including log_std, the same for every m. At each point:
+- variants ``return`` (mean undiscounted episode return, as training reports) and
+  ``discounted_return`` (from the initial state), estimated from complete episodes worth
+  ``sample_count`` pairs for each count in probe.landscape_samples, each point with its own seed,
+  with a 95% bootstrap interval over episodes;
+- variant ``surrogate``: the objective the algorithm maximizes (PPO: clipped), evaluated on the
+  step's batch.
+Rows carry ``step_samples``, ``step_coef`` (a), ``random_coef`` (b) and ``step_norm`` (L2 norm of
+the step); ``trial`` is MEAN_TRIAL since each point is one estimate with its own interval.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from deep_pg.probes.context import ProbeContext
+from deep_pg.probes.results import MEAN_TRIAL
+from deep_pg.probes.stats import bootstrap_ci
+from deep_pg.probes.surrogate import (algorithm_step, flat_parameters, set_flat_parameters,
+                                      surrogate_value)
+from deep_pg.sampling import EpisodeStats
+
+
+def policy_return(ctx: ProbeContext, policy, num_pairs: int, seed: int) -> EpisodeStats:
+    """Complete episodes of ``policy`` worth ``num_pairs`` pairs (frozen normalizers)."""
+    ctx.sampler.set_policy(policy, ctx.obs_normalizer, ctx.reward_scaler)
+    return ctx.sampler.episodes(num_pairs, seed, ctx.cfg.algo.gamma)
+
+
+def random_direction(ctx: ProbeContext, size: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(ctx.seed("landscape/random_direction"))
+    direction = torch.randn(size, generator=gen)
+    return direction / direction.norm()
+
+
+def run(ctx: ProbeContext) -> list[dict]:
+    p, cfg = ctx.cfg.probe, ctx.cfg
+    clip_eps = cfg.algo.clip_eps if cfg.algo.family == "ppo" else None
+    theta0 = flat_parameters(ctx.agent.policy)
+    random = random_direction(ctx, theta0.numel())
+    coefs = np.linspace(0.0, p.landscape_max, p.landscape_grid)
+    twin = copy.deepcopy(ctx.agent.policy)
+    rows = []
+    for m in p.landscape_step_samples:
+        streams, steps = ctx.layout(m)
+        (rollout, _), = ctx.collect_trials(1, streams, steps, ctx.agent.policy, f"landscape/step/{m}")
+        batch = ctx.batch(rollout)
+        step, _ = algorithm_step(ctx.agent, batch, cfg,
+                                 np.random.default_rng(ctx.seed("landscape/update", m)), ctx.progress)
+        for i, a in enumerate(coefs):
+            for j, b in enumerate(coefs):
+                set_flat_parameters(twin, theta0 + float(a) * step + float(b) * random)
+                point = {"step_samples": m, "step_coef": float(a), "random_coef": float(b),
+                         "step_norm": float(step.norm()), "trial": MEAN_TRIAL}
+                rows.append({**point, "variant": "surrogate", "measure": "mean",
+                             "sample_count": len(batch), "num_pairs": len(batch),
+                             "value": surrogate_value(twin, batch, clip_eps)})
+                for n in p.landscape_samples:
+                    stats = policy_return(ctx, twin, n, ctx.seed("landscape/return", m, i, j, n))
+                    for variant, values in (("return", stats.returns),
+                                            ("discounted_return", stats.discounted_returns)):
+                        low, high = bootstrap_ci(values, p.bootstrap_resamples,
+                                                 ctx.seed("landscape/ci", m, i, j, n))
+                        rows.append({**point, "variant": variant, "measure": "mean",
+                                     "sample_count": n, "num_pairs": stats.num_pairs,
+                                     "value": float(values.mean()), "ci_low": low, "ci_high": high,
+                                     "num_episodes": len(values)})
+    return rows

@@ -1,0 +1,72 @@
+"""Probe results: long-format rows, 95% bootstrap CIs over trials, ``probes/<probe>.parquet``.
+
+Every row has (iteration, probe, variant, measure, sample_count, num_pairs, trial, value, ci_low,
+ci_high) and a probe may add columns (the landscape's coordinates). Rows with ``trial`` >= 0 are
+single trials (no interval); the row with ``trial == MEAN_TRIAL`` holds the mean over the trials
+of its group with the 95% percentile-bootstrap interval of that mean.
+"""
+from __future__ import annotations
+
+import fcntl
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deep_pg.atomic import atomic_open
+from deep_pg.probes.stats import bootstrap_ci
+
+MEAN_TRIAL = -1
+COLUMNS = ["iteration", "probe", "variant", "measure", "sample_count", "num_pairs", "trial",
+           "value", "ci_low", "ci_high"]
+PROBES_DIR = "probes"
+
+
+def with_means(rows: list[dict], resamples: int, seed: int) -> pd.DataFrame:
+    """The trial rows plus one MEAN_TRIAL row per group (all columns but trial/value/num_pairs)."""
+    df = pd.DataFrame(rows)
+    for col in COLUMNS:
+        if col not in df:
+            df[col] = np.nan
+    trials = df[df["trial"] != MEAN_TRIAL]
+    keys = [c for c in df.columns if c not in ("trial", "value", "ci_low", "ci_high", "num_pairs")]
+    means = []
+    for i, (group, part) in enumerate(trials.groupby(keys, sort=False, dropna=False)):
+        low, high = bootstrap_ci(part["value"].to_numpy(), resamples, seed + i)
+        means.append({**dict(zip(keys, group)), "num_pairs": int(round(part["num_pairs"].mean())),
+                      "trial": MEAN_TRIAL, "value": part["value"].mean(),
+                      "ci_low": low, "ci_high": high})
+    out = pd.concat([df, pd.DataFrame(means)], ignore_index=True) if means else df
+    extra = [c for c in out.columns if c not in COLUMNS]
+    return out[COLUMNS + extra].astype({"iteration": "int64", "trial": "int64"})
+
+
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock beside ``path``: probe jobs of one run may finish at the same time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.lockf(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.lockf(lock, fcntl.LOCK_UN)
+
+
+def write_results(run_dir: Path, probe: str, iteration: int, df: pd.DataFrame) -> Path:
+    """Merge ``df`` into probes/<probe>.parquet, replacing earlier rows of this iteration (a re-run
+    supersedes them). Atomic: readers see the old table or the new one."""
+    path = Path(run_dir) / PROBES_DIR / f"{probe}.parquet"
+    with _locked(path):
+        if path.exists():
+            old = pd.read_parquet(path)
+            df = pd.concat([old[old["iteration"] != iteration], df], ignore_index=True)
+        df = df.sort_values(["iteration"], kind="stable").reset_index(drop=True)
+        with atomic_open(path, "wb") as f:
+            df.to_parquet(f, index=False)
+    return path
+
+
+def read_results(run_dir: Path, probe: str) -> pd.DataFrame:
+    return pd.read_parquet(Path(run_dir) / PROBES_DIR / f"{probe}.parquet")

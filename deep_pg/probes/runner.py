@@ -1,0 +1,82 @@
+"""Run the selected probes on a trainer's current state and store the results.
+
+Side-effect free by construction: probes get frozen copies of the normalizers, update deep
+copies of the agent, sample with their own ``ParallelSampler`` (own environments, seeds and RNG
+streams; its steps are not counted anywhere), and the global torch / numpy / random RNG states
+are restored afterwards, so training continues exactly as it would have without them.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deep_pg.probes import baselines, gradient, landscape, trust_region, value
+from deep_pg.probes.context import ProbeContext
+from deep_pg.probes.results import with_means, write_results
+from deep_pg.probes.tracking import log_probe
+from deep_pg.probes.validation import selected_probes
+from deep_pg.sampling import ParallelSampler
+
+log = logging.getLogger("deep_pg")
+
+PROBE_FUNCTIONS = {
+    "gradient": gradient.run,
+    "value": value.run,
+    "baselines": baselines.run,
+    "landscape": landscape.run,
+    "trust_region": trust_region.run,
+}
+
+
+@contextmanager
+def isolated_global_rng():
+    """Whatever the probes draw from the global RNGs, the caller's streams continue unchanged."""
+    torch_state, numpy_state, python_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        torch.set_rng_state(torch_state)
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+
+
+class ProbeRunner:
+    """Owns the probes' sampler (started on first use, reused across iterations)."""
+
+    def __init__(self, cfg, run_dir: Path, wandb_run=None):
+        self.cfg, self.run_dir, self.wandb_run = cfg, Path(run_dir), wandb_run
+        self.probes = selected_probes(cfg.probe.name)
+        self.sampler: ParallelSampler | None = None
+
+    def run(self, trainer) -> dict[str, Path]:
+        """Run every selected probe at the trainer's current iteration; returns the files written."""
+        cfg = self.cfg
+        if self.sampler is None:
+            self.sampler = ParallelSampler(cfg.env.id, cfg.env.max_episode_steps,
+                                           cfg.probe.num_workers, cfg.probe.envs_per_worker)
+        written = {}
+        with isolated_global_rng():
+            ctx = ProbeContext(cfg, trainer.agent, trainer.obs_normalizer.frozen(),
+                               trainer.reward_scaler.frozen(), trainer.iteration,
+                               trainer.num_iterations, self.sampler)
+            for name in self.probes:
+                start = time.perf_counter()
+                rows = [{"iteration": ctx.iteration, "probe": name, **row}
+                        for row in PROBE_FUNCTIONS[name](ctx)]
+                df = with_means(rows, cfg.probe.bootstrap_resamples, ctx.seed(name, "bootstrap"))
+                written[name] = write_results(self.run_dir, name, ctx.iteration, df)
+                log_probe(self.wandb_run, name, ctx.iteration, df)
+                log.info("probe %s at iteration %d: %d rows in %.1fs -> %s", name, ctx.iteration,
+                         len(df), time.perf_counter() - start, written[name])
+        return written
+
+    def close(self) -> None:
+        if self.sampler is not None:
+            self.sampler.close()
+            self.sampler = None

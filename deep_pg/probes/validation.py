@@ -1,0 +1,55 @@
+"""Checks of the ``probe`` config node that a type cannot express (called by config.validate)."""
+from __future__ import annotations
+
+from typing import Any
+
+from deep_pg.config import ConfigError
+
+PROBES = ("gradient", "value", "baselines", "landscape", "trust_region")
+PROBE_NAMES = ("none", *PROBES, "all")
+
+
+def selected_probes(name: str) -> list[str]:
+    """The probes a ``probe`` option runs (`all` = every probe, `none` = none)."""
+    return list(PROBES) if name == "all" else [] if name == "none" else [name]
+
+
+def _check_grid(key: str, values: Any, minimum: int, why: str) -> None:
+    values = list(values)
+    if not values or any(b <= a for a, b in zip(values, values[1:])) or values[0] < minimum:
+        raise ConfigError(key, values, f"a non-empty, strictly increasing list of integers >= {minimum} ({why})")
+
+
+def validate_probe(cfg) -> None:
+    p, a = cfg.probe, cfg.algo
+    if p.name not in PROBE_NAMES:
+        raise ConfigError("probe.name", p.name, " | ".join(PROBE_NAMES))
+    num_iterations = cfg.total_steps // a.steps_per_iter
+    iterations = list(p.iterations)
+    if any(b <= a_ for a_, b in zip(iterations, iterations[1:])) or any(
+            not 0 <= i <= num_iterations for i in iterations):
+        raise ConfigError("probe.iterations", iterations,
+                          f"strictly increasing iterations in 0..{num_iterations} (0 = before the "
+                          f"first update; the run has total_steps // algo.steps_per_iter = {num_iterations})")
+    one_batch = max(2, a.num_minibatches)
+    _check_grid("probe.sample_counts", p.sample_counts, one_batch,
+                f"an estimate needs at least one pair per minibatch: algo.num_minibatches={a.num_minibatches}")
+    _check_grid("probe.landscape_step_samples", p.landscape_step_samples, one_batch,
+                f"a step needs at least one pair per minibatch: algo.num_minibatches={a.num_minibatches}")
+    _check_grid("probe.landscape_samples", p.landscape_samples, 1, "pairs per landscape point")
+    largest = max(p.sample_counts)
+    checks = [
+        ("num_estimates", p.num_estimates >= 2, "an integer >= 2 (pairwise similarity needs two)"),
+        ("true_samples", p.true_samples >= largest, f">= the largest of probe.sample_counts ({largest})"),
+        ("value_fit_samples", p.value_fit_samples >= a.steps_per_iter,
+         f">= algo.steps_per_iter={a.steps_per_iter} (at least one batch)"),
+        ("heldout_samples", p.heldout_samples >= 2, "an integer >= 2"),
+        ("landscape_grid", p.landscape_grid >= 2, "an integer >= 2 (points per axis)"),
+        ("landscape_max", p.landscape_max > 0, "a positive number (step units)"),
+        ("bootstrap_resamples", p.bootstrap_resamples >= 1, "a positive integer"),
+        ("num_workers", p.num_workers >= 1, "a positive integer"),
+        ("envs_per_worker", p.envs_per_worker >= 1, "a positive integer"),
+    ]
+    for key, ok, allowed in checks:
+        if not ok:
+            raise ConfigError(f"probe.{key}", getattr(p, key), allowed)

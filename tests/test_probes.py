@@ -1,0 +1,141 @@
+"""Probes end to end on Pendulum: estimates converge, baselines rank as the paper finds, the
+landscape's origin is the policy's return, probing changes nothing in training, and the
+`deep-pg-probe` entry point re-runs probes on kept checkpoints."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY, make_cfg, run_cli
+from deep_pg.probes import baselines, gradient, landscape
+from deep_pg.probes.context import ProbeContext
+from deep_pg.probes.results import MEAN_TRIAL, read_results
+from deep_pg.probes.stats import cosine_similarity, pairwise_cosine
+from deep_pg.probes.surrogate import flat_parameters, surrogate_gradient
+from deep_pg.sampling import ParallelSampler
+from deep_pg.trainer import Trainer
+
+# Small nets and exact Monte-Carlo returns (the time limit is terminal) keep these fast.
+SMALL = [*TINY, "algo.hidden_sizes=[16]", "env.timeout_bootstrap=false", "probe.bootstrap_resamples=50"]
+PROBE_SMALL = ["probe.sample_counts=[64,256]", "probe.num_estimates=3", "probe.true_samples=2048",
+               "probe.value_fit_samples=4096", "probe.landscape_samples=[400]",
+               "probe.landscape_grid=2", "probe.landscape_step_samples=[256]",
+               "probe.envs_per_worker=4", "probe.bootstrap_resamples=50"]
+
+
+@pytest.fixture(scope="module")
+def sampler():
+    with ParallelSampler("Pendulum-v1", None, num_workers=2, envs_per_worker=8) as s:
+        yield s
+
+
+def context(sampler, tmp_path, *overrides) -> ProbeContext:
+    cfg = make_cfg(*SMALL, *overrides)
+    trainer = Trainer(cfg, tmp_path)
+    return ProbeContext(cfg, trainer.agent, trainer.obs_normalizer.frozen(),
+                        trainer.reward_scaler.frozen(), trainer.iteration, trainer.num_iterations,
+                        sampler)
+
+
+def test_gradient_estimates_converge_to_the_true_gradient(sampler, tmp_path):
+    ctx = context(sampler, tmp_path, "probe.true_samples=131072")
+    counts = [64, 16384]
+    trials = ctx.collect_trials(6, *gradient.trial_layout(ctx, counts), ctx.agent.policy, "t")
+    estimates = gradient.gradient_estimates(ctx, trials, counts)
+    truth = gradient.true_batch(ctx, "truth")
+    true_gradient = surrogate_gradient(ctx.agent.policy, truth.obs, truth.actions, truth.advantages)
+    to_true = [np.mean([cosine_similarity(e, true_gradient) for e in estimates[:, c]]) for c in range(2)]
+    pairwise = [pairwise_cosine(estimates[:, c]).mean() for c in range(2)]
+    assert to_true[1] > 0.5 and to_true[1] > to_true[0] + 0.2, to_true
+    assert pairwise[1] > 0.3 and pairwise[1] > pairwise[0] + 0.2, pairwise
+
+
+def test_true_value_baseline_beats_no_baseline(sampler, tmp_path):
+    ctx = context(sampler, tmp_path, "probe.value_fit_samples=32768")
+    counts = [16384]
+    trials = ctx.collect_trials(6, *gradient.trial_layout(ctx, counts), ctx.agent.policy, "b")
+    true_value, fit_mre = baselines.fit_true_value(ctx)
+    similarity = {
+        name: pairwise_cosine(gradient.gradient_estimates(ctx, trials, counts, value, base)[:, 0]).mean()
+        for name, value, base in (("true", true_value, "value"), ("zero", ctx.agent.value, "zero"))}
+    assert np.isfinite(fit_mre)  # MRE is large here: Pendulum's returns near the time limit are ~0
+    assert similarity["true"] > similarity["zero"] + 0.1, similarity
+
+
+def test_landscape_origin_is_the_current_policy_return(sampler, tmp_path):
+    ctx = context(sampler, tmp_path, "probe.landscape_grid=2", "probe.landscape_samples=[400]",
+                  "probe.landscape_step_samples=[256]")
+    before = flat_parameters(ctx.agent.policy).clone()
+    rows = landscape.run(ctx)
+    origin = [r for r in rows if r["variant"] == "return" and r["step_coef"] == 0 and r["random_coef"] == 0]
+    stats = landscape.policy_return(ctx, ctx.agent.policy, 400, ctx.seed("landscape/return", 256, 0, 0, 400))
+    assert len(origin) == 1 and origin[0]["value"] == pytest.approx(stats.returns.mean(), rel=1e-12)
+    surrogate_origin = [r for r in rows if r["variant"] == "surrogate" and r["step_coef"] == 0
+                        and r["random_coef"] == 0]
+    assert surrogate_origin[0]["value"] == pytest.approx(0.0, abs=1e-5)  # E[ratio 1 * A_hat] = 0
+    far = [r for r in rows if r["variant"] == "return" and r["step_coef"] > 0]
+    assert all(r["value"] != origin[0]["value"] for r in far)
+    assert torch.equal(flat_parameters(ctx.agent.policy), before)
+
+
+def metrics_without_timing(run_dir):
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k not in ("wall_time", "iter_time", "sps")} for row in rows]
+
+
+def test_probing_leaves_training_unchanged_and_checkpoints_can_be_reprobed(tmp_path):
+    from deep_pg.run import run_training
+
+    plain, probed = tmp_path / "plain", tmp_path / "probed"
+    run_training(make_cfg(*SMALL), plain)
+    run_training(make_cfg(*SMALL, "probe=all", "probe.iterations=[0,2]", *PROBE_SMALL), probed)
+    assert metrics_without_timing(plain) == metrics_without_timing(probed)
+    a = torch.load(plain / "checkpoints/last.pt", weights_only=False)["agent"]["policy"]
+    b = torch.load(probed / "checkpoints/last.pt", weights_only=False)["agent"]["policy"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    for name in ("gradient", "value", "baselines", "landscape", "trust_region"):
+        df = read_results(probed, name)
+        assert sorted(df.iteration.unique()) == [0, 2] and (df.trial == MEAN_TRIAL).any()
+        assert np.isfinite(df.value).all(), name
+    assert sorted(p.name for p in (probed / "checkpoints").iterdir()) == ["iter_0.pt", "iter_2.pt", "last.pt"]
+
+    # the entry point re-runs a probe on a kept checkpoint and reproduces what training measured
+    before = read_results(probed, "trust_region")
+    proc = subprocess.run([sys.executable, "-m", "deep_pg.probes.cli", f"run_dir={probed}",
+                           "checkpoint=2", "probe=trust_region", *PROBE_SMALL, "logger.mode=disabled"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    after = read_results(probed, "trust_region")
+    assert len(after) == len(before)
+    assert np.allclose(after[after.iteration == 2].value, before[before.iteration == 2].value)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["checkpoint=7", "probe=value"], "invalid value for 'checkpoint': '7'"),
+    (["checkpoint=0", "probe=value", "probe.sample_counts=[]"], "'probe.sample_counts'"),
+    (["checkpoint=0", "probe=value", "seed=3"], "'seed'"),
+])
+def test_probe_cli_rejects_bad_input_in_one_line(tmp_path, args, message):
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    if "checkpoint=0" in args:  # a real checkpoint, so the probe settings are what is wrong
+        from deep_pg.run import run_training
+
+        run_training(make_cfg(*SMALL, "probe.iterations=[0]"), run_dir)
+    proc = subprocess.run([sys.executable, "-m", "deep_pg.probes.cli", f"run_dir={run_dir}", *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (run_dir / "probes").exists()
+
+
+def test_training_rejects_probe_iterations_beyond_the_run(tmp_path):
+    proc = run_cli(*SMALL, "probe=gradient", "probe.iterations=[0,9]",
+                   f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and "'probe.iterations'" in proc.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -1,0 +1,140 @@
+"""The probes' math on hand-made inputs: similarities, MRE, bootstrap, returns, KL, validation."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import TINY, make_cfg
+from deep_pg.algorithms.batch import make_batch
+from deep_pg.algorithms.common import trust_region_metrics
+from deep_pg.config import ConfigError, validate
+from deep_pg.networks import GaussianPolicy, ValueNetwork
+from deep_pg.probes.context import mc_returns
+from deep_pg.probes.results import MEAN_TRIAL, read_results, with_means, write_results
+from deep_pg.probes.stats import bootstrap_ci, cosine_similarity, mean_relative_error, pairwise_cosine
+from deep_pg.probes.surrogate import surrogate_gradient
+from deep_pg.sampler import Rollout
+
+
+def test_cosine_of_identical_estimates_is_one():
+    g = torch.randn(5000)
+    assert cosine_similarity(g, g) == pytest.approx(1.0, abs=1e-6)
+    assert cosine_similarity(g, -2 * g) == pytest.approx(-1.0, abs=1e-6)
+    assert np.allclose(pairwise_cosine(g.repeat(10, 1)), 1.0, atol=1e-6)
+
+
+def test_cosine_of_independent_random_vectors_is_near_zero():
+    gen = torch.Generator().manual_seed(0)
+    estimates = torch.randn(10, 5000, generator=gen)
+    # sd of one cosine is 1/sqrt(5000) = 0.014; of the mean over 45 pairs ~0.002
+    assert abs(pairwise_cosine(estimates).mean()) < 0.01
+    assert abs(cosine_similarity(estimates[0], estimates[1])) < 0.07
+
+
+def test_pairwise_cosine_is_the_mean_over_the_other_estimates():
+    e = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    s = 1 / np.sqrt(2)
+    assert np.allclose(pairwise_cosine(e), [(0 + s) / 2, (0 + s) / 2, (s + s) / 2])
+
+
+def test_mean_relative_error_formula():
+    v = np.array([1.0, 2.0, -3.0, 5.0])
+    target = np.array([2.0, 2.0, -1.0, 4.0])
+    expected = (0.5 + 0.0 + 2.0 + 0.25) / 4
+    assert mean_relative_error(v, target) == pytest.approx(expected)
+
+
+def test_bootstrap_interval_is_reproducible_and_brackets_the_mean():
+    values = np.random.default_rng(0).normal(3.0, 1.0, size=50)
+    low, high = bootstrap_ci(values, 500, seed=1)
+    assert (low, high) == bootstrap_ci(values, 500, seed=1)
+    assert low < values.mean() < high
+    # roughly mean +- 1.96 sd / sqrt(n)
+    assert high - low == pytest.approx(2 * 1.96 * values.std() / np.sqrt(50), rel=0.25)
+    assert np.isnan(bootstrap_ci(values[:1], 500, seed=1)[0])
+
+
+def test_surrogate_gradient_is_the_gradient_of_eq1_with_normalized_advantages():
+    torch.manual_seed(0)
+    policy = GaussianPolicy(3, 2, [8], "tanh", ortho_init=False)
+    obs, actions, adv = torch.randn(50, 3), torch.randn(50, 2), torch.randn(50) * 3 + 1
+    adv_hat = (adv - adv.mean()) / (adv.std() + 1e-8)
+    logp_old = policy.log_prob(obs, actions).detach()
+    objective = (torch.exp(policy.log_prob(obs, actions) - logp_old) * adv_hat).mean()
+    expected = torch.cat([g.reshape(-1) for g in torch.autograd.grad(objective, list(policy.parameters()))])
+    got = surrogate_gradient(policy, obs, actions, adv)
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert all(p.grad is None for p in policy.parameters())  # no side effect on .grad
+
+
+def test_mc_returns_exact_at_terminal_and_tail_rule_elsewhere():
+    gamma = 0.5
+    rewards = np.ones((6, 2))
+    terminated = np.zeros((6, 2), bool)
+    truncated = np.zeros((6, 2), bool)
+    terminated[2, 0] = True  # stream 0: episode of 3 steps, then 3 steps cut by the data's end
+    truncated[3, 1] = True  # stream 1: time limit after 4 steps
+    returns, valid = mc_returns(rewards, terminated, truncated, gamma, timeout_bootstrap=True, tail=2)
+    assert np.allclose(returns[:3, 0], [1.75, 1.5, 1.0])
+    assert valid[:3, 0].all()
+    assert valid[3:, 0].tolist() == [True, True, False]  # 3 and 2 observed steps >= tail; then 1
+    assert valid[:4, 1].tolist() == [True, True, True, False]
+    # with env.timeout_bootstrap=false the time limit is terminal: every return there is exact
+    _, valid = mc_returns(rewards, terminated, truncated, gamma, timeout_bootstrap=False, tail=10)
+    assert valid[:4, 1].all() and not valid[4:, 1].any()
+
+
+def test_kl_of_identical_policies_is_zero_and_max_ratio_one():
+    torch.manual_seed(0)
+    policy = GaussianPolicy(3, 2, [8], "tanh", ortho_init=True)
+    value = ValueNetwork(3, [8], "tanh", ortho_init=True)
+    t, n = 20, 2
+    rng = np.random.default_rng(0)
+    rollout = Rollout(rng.normal(size=(t, n, 3)).astype(np.float32), rng.normal(size=(t, n, 2)).astype(np.float32),
+                      rng.normal(size=(t, n)).astype(np.float32), np.zeros((t, n), bool),
+                      np.zeros((t, n), bool), rng.normal(size=(t, n, 3)).astype(np.float32))
+    batch = make_batch(rollout, policy, value, 0.99, 0.95, True, "value")
+    metrics = trust_region_metrics(policy, batch, 0.2)
+    assert metrics["mean_kl"] == pytest.approx(0.0, abs=1e-7)
+    assert metrics["max_ratio"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_mean_rows_carry_the_bootstrap_interval(tmp_path):
+    rows = [{"iteration": 3, "probe": "gradient", "variant": "gradient", "measure": "pairwise",
+             "sample_count": 100, "num_pairs": 100, "trial": k, "value": v}
+            for k, v in enumerate([0.1, 0.2, 0.3, 0.4])]
+    df = with_means(rows, 200, seed=0)
+    mean = df[df.trial == MEAN_TRIAL]
+    assert len(mean) == 1 and mean.value.iloc[0] == pytest.approx(0.25)
+    assert mean.ci_low.iloc[0] < 0.25 < mean.ci_high.iloc[0]
+    write_results(tmp_path, "gradient", 3, df)
+    write_results(tmp_path, "gradient", 5, df.assign(iteration=5))
+    write_results(tmp_path, "gradient", 3, df)  # a re-run replaces its iteration's rows
+    stored = read_results(tmp_path, "gradient")
+    assert sorted(stored.iteration.unique()) == [3, 5] and len(stored) == 2 * len(df)
+    assert not list((tmp_path / "probes").glob("*.tmp"))
+
+
+@pytest.mark.parametrize("override, key", [
+    ("probe.sample_counts=[]", "probe.sample_counts"),
+    ("probe.sample_counts=[1000,100]", "probe.sample_counts"),
+    ("probe.sample_counts=[2,100]", "probe.sample_counts"),  # < algo.num_minibatches
+    ("probe.iterations=[0,5]", "probe.iterations"),  # TINY has 4 iterations
+    ("probe.iterations=[2,1]", "probe.iterations"),
+    ("probe.landscape_samples=[]", "probe.landscape_samples"),
+    ("probe.true_samples=10", "probe.true_samples"),
+    ("probe.num_estimates=1", "probe.num_estimates"),
+    ("probe.name=gradients", "probe.name"),
+])
+def test_bad_probe_settings_name_the_key(override, key):
+    cfg = make_cfg(*TINY, "probe=gradient", "probe.iterations=[0,4]", override)
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    assert err.value.key == key and "\n" not in str(err.value)
+
+
+def test_every_probe_option_composes_and_validates():
+    for name in ("none", "gradient", "value", "baselines", "landscape", "trust_region", "all"):
+        validate(make_cfg(f"probe={name}"))  # the default 1M-step run holds the paper's iterations
