@@ -242,6 +242,6 @@ cmd_status() {
 case "${1:-}" in
     up) cmd_up ;;
     down) cmd_down ;;
-    status) cmd_status ;;
+    status) if cmd_status; then exit 0; else exit 1; fi ;;  # no ERR trap: down is an answer
     *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
 esac

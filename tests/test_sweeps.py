@@ -161,7 +161,7 @@ def _append_many(sweep_dir: str, worker: int) -> None:
 
 
 def test_index_lines_from_concurrent_jobs_never_interleave(tmp_path):
-    procs = [multiprocessing.get_context("spawn").Process(target=_append_many,
+    procs = [multiprocessing.get_context("fork").Process(target=_append_many,
                                                           args=(str(tmp_path), w))
              for w in range(4)]
     for p in procs:

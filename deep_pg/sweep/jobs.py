@@ -64,7 +64,8 @@ def run_sweep_job(hydra_context: HydraContext, config: DictConfig, task_function
     except Requeued:
         raise
     except SystemExit as exit_:
-        reason = (_summary(run_dir).get("reason") or tee.error_line
+        # A bad-input line comes before any summary is (re)written; a failed run has a summary.
+        reason = (tee.error_line or _summary(run_dir).get("reason")
                   or f"exited with code {exit_.code} (see its log)")
         ret = failed_return(list(overrides), JobFailed(reason))
     finally:
