@@ -11,7 +11,9 @@ For each environment, in one run:
 
     python benchmarks/sampling.py [--envs Hopper-v5 Humanoid-v5] [--workers 2] [--envs-per-worker 16]
 
-The load average is printed before and after: numbers are only meaningful on a quiet machine.
+Rates are given per wall-clock second and per CPU second of every process and thread involved
+(workers + main process; the raw loop's threads): on a shared machine the first depends on the
+others' load (printed before and after), the second is what the code achieves per core.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import argparse
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
@@ -37,11 +40,20 @@ def make_policy(obs_dim: int, act_dim: int) -> GaussianPolicy:
     return GaussianPolicy(obs_dim, act_dim, HIDDEN, "tanh", ortho_init=True)
 
 
-def single_env_rate(env_id: str, seconds: float) -> float:
+@dataclass
+class Rate:
+    """Pairs per wall-clock second, and per CPU second (all processes and threads involved):
+    the second is what this code achieves per core however busy the machine is."""
+
+    wall: float
+    cpu: float
+
+
+def single_env_rate(env_id: str, seconds: float) -> Rate:
     env = make_env(env_id).unwrapped
     policy = make_policy(env.observation_space.shape[0], env.action_space.shape[0])
     obs, _ = env.reset(seed=0)
-    steps, start = 0, time.perf_counter()
+    steps, start, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         with torch.inference_mode():
             mean = policy(torch.as_tensor(obs, dtype=torch.float32))
@@ -50,26 +62,29 @@ def single_env_rate(env_id: str, seconds: float) -> float:
         steps += 1
         if terminated:
             obs, _ = env.reset()
-    return steps / (time.perf_counter() - start)
+    return Rate(steps / (time.perf_counter() - start), steps / (time.process_time() - cpu))
 
 
-def sampler_rates(env_id: str, workers: int, envs_per_worker: int, pairs: int) -> tuple[float, float]:
+def sampler_rates(env_id: str, workers: int, envs_per_worker: int, pairs: int) -> tuple[Rate, Rate]:
     with ParallelSampler(env_id, None, workers, envs_per_worker) as sampler:
         policy = make_policy(sampler.obs_dim, sampler.act_dim)
         sampler.set_policy(policy, ObservationNormalizer(sampler.obs_dim, True, 10.0),
                            RewardScaler(1, 0.99, True, 10.0))
         streams = sampler.capacity
         sampler.streams(streams, 64, seed=0, gamma=0.99)  # first touch of every code path
-        start = time.perf_counter()
-        data = sampler.streams(streams, pairs // streams, seed=1, gamma=0.99)
-        stream_rate = data.rollout.num_steps / (time.perf_counter() - start)
-        start = time.perf_counter()
-        episodes = sampler.episodes(pairs, seed=2, gamma=0.99)
-        episode_rate = episodes.num_pairs / (time.perf_counter() - start)
+
+        def timed(collect) -> Rate:
+            wall, cpu = time.perf_counter(), time.process_time() + sampler.worker_cpu_seconds()
+            num_pairs = collect()
+            cpu = time.process_time() + sampler.worker_cpu_seconds() - cpu
+            return Rate(num_pairs / (time.perf_counter() - wall), num_pairs / cpu)
+
+        stream_rate = timed(lambda: sampler.streams(streams, pairs // streams, 1, 0.99).rollout.num_steps)
+        episode_rate = timed(lambda: sampler.episodes(pairs, 2, 0.99).num_pairs)
     return stream_rate, episode_rate
 
 
-def raw_mujoco_rate(env_id: str, threads: int, num_data: int, seconds: float) -> float:
+def raw_mujoco_rate(env_id: str, threads: int, num_data: int, seconds: float) -> Rate:
     env = make_env(env_id).unwrapped
     model, frame_skip = env.model, env.frame_skip
     datas = [mujoco.MjData(model) for _ in range(num_data)]
@@ -82,7 +97,7 @@ def raw_mujoco_rate(env_id: str, threads: int, num_data: int, seconds: float) ->
         for i in group:
             mujoco.mj_step(model, datas[i], nstep=frame_skip)
 
-    steps, start = 0, time.perf_counter()
+    steps, start, cpu = 0, time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(threads) as pool:
         while time.perf_counter() - start < seconds:
             obs = np.stack([np.concatenate([d.qpos, d.qvel]) for d in datas]).astype(np.float32)
@@ -94,7 +109,7 @@ def raw_mujoco_rate(env_id: str, threads: int, num_data: int, seconds: float) ->
                 d.ctrl[:] = c
             list(pool.map(step, groups))
             steps += num_data
-    return steps / (time.perf_counter() - start)
+    return Rate(steps / (time.perf_counter() - start), steps / (time.process_time() - cpu))
 
 
 def main() -> None:
@@ -107,17 +122,23 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"cpus: {os.cpu_count()}  load average before: {os.getloadavg()}")
-    print(f"{'env':<12} {'single env':>11} {'streams':>9} {'episodes':>9} {'raw mj_step':>12} "
-          f"{'streams/raw':>12} {'episodes/raw':>13} {'streams/single':>15}")
+    rows = []
     for env_id in args.envs:
         pairs = args.pairs if env_id.startswith("Hopper") else args.pairs // 4
         single = single_env_rate(env_id, args.seconds)
         streams, episodes = sampler_rates(env_id, args.workers, args.envs_per_worker, pairs)
         raw = raw_mujoco_rate(env_id, args.workers, args.workers * args.envs_per_worker, args.seconds)
-        print(f"{env_id:<12} {single:>11,.0f} {streams:>9,.0f} {episodes:>9,.0f} {raw:>12,.0f} "
-              f"{streams / raw:>12.2f} {episodes / raw:>13.2f} {streams / single:>15.2f}")
-    print(f"load average after: {os.getloadavg()}  (pairs/s; {args.workers} workers x "
-          f"{args.envs_per_worker} envs; policy {HIDDEN}, random init)")
+        rows.append((env_id, single, streams, episodes, raw))
+    print(f"load average after: {os.getloadavg()}")
+    print(f"pairs/s; {args.workers} workers x {args.envs_per_worker} envs; policy {HIDDEN}, random init")
+    for kind in ("wall", "cpu"):
+        print(f"\n[{'per wall-clock second' if kind == 'wall' else 'per CPU second (= per core)'}]")
+        print(f"{'env':<12} {'single env':>11} {'streams':>9} {'episodes':>9} {'raw mj_step':>12} "
+              f"{'streams/raw':>12} {'episodes/raw':>13} {'streams/single':>15}")
+        for env_id, *rates in rows:
+            single, streams, episodes, raw = (getattr(r, kind) for r in rates)
+            print(f"{env_id:<12} {single:>11,.0f} {streams:>9,.0f} {episodes:>9,.0f} {raw:>12,.0f} "
+                  f"{streams / raw:>12.2f} {episodes / raw:>13.2f} {streams / single:>15.2f}")
 
 
 if __name__ == "__main__":

@@ -128,6 +128,10 @@ class ParallelSampler:
             num_pairs=int(sum(total for _, total in results.values())),
         )
 
+    def worker_cpu_seconds(self) -> float:
+        """CPU seconds used by all workers so far."""
+        return float(sum(self._call_all("cpu_seconds", ()).values()))
+
     # --- plumbing -------------------------------------------------------------------------------
     def _shares(self, num_envs: int) -> list[int]:
         """How many environments each worker runs (as even as possible)."""

@@ -7,6 +7,7 @@ only on (seed, policy, layout), never on what the worker did before.
 """
 from __future__ import annotations
 
+import time
 import traceback
 from multiprocessing import shared_memory
 
@@ -83,6 +84,10 @@ class Worker:
             steps[envs] += 1
             total += envs.size
 
+    def cpu_seconds(self) -> float:
+        """CPU time this worker has used (for throughput per core on a shared machine)."""
+        return time.process_time()
+
     # --- helpers --------------------------------------------------------------------------------
     def _act(self, envs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One batched policy forward for the environments ``envs``: (normalized obs, actions)."""
@@ -116,7 +121,7 @@ def worker_main(conn, index: int, env_id: str, num_envs: int, max_episode_steps:
             if command == "close":
                 break
             conn.send(("ok", getattr(worker, command)(*args)))
-    except EOFError:  # the parent went away
+    except (EOFError, BrokenPipeError):  # the parent went away
         pass
     except Exception:  # noqa: BLE001 - reported to the parent, which raises it
         conn.send(("error", traceback.format_exc()))
