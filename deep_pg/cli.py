@@ -18,12 +18,17 @@ CONF_DIR = os.environ.get("DEEP_PG_CONF", str(Path(__file__).resolve().parents[1
 
 register_configs()
 register_resolvers()
-# Hydra reads sys.argv when main() is called; `+sweep=a +sweep=b` must become `+sweep=[a,b]` first.
-sys.argv[1:] = combine_sweep_presets(sys.argv[1:])
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> float | None:
+def _hydra_main(cfg: DictConfig) -> float | None:
     from deep_pg.run import run_training
 
     return run_training(cfg)
+
+
+def main() -> None:
+    # Hydra rejects a repeated group, so `+sweep=a +sweep=b` becomes `+sweep=[a,b]` before
+    # Hydra reads sys.argv.
+    sys.argv[1:] = combine_sweep_presets(sys.argv[1:])
+    _hydra_main()

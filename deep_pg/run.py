@@ -53,6 +53,20 @@ def fail_bad_input(message: str, run_dir: Path) -> None:
     sys.exit(EXIT_BAD_INPUT)
 
 
+def _check_completed_run_matches(cfg: DictConfig, run_dir: Path) -> None:
+    """A completed run is only reused for the config it was trained with (a relaunched sweep
+    after an edit of conf/ must not pass old results off as new ones)."""
+    from deep_pg.checkpoint import load
+    from deep_pg.config import to_container
+    from deep_pg.trainer import LAST_CHECKPOINT, check_same_run
+
+    path = run_dir / LAST_CHECKPOINT
+    try:
+        check_same_run(path, load(path).get("config", {}), to_container(cfg))
+    except CheckpointError as err:
+        fail_bad_input(f"{run_dir} holds a completed run with another config: {err}", run_dir)
+
+
 def run_training(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
     from deep_pg.trainer import Trainer
 
@@ -65,6 +79,7 @@ def run_training(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
     if store.summary_path.exists():
         summary = json.loads(store.summary_path.read_text())
         if summary.get("status") == "completed":
+            _check_completed_run_matches(cfg, run_dir)
             log.info("run in %s already completed (final return %s); nothing to do",
                      run_dir, summary.get("final_return"))
             return summary.get("final_return")
@@ -76,10 +91,10 @@ def run_training(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
     store.clear_summary()  # this directory is running again
 
     logger = WandbLogger(cfg, run_dir, trainer.config, group=cfg.logger.group or sweep)
-    progress = Progress(trainer.num_iterations, trainer.iteration, cfg.logger.log_every)
     if not resumed:
         log.info("training %s on %s (seed %d) for %d iterations; run directory: %s",
                  cfg.algo.name, cfg.env.id, cfg.seed, trainer.num_iterations, run_dir)
+    progress = Progress(trainer.num_iterations, trainer.iteration, cfg.logger.log_every)
     probes = ProbeSchedule(trainer, logger.run)  # probe.iterations: checkpoints + probes
     checkpoint_before_requeue(trainer)  # after all other hooks: Slurm requeue signal -> save
     try:

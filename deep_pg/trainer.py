@@ -30,6 +30,17 @@ FINAL_RETURN_WINDOW = 10  # final return = mean return of the last 10 iterations
 IDENTITY_KEYS = ("algo", "env", "opt", "seed", "total_steps")
 
 
+def check_same_run(path: Path, saved_config: dict, current_config: dict) -> None:
+    """Raise CheckpointError naming the first IDENTITY_KEYS entry that differs."""
+    saved = {k: saved_config.get(k) for k in IDENTITY_KEYS}
+    mismatch = ckpt.first_mismatch(saved, {k: current_config[k] for k in IDENTITY_KEYS})
+    if mismatch:
+        key, old, new = mismatch
+        raise ckpt.CheckpointError(
+            f"checkpoint {path} was made with {key}={old!r} but this run has {key}={new!r}; "
+            "use the original config or a new run directory")
+
+
 class Trainer:
     """Owns every piece of training state; ``state_dict`` captures all of it for exact resume."""
 
@@ -145,14 +156,7 @@ class Trainer:
         if not path.exists():
             return False
         state = ckpt.load(path)
-        saved = {k: state.get("config", {}).get(k) for k in IDENTITY_KEYS}
-        current = {k: self.config[k] for k in IDENTITY_KEYS}
-        mismatch = ckpt.first_mismatch(saved, current)
-        if mismatch:
-            key, old, new = mismatch
-            raise ckpt.CheckpointError(
-                f"checkpoint {path} was made with {key}={old!r} but this run has {key}={new!r}; "
-                "use the original config or a new run directory")
+        check_same_run(path, state.get("config", {}), self.config)
         try:
             self.load_state_dict(state)
         except (KeyError, ValueError, RuntimeError) as err:

@@ -65,6 +65,14 @@ def test_completed_run_is_not_trained_again(tmp_path):
     assert (tmp_path / "metrics.jsonl").stat().st_size == size
 
 
+def test_completed_run_with_another_config_is_an_error_not_a_skip(tmp_path):
+    run_cli(*TINY, "hydra.run.dir=run", cwd=tmp_path)
+    proc = run_cli(*TINY, "algo.value_lr=0.5", "hydra.run.dir=run", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "completed run with another config" in proc.stderr and "algo.value_lr" in proc.stderr
+    assert json.loads((tmp_path / "run/summary.json").read_text())["status"] == "completed"
+
+
 def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     """SIGKILL a real `deep-pg` process mid-run, start it again in the same directory."""
     args = [*TINY, "total_steps=5120", "checkpoint.every=3"]
