@@ -36,10 +36,11 @@ def make_env(env_id: str) -> gym.Env:
     return env
 
 
-class BatchEnv:
-    """Steps ``num_envs`` copies of one environment; env ``i`` is first reset with ``seed + i``."""
+class EnvSet:
+    """``num_envs`` bare copies of one environment, with the time limit and action bounds that
+    the gymnasium wrappers would otherwise have enforced."""
 
-    def __init__(self, env_id: str, num_envs: int, seed: int, max_episode_steps: int | None = None):
+    def __init__(self, env_id: str, num_envs: int, max_episode_steps: int | None = None):
         wrapped = [make_env(env_id) for _ in range(num_envs)]
         self.max_episode_steps = max_episode_steps or wrapped[0].spec.max_episode_steps
         if not self.max_episode_steps:
@@ -53,11 +54,25 @@ class BatchEnv:
         self.act_dim = int(np.prod(space.shape))
         self.elapsed = np.zeros(num_envs, dtype=np.int64)
         self.episode_return = np.zeros(num_envs)
+
+    def clip_actions(self, actions: np.ndarray) -> np.ndarray:
+        return np.clip(actions, self.action_low, self.action_high)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+class BatchEnv(EnvSet):
+    """Steps ``num_envs`` copies of one environment; env ``i`` is first reset with ``seed + i``."""
+
+    def __init__(self, env_id: str, num_envs: int, seed: int, max_episode_steps: int | None = None):
+        super().__init__(env_id, num_envs, max_episode_steps)
         self.obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)])
 
     def step(self, actions: np.ndarray) -> StepResult:
         """Step every env with its action, clipped to the action space; reset those that end."""
-        actions = np.clip(actions, self.action_low, self.action_high)
+        actions = self.clip_actions(actions)
         n = self.num_envs
         reward = np.empty(n)
         terminated = np.zeros(n, dtype=bool)
@@ -94,11 +109,6 @@ class BatchEnv:
         self.elapsed = state["elapsed"].copy()
         self.episode_return = state["episode_return"].copy()
         self.obs = state["obs"].copy()
-
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
-
 
 def _env_state(env: gym.Env) -> dict[str, Any]:
     rng_state = env.np_random.bit_generator.state

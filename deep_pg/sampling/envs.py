@@ -9,25 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from deep_pg.envs.batch_env import make_env
+from deep_pg.envs.batch_env import EnvSet
 
 
-class EnvGroup:
+class EnvGroup(EnvSet):
     def __init__(self, env_id: str, num_envs: int, max_episode_steps: int | None):
-        wrapped = [make_env(env_id) for _ in range(num_envs)]
-        self.max_episode_steps = max_episode_steps or wrapped[0].spec.max_episode_steps
-        if not self.max_episode_steps:
-            raise ValueError(f"env '{env_id}' has no time limit: set env.max_episode_steps")
-        self.envs = [w.unwrapped for w in wrapped]
-        space = self.envs[0].action_space
-        self.action_low = space.low.astype(np.float64)
-        self.action_high = space.high.astype(np.float64)
-        self.num_envs = num_envs
-        self.obs_dim = int(np.prod(self.envs[0].observation_space.shape))
-        self.act_dim = int(np.prod(space.shape))
+        super().__init__(env_id, num_envs, max_episode_steps)
         self.obs = np.zeros((num_envs, self.obs_dim))
-        self.elapsed = np.zeros(num_envs, dtype=np.int64)
-        self.episode_return = np.zeros(num_envs)
         self.discounted_return = np.zeros(num_envs)  # sum_t gamma^t r_t of the current episode
 
     def reset(self, seeds: np.ndarray) -> None:
@@ -46,7 +34,7 @@ class EnvGroup:
         ``out[...][k]``; returns (env index, return, discounted return, length) of each episode that
         ended, after resetting its environment.
         """
-        actions = np.clip(actions, self.action_low, self.action_high)
+        actions = self.clip_actions(actions)
         ended = []
         for k, i in enumerate(envs):
             obs, reward, terminated, _, _ = self.envs[i].step(actions[k])
@@ -65,7 +53,3 @@ class EnvGroup:
                 self.discounted_return[i] = 0.0
             self.obs[i] = obs
         return ended
-
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
