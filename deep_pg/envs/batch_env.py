@@ -15,6 +15,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from deep_pg.envs.arrays import clip
+
 
 @dataclass
 class StepResult:
@@ -56,7 +58,7 @@ class EnvSet:
         self.episode_return = np.zeros(num_envs)
 
     def clip_actions(self, actions: np.ndarray) -> np.ndarray:
-        return np.clip(actions, self.action_low, self.action_high)
+        return clip(actions, self.action_low, self.action_high)
 
     def close(self) -> None:
         for env in self.envs:

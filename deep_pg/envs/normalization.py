@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from deep_pg.envs.arrays import clip
+
 EPS = 1e-8
 
 
@@ -60,7 +62,7 @@ class ObservationNormalizer:
                 self.stats.update(obs)
             obs = (obs - self.stats.mean) / (self.stats.std + EPS)
         if self.clip is not None:
-            obs = np.clip(obs, -self.clip, self.clip)
+            obs = clip(obs, -self.clip, self.clip)
         return obs
 
     def transform(self, obs: np.ndarray) -> np.ndarray:
@@ -104,7 +106,7 @@ class RewardScaler:
                 self.running_return[episode_end] = 0.0
             reward = reward / (self.stats.std + EPS)
         if self.clip is not None:
-            reward = np.clip(reward, -self.clip, self.clip)
+            reward = clip(reward, -self.clip, self.clip)
         return reward
 
     def frozen(self) -> "RewardScaler":
