@@ -23,6 +23,7 @@ def test_cosine_of_identical_estimates_is_one():
     assert cosine_similarity(g, g) == pytest.approx(1.0, abs=1e-6)
     assert cosine_similarity(g, -2 * g) == pytest.approx(-1.0, abs=1e-6)
     assert np.allclose(pairwise_cosine(g.repeat(10, 1)), 1.0, atol=1e-6)
+    assert np.isnan(cosine_similarity(g, torch.zeros(5000)))  # no direction, no similarity
 
 
 def test_cosine_of_independent_random_vectors_is_near_zero():

@@ -119,9 +119,9 @@ def trust_region_figure(runs: list[Path], out: Path) -> Path:
                 ax.errorbar(held.iteration, held.value, yerr=[held.value - held.ci_low, held.ci_high - held.value],
                             fmt="s", ms=4, color=line.get_color(), label=f"{name} (held-out probe)")
             if measure == "max_ratio" and cfg.algo.family == "ppo" and cfg.algo.clip_eps:
-                ax.axhline(1 + cfg.algo.clip_eps, color=line.get_color(), ls=":", lw=1)
+                ax.axhline(1 + cfg.algo.clip_eps, color="k", ls=":", lw=1)  # PPO's 1 + epsilon
             if measure == "mean_kl" and cfg.algo.family == "trpo":
-                ax.axhline(cfg.algo.max_kl, color=line.get_color(), ls=":", lw=1)
+                ax.axhline(cfg.algo.max_kl, color=line.get_color(), ls=":", lw=1)  # TRPO's delta
     for ax, title in zip(axes, ("mean KL(pi_old || pi_new)", "max ratio pi_new / pi_old")):
         ax.set_yscale("log")
         ax.set_title(title, fontsize=9)
@@ -150,8 +150,10 @@ def landscape_figure(run: Path, out: Path) -> Path | None:
                 part = part[part.sample_count == n]
             grid = part.pivot_table(index="random_coef", columns="step_coef", values="value")
             ax = axes[i][j]
+            dx, dy = np.diff(grid.columns[:2])[0] / 2, np.diff(grid.index[:2])[0] / 2  # cells centred on points
             image = ax.imshow(grid.values, origin="lower", aspect="auto", cmap="viridis",
-                              extent=[grid.columns.min(), grid.columns.max(), grid.index.min(), grid.index.max()])
+                              extent=[grid.columns.min() - dx, grid.columns.max() + dx,
+                                      grid.index.min() - dy, grid.index.max() + dy])
             fig.colorbar(image, ax=ax, fraction=0.046)
             what = f"return, {n:,} pairs/point" if n else "surrogate"
             ax.set_title(f"it {it}, step from {m:,}: {what}", fontsize=8)

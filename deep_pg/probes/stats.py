@@ -8,9 +8,10 @@ CI_LEVEL = 0.95
 
 
 def cosine_similarity(a: torch.Tensor, b: torch.Tensor) -> float:
-    """cos(a, b) of two flat vectors; 0 when either is the zero vector (no direction)."""
+    """cos(a, b) of two flat vectors; NaN when either is the zero vector (no direction: e.g. the
+    step of an update whose annealed learning rate has reached 0)."""
     denom = a.norm() * b.norm()
-    return float(a @ b / denom) if denom > 0 else 0.0
+    return float(a @ b / denom) if denom > 0 else float("nan")
 
 
 def pairwise_cosine(estimates: torch.Tensor) -> np.ndarray:
@@ -22,7 +23,7 @@ def pairwise_cosine(estimates: torch.Tensor) -> np.ndarray:
     if k < 2:
         raise ValueError("pairwise similarity needs at least two estimates")
     norms = estimates.norm(dim=1, keepdim=True)
-    unit = torch.where(norms > 0, estimates / norms.clamp_min(1e-30), torch.zeros_like(estimates))
+    unit = torch.where(norms > 0, estimates / norms.clamp_min(1e-30), torch.full_like(estimates, float("nan")))
     cos = (unit @ unit.T).double().numpy()
     return (cos.sum(axis=1) - np.diag(cos)) / (k - 1)
 
