@@ -7,6 +7,8 @@ with A_hat the advantages standardized over the estimate's own pairs.
 from __future__ import annotations
 
 import copy
+import functools
+import logging
 
 import numpy as np
 import torch
@@ -15,6 +17,8 @@ from torch import nn
 from deep_pg.algorithms.batch import Batch
 from deep_pg.algorithms.common import Agent, normalize
 from deep_pg.algorithms.registry import UPDATES
+
+log = logging.getLogger("deep_pg")
 
 # Pairs per backward pass: bounds memory for the 1e6-1e7-pair "true" gradient.
 GRADIENT_CHUNK = 65536
@@ -73,4 +77,13 @@ def algorithm_step(agent: Agent, batch: Batch, cfg, rng: np.random.Generator,
     twin = copy.deepcopy(agent)
     before = flat_parameters(twin.policy)
     UPDATES[cfg.algo.family](twin, batch, cfg, rng, progress=progress)
-    return flat_parameters(twin.policy) - before, twin
+    step = flat_parameters(twin.policy) - before
+    if not step.any():
+        _warn_zero_step(cfg.algo.name)
+    return step, twin
+
+
+@functools.cache  # once per process: a probe computes many steps
+def _warn_zero_step(algo: str) -> None:
+    log.warning("the %s update left the policy unchanged (learning rate 0, e.g. opt.lr_anneal at "
+                "the last iteration?): step similarities are NaN, landscapes have no step axis", algo)
