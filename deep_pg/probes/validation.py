@@ -31,6 +31,8 @@ def validate_probe(cfg) -> None:
         raise ConfigError("probe.iterations", iterations,
                           f"strictly increasing iterations in 0..{num_iterations} (0 = before the "
                           f"first update; the run has total_steps // algo.steps_per_iter = {num_iterations})")
+    if p.name == "none":  # nothing will be probed: the sample settings do not matter
+        return
     one_batch = max(2, a.num_minibatches)
     _check_grid("probe.sample_counts", p.sample_counts, one_batch,
                 f"an estimate needs at least one pair per minibatch: algo.num_minibatches={a.num_minibatches}")
