@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 LOG_2PI = math.log(2 * math.pi)
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+NUMPY_ACTIVATIONS = {nn.Tanh: np.tanh, nn.ReLU: lambda x: np.maximum(x, 0.0)}
 
 # Gains of orthogonal init with layer scaling (opt.ortho_init), as in the reference code.
 HIDDEN_GAIN = math.sqrt(2)
@@ -24,6 +26,25 @@ def mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
     return nn.Sequential(*layers)
+
+
+def numpy_forward(net: nn.Sequential) -> Callable[[np.ndarray], np.ndarray]:
+    """A numpy copy of an MLP's forward pass for the per-step sampling loop, where torch's
+    per-call overhead costs more than the arithmetic (~28 us vs ~8 us for [64, 64] on one
+    observation). The weights are copied now: take a new copy after they change."""
+    layers = []
+    for module in net:
+        if isinstance(module, nn.Linear):
+            layers.append((module.weight.detach().numpy().T.copy(), module.bias.detach().numpy().copy()))
+        else:
+            layers.append(NUMPY_ACTIVATIONS[type(module)])
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        for layer in layers:
+            x = layer(x) if callable(layer) else x @ layer[0] + layer[1]
+        return x
+
+    return forward
 
 
 def initialize(net: nn.Sequential, ortho_init: bool, head_gain: float) -> None:

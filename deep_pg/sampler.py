@@ -8,7 +8,7 @@ import torch
 
 from deep_pg.envs.batch_env import BatchEnv
 from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler
-from deep_pg.networks import GaussianPolicy
+from deep_pg.networks import GaussianPolicy, numpy_forward
 
 
 @dataclass
@@ -53,17 +53,20 @@ class Sampler:
             std = torch.exp(self.policy.log_std)
             noise = torch.randn((steps_per_env, n, env.act_dim), generator=self.generator)
             scaled_noise = (std * noise).numpy()
+        policy_mean = numpy_forward(self.policy.mean)  # the policy is fixed during a rollout
         for t in range(steps_per_env):
             obs[t] = self._obs
-            with torch.inference_mode():
-                mean = self.policy(torch.from_numpy(obs[t])).numpy()
-            actions[t] = mean + scaled_noise[t]
+            actions[t] = policy_mean(obs[t]) + scaled_noise[t]
             step = env.step(actions[t])
             episode_end = step.terminated | step.truncated
             rewards[t] = self.reward_scaler(step.reward, episode_end)
             terminated[t], truncated[t] = step.terminated, step.truncated
-            final_obs[t] = self.obs_normalizer.transform(step.final_obs)
             self._obs = self.obs_normalizer(step.obs)
+            # The state a step ended in is the next observation, except where an episode ended
+            # and the env was reset: there it is the episode's last observation.
+            final_obs[t] = self._obs
+            if episode_end.any():
+                final_obs[t, episode_end] = self.obs_normalizer.transform(step.final_obs[episode_end])
             episode_returns += step.episode_returns
             episode_lengths += step.episode_lengths
         return Rollout(obs, actions, rewards, terminated, truncated, final_obs,

@@ -27,6 +27,12 @@ class Batch:
     def __len__(self) -> int:
         return self.obs.shape[0]
 
+    def select(self, idx: torch.Tensor | slice) -> "Batch":
+        """The transitions ``idx`` (gathered for an index tensor, views for a slice)."""
+        return Batch(self.obs[idx], self.actions[idx], self.logp_old[idx], self.mean_old[idx],
+                     self.log_std_old, self.advantages[idx], self.returns[idx],
+                     self.values_old[idx])
+
 
 def make_batch(rollout: Rollout, policy: GaussianPolicy, value: ValueNetwork, gamma: float,
                lam: float, timeout_bootstrap: bool, baseline: Baseline | str) -> Batch:

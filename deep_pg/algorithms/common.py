@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -89,21 +90,28 @@ def normalize(advantages: torch.Tensor, enabled: bool) -> torch.Tensor:
     return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 
 
-def minibatches(n: int, num_minibatches: int, rng: np.random.Generator):
-    """Index tensors of a random partition of range(n) into ``num_minibatches`` parts."""
-    for idx in np.array_split(rng.permutation(n), num_minibatches):
-        yield torch.from_numpy(idx)
+def minibatches(batch: Batch, num_minibatches: int, rng: np.random.Generator) -> Iterator[Batch]:
+    """A random partition of the batch into ``num_minibatches`` parts (one epoch).
+
+    The batch is shuffled once and cut into contiguous views: one gather per tensor per epoch
+    instead of one per minibatch, which is measurable at 32 minibatches of 64.
+    """
+    n = len(batch)
+    shuffled = batch.select(torch.from_numpy(rng.permutation(n)))
+    start = 0
+    for size in (len(part) for part in np.array_split(np.arange(n), num_minibatches)):
+        yield shuffled.select(slice(start, start + size))
+        start += size
 
 
-def value_loss(value: ValueNetwork, batch: Batch, idx: torch.Tensor, value_clip: bool,
-               clip_eps: float) -> torch.Tensor:
-    """Squared error to the GAE targets; opt.value_clip takes the PPO-style pessimistic maximum
-    max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2)."""
-    v, v_old, target = value(batch.obs[idx]), batch.values_old[idx], batch.returns[idx]
-    loss = (v - target).pow(2)
+def value_loss(values: torch.Tensor, values_old: torch.Tensor, returns: torch.Tensor,
+               value_clip: bool, clip_eps: float) -> torch.Tensor:
+    """Squared error of the predictions ``values`` to the GAE targets; opt.value_clip takes the
+    PPO-style pessimistic maximum max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2)."""
+    loss = (values - returns).pow(2)
     if value_clip:
-        v_clipped = v_old + torch.clamp(v - v_old, -clip_eps, clip_eps)
-        loss = torch.maximum(loss, (v_clipped - target).pow(2))
+        clipped = values_old + torch.clamp(values - values_old, -clip_eps, clip_eps)
+        loss = torch.maximum(loss, (clipped - returns).pow(2))
     return loss.mean()
 
 
@@ -113,11 +121,12 @@ def fit_value(agent: Agent, batch: Batch, cfg, rng: np.random.Generator) -> floa
     # Plain locals: DictConfig attribute access is slow enough to matter in this loop.
     value_clip, clip_eps, grad_clip = cfg.opt.value_clip, cfg.algo.value_clip_eps, cfg.opt.grad_clip
     for _ in range(cfg.algo.value_epochs):
-        for idx in minibatches(len(batch), cfg.algo.num_minibatches, rng):
-            loss = value_loss(agent.value, batch, idx, value_clip, clip_eps)
+        for mb in minibatches(batch, cfg.algo.num_minibatches, rng):
+            loss = value_loss(agent.value(mb.obs), mb.values_old, mb.returns, value_clip, clip_eps)
             agent.value_optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            clip_gradients(agent.value.parameters(), grad_clip)
+            if grad_clip is not None:
+                clip_gradients(agent.value.parameters(), grad_clip)
             agent.value_optimizer.step()
             losses.append(loss.detach())
     return check_finite("value loss", float(torch.stack(losses).mean()))

@@ -12,7 +12,8 @@ def pg_update(agent: Agent, batch: Batch, cfg, rng: np.random.Generator,
               progress: float = 0.0) -> dict[str, float]:
     advantages = normalize(batch.advantages, cfg.opt.adv_norm)
     loss = -(agent.policy.log_prob(batch.obs, batch.actions) * advantages).mean()
-    loss = loss - cfg.algo.entropy_coef * agent.policy.entropy()
+    if cfg.algo.entropy_coef:
+        loss = loss - cfg.algo.entropy_coef * agent.policy.entropy()
     agent.policy_optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = clip_gradients(agent.policy.parameters(), cfg.opt.grad_clip)

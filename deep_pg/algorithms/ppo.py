@@ -27,31 +27,34 @@ def ppo_update(agent: Agent, batch: Batch, cfg, rng: np.random.Generator,
     policy_losses, value_losses, grad_norms = [], [], []
     for epoch in range(max(policy_epochs, value_epochs)):
         train_policy, train_value = epoch < policy_epochs, epoch < value_epochs
-        for idx in minibatches(len(batch), cfg.algo.num_minibatches, rng):
-            loss = torch.zeros(())
+        for mb in minibatches(batch, cfg.algo.num_minibatches, rng):
+            losses = []
             if train_policy:
-                advantages = normalize(batch.advantages[idx], adv_norm)
-                logratio = agent.policy.log_prob(batch.obs[idx], batch.actions[idx]) - batch.logp_old[idx]
-                ratio = torch.exp(logratio)
+                advantages = normalize(mb.advantages, adv_norm)
+                ratio = torch.exp(agent.policy.log_prob(mb.obs, mb.actions) - mb.logp_old)
                 surrogate = ratio * advantages
                 if clip_eps is not None:
                     clipped = torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
                     surrogate = torch.minimum(surrogate, clipped)
-                policy_loss = -surrogate.mean() - entropy_coef * agent.policy.entropy()
+                policy_loss = -surrogate.mean()
+                if entropy_coef:
+                    policy_loss = policy_loss - entropy_coef * agent.policy.entropy()
                 policy_losses.append(policy_loss.detach())
-                loss = loss + policy_loss
+                losses.append(policy_loss)
                 agent.policy_optimizer.zero_grad(set_to_none=True)
             if train_value:
-                v_loss = value_loss(agent.value, batch, idx, value_clip, value_clip_eps)
+                v_loss = value_loss(agent.value(mb.obs), mb.values_old, mb.returns, value_clip,
+                                    value_clip_eps)
                 value_losses.append(v_loss.detach())
-                loss = loss + v_loss
+                losses.append(v_loss)
                 agent.value_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            sum(losses).backward()
             if train_policy:
                 grad_norms.append(clip_gradients(agent.policy.parameters(), grad_clip))
                 agent.policy_optimizer.step()
             if train_value:
-                clip_gradients(agent.value.parameters(), grad_clip)
+                if grad_clip is not None:
+                    clip_gradients(agent.value.parameters(), grad_clip)
                 agent.value_optimizer.step()
     return {
         "policy_loss": check_finite("policy loss", float(torch.stack(policy_losses).mean())),
