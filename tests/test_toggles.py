@@ -19,7 +19,7 @@ def linears(net: nn.Module) -> list[nn.Linear]:
 
 
 # --- opt.lr_anneal ------------------------------------------------------------------------------
-@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step()`")
+@pytest.mark.filterwarnings(r"ignore:Detected call of `lr_scheduler\.step\(\)`")
 @pytest.mark.parametrize("anneal", [True, False])
 def test_lr_anneal_decays_linearly_to_zero(anneal):
     cfg = make_cfg(*TINY, f"opt.lr_anneal={anneal}")
