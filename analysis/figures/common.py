@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from analysis.probe_columns import canonical  # noqa: E402
+from analysis.stats import bootstrap_ci  # noqa: E402
 
 # The paper's line where implementations estimate the gradient: 2K state-action pairs.
 PRACTICE_SAMPLES = 2048
@@ -79,12 +80,8 @@ def trial_band(group: pd.DataFrame, x: str, seed: int = 0) -> pd.DataFrame:
         values = rows["value"].to_numpy(float)
         if {"ci_low", "ci_high"} <= set(rows) and rows["ci_low"].notna().all() and len(rows) == 1:
             low, high = float(rows["ci_low"].iloc[0]), float(rows["ci_high"].iloc[0])
-        elif len(values) >= 2 and np.ptp(values) > 0:
-            res = stats.bootstrap((values,), np.mean, n_resamples=500, method="percentile",
-                                  rng=np.random.default_rng(seed))
-            low, high = res.confidence_interval.low, res.confidence_interval.high
-        else:
-            low = high = float(values.mean())
+        else:  # a single value or no spread: the interval is the point itself
+            _, low, high = bootstrap_ci([values], n_resamples=500, seed=seed)
         out.append((xv, float(values.mean()), low, high))
     return pd.DataFrame(out, columns=[x, "mean", "low", "high"])
 
