@@ -21,7 +21,7 @@ from analysis.schema import ABLATION_TOGGLES, HEADLINE
 from analysis.stats import bootstrap_ci, iqm, probability_of_improvement
 from analysis.wandb_source import build_filters, parse_path, record_from_api_run
 from deep_pg.run import run_training
-from tests.conftest import TINY, make_cfg
+from conftest import TINY, make_cfg
 
 ITERATIONS = 4  # TINY: 1024 steps of 256
 

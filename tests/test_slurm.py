@@ -21,7 +21,7 @@ import yaml
 from deep_pg.run import run_training
 from deep_pg.sweep import index
 from deep_pg.tracking.run_store import RunStore
-from tests.conftest import REPO, TINY, make_cfg, run_cli
+from conftest import REPO, TINY, make_cfg, run_cli
 
 SCRIPT = REPO / "launchers" / "slurm-local.sh"
 TOGGLES = ("lr_anneal", "reward_scaling", "ortho_init", "value_clip")

@@ -18,7 +18,7 @@ from deep_pg.sweep.preemption import Requeued, checkpoint_before_requeue
 from deep_pg.sweep.presets import combine_sweep_presets
 from deep_pg.trainer import Trainer
 from deep_pg.tracking.run_store import RunStore
-from tests.conftest import TINY, make_cfg, run_cli
+from conftest import TINY, make_cfg, run_cli
 
 # Two iterations of 256 steps: the smallest run that still updates and resumes.
 TWO_ITERS = [o for o in TINY if not o.startswith("total_steps=")] + ["total_steps=512"]
