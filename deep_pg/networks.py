@@ -82,6 +82,25 @@ class GaussianPolicy(nn.Module):
         return (self.log_std + 0.5 * (LOG_2PI + 1.0)).sum()
 
 
+def flat_parameters(module: nn.Module) -> torch.Tensor:
+    """All parameters of ``module`` as one detached flat vector (a copy)."""
+    return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
+
+
+def set_flat_parameters(module: nn.Module, flat: torch.Tensor) -> None:
+    """Copy a flat vector into ``module``'s parameters in place.
+
+    torch's vector_to_parameters instead rebinds each parameter to a view of the vector; such
+    views are not aligned like fresh tensors, the CPU kernels then round differently, and a run
+    resumed from a checkpoint would drift from the uninterrupted one.
+    """
+    offset = 0
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(flat[offset:offset + p.numel()].view_as(p))
+            offset += p.numel()
+
+
 def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     z = (actions - mean) * torch.exp(-log_std)
     return (-0.5 * z.pow(2) - log_std - 0.5 * LOG_2PI).sum(-1)

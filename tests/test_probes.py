@@ -16,7 +16,8 @@ from deep_pg.probes import baselines, gradient, landscape
 from deep_pg.probes.context import ProbeContext
 from deep_pg.probes.results import MEAN_TRIAL, read_results
 from deep_pg.probes.stats import cosine_similarity, pairwise_cosine
-from deep_pg.probes.surrogate import flat_parameters, surrogate_gradient
+from deep_pg.networks import flat_parameters
+from deep_pg.probes.surrogate import surrogate_gradient
 from deep_pg.sampling import ParallelSampler
 from deep_pg.trainer import Trainer
 

@@ -18,7 +18,7 @@ from torch.nn.utils import parameters_to_vector
 
 from deep_pg.algorithms.batch import Batch
 from deep_pg.algorithms.common import Agent, check_finite, clip_gradients, fit_value, normalize
-from deep_pg.networks import GaussianPolicy, gaussian_kl
+from deep_pg.networks import GaussianPolicy, flat_parameters, gaussian_kl, set_flat_parameters
 
 
 def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor,
@@ -66,19 +66,6 @@ def surrogate(policy: GaussianPolicy, batch: Batch, advantages: torch.Tensor) ->
     return (ratio * advantages).mean()
 
 
-def assign(params: list[torch.Tensor], flat: torch.Tensor) -> None:
-    """Copy a flat vector into the parameters in place.
-
-    torch's vector_to_parameters instead rebinds each parameter to a view of the vector; such
-    views are not aligned like fresh tensors, the CPU kernels then round differently, and a run
-    resumed from a checkpoint would drift from the uninterrupted one.
-    """
-    offset = 0
-    for p in params:
-        p.copy_(flat[offset:offset + p.numel()].view_as(p))
-        offset += p.numel()
-
-
 def kl_bound(cfg, progress: float) -> float:
     """delta, linearly scheduled to algo.max_kl_final over training when that is set."""
     start, end = cfg.algo.max_kl, cfg.algo.max_kl_final
@@ -106,21 +93,21 @@ def trpo_update(agent: Agent, batch: Batch, cfg, rng: np.random.Generator,
     delta = kl_bound(cfg, progress)
     full_step = torch.sqrt(2.0 * delta / quad.clamp_min(1e-12)) * direction
 
-    old_params = parameters_to_vector(params).detach().clone()
+    old_params = flat_parameters(policy)
     surrogate_before = float(surrogate_old.detach())
     accepted, steps_taken, improvement, kl_reached = False, a.max_backtracks, 0.0, 0.0
     with torch.no_grad():
         for k in range(a.max_backtracks):
-            assign(params, old_params + 0.5**k * full_step)
+            set_flat_parameters(policy, old_params + 0.5**k * full_step)
             improvement = float(surrogate(policy, batch, advantages)) - surrogate_before
             kl_reached = float(mean_kl(policy, batch))
             if np.isfinite(improvement) and improvement > 0 and kl_reached <= delta:
                 accepted, steps_taken = True, k + 1
                 break
         if not accepted:
-            assign(params, old_params)
+            set_flat_parameters(policy, old_params)
             improvement, kl_reached = 0.0, 0.0
-        step_norm = float((parameters_to_vector(params) - old_params).norm())
+        step_norm = float((flat_parameters(policy) - old_params).norm())
     return {
         "policy_loss": check_finite("surrogate", -surrogate_before),
         "policy_grad_norm": grad_norm,

@@ -23,11 +23,11 @@ import copy
 import numpy as np
 import torch
 
+from deep_pg.networks import flat_parameters, set_flat_parameters
 from deep_pg.probes.context import ProbeContext
 from deep_pg.probes.results import MEAN_TRIAL
 from deep_pg.probes.stats import bootstrap_ci
-from deep_pg.probes.surrogate import (algorithm_step, flat_parameters, set_flat_parameters,
-                                      surrogate_value)
+from deep_pg.probes.surrogate import algorithm_step, surrogate_value
 from deep_pg.sampling import EpisodeStats
 
 

@@ -17,23 +17,12 @@ from torch import nn
 from deep_pg.algorithms.batch import Batch
 from deep_pg.algorithms.common import Agent, normalize
 from deep_pg.algorithms.registry import UPDATES
+from deep_pg.networks import flat_parameters
 
 log = logging.getLogger("deep_pg")
 
 # Pairs per backward pass: bounds memory for the 1e6-1e7-pair "true" gradient.
 GRADIENT_CHUNK = 65536
-
-
-def flat_parameters(module: nn.Module) -> torch.Tensor:
-    return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
-
-
-def set_flat_parameters(module: nn.Module, flat: torch.Tensor) -> None:
-    offset = 0
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(flat[offset:offset + p.numel()].view_as(p))
-            offset += p.numel()
 
 
 def surrogate_gradient(policy: nn.Module, obs: torch.Tensor, actions: torch.Tensor,
