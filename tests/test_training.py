@@ -131,6 +131,21 @@ def test_plain_progress_lines_when_not_a_terminal(tmp_path):
     assert "deep-pg: run directory" in proc.stdout
 
 
+def test_resumed_run_logs_to_the_same_wandb_run(tmp_path, monkeypatch):
+    """A killed and restarted run appends to the same wandb run id (offline: `wandb sync` of the
+    run's offline directories stitches them into one run)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    args = [*[a for a in TINY if not a.startswith("logger")], "total_steps=5120",
+            "checkpoint.every=2", "hydra.run.dir=run"]
+    run_dir = tmp_path / "run"
+    start_and_kill(*args, cwd=tmp_path, run_dir=run_dir, after_iterations=3)
+    run_cli(*args, cwd=tmp_path)
+    run_id = (run_dir / "wandb_run_id").read_text()
+    attempts = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(attempts) == 2 and all(p.name.endswith(f"-{run_id}") for p in attempts)
+
+
 def test_wandb_offline_writes_a_local_run_and_failure_does_not_stop_training(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path), "WANDB_API_KEY": ""}
     env.pop("WANDB_API_KEY")
