@@ -53,22 +53,8 @@ def fail_bad_input(message: str, run_dir: Path) -> None:
     sys.exit(EXIT_BAD_INPUT)
 
 
-def _check_completed_run_matches(cfg: DictConfig, run_dir: Path) -> None:
-    """A completed run is only reused for the config it was trained with (a relaunched sweep
-    after an edit of conf/ must not pass old results off as new ones)."""
-    from deep_pg.checkpoint import load
-    from deep_pg.config import to_container
-    from deep_pg.trainer import LAST_CHECKPOINT, check_same_run
-
-    path = run_dir / LAST_CHECKPOINT
-    try:
-        check_same_run(path, load(path).get("config", {}), to_container(cfg))
-    except CheckpointError as err:
-        fail_bad_input(f"{run_dir} holds a completed run with another config: {err}", run_dir)
-
-
 def run_training(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
-    from deep_pg.trainer import Trainer
+    from deep_pg.trainer import Trainer, completed_run_mismatch
 
     sweep = None
     if run_dir is None:
@@ -79,7 +65,9 @@ def run_training(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
     if store.summary_path.exists():
         summary = json.loads(store.summary_path.read_text())
         if summary.get("status") == "completed":
-            _check_completed_run_matches(cfg, run_dir)
+            mismatch = completed_run_mismatch(run_dir, cfg)
+            if mismatch:
+                fail_bad_input(mismatch, run_dir)
             log.info("run in %s already completed (final return %s); nothing to do",
                      run_dir, summary.get("final_return"))
             return summary.get("final_return")

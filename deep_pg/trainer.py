@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from deep_pg import checkpoint as ckpt
 from deep_pg.algorithms.batch import make_batch
@@ -39,6 +40,23 @@ def check_same_run(path: Path, saved_config: dict, current_config: dict) -> None
         raise ckpt.CheckpointError(
             f"checkpoint {path} was made with {key}={old!r} but this run has {key}={new!r}; "
             "use the original config or a new run directory")
+
+
+def completed_run_mismatch(run_dir: Path, cfg) -> str | None:
+    """Why the completed run in ``run_dir`` is not a run of ``cfg`` (None if it is one).
+
+    ``cfg`` may be a job config that still holds Hydra's node: only IDENTITY_KEYS are resolved.
+    A completed run is only reused for the config it was trained with, so a sweep relaunched
+    after an edit of conf/ does not pass old results off as new ones.
+    """
+    path = Path(run_dir) / LAST_CHECKPOINT
+    current = {k: OmegaConf.to_container(cfg[k], resolve=True, enum_to_str=True)
+               if OmegaConf.is_config(cfg[k]) else cfg[k] for k in IDENTITY_KEYS}
+    try:
+        check_same_run(path, ckpt.load(path).get("config", {}), current)
+    except ckpt.CheckpointError as err:
+        return f"{run_dir} holds a completed run with another config: {err}"
+    return None
 
 
 class Trainer:

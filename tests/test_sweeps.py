@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from deep_pg.sweep.preemption import Requeued, checkpoint_before_requeue
 from deep_pg.sweep.presets import combine_sweep_presets
 from deep_pg.trainer import Trainer
 from deep_pg.tracking.run_store import RunStore
-from conftest import TINY, make_cfg, run_cli
+from conftest import REPO, TINY, make_cfg, run_cli
 
 # Two iterations of 256 steps: the smallest run that still updates and resumes.
 TWO_ITERS = [o for o in TINY if not o.startswith("total_steps=")] + ["total_steps=512"]
@@ -129,6 +130,24 @@ def test_local_sweep_runs_in_parallel_isolates_a_failure_and_relaunches(tmp_path
     assert line["status"] == "completed" and line["skipped"] is False
     assert (good / "metrics.jsonl").read_text() == metrics_before
     assert "resumed from" in (sweep_dir / ".local_launcher" / "0.out").read_text()
+
+
+def test_relaunch_after_a_config_edit_does_not_skip_the_stale_run(tmp_path, monkeypatch):
+    """Editing conf/ (here the tuned value LR) keeps the run directory name, but the completed
+    run there was trained with the old value: it must be reported, not passed off as done."""
+    conf = tmp_path / "conf"
+    shutil.copytree(REPO / "conf", conf)
+    monkeypatch.setenv("DEEP_PG_CONF", str(conf))
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", *TWO_ITERS, f"hydra.sweep.dir={sweep_dir}"]
+    run_cli(*args, cwd=tmp_path)
+    tuned = conf / "tuned" / "ppo_pendulum.yaml"
+    tuned.write_text(tuned.read_text().replace("value_lr: 1.0e-3", "value_lr: 5.0e-4"))
+    proc = run_cli(*args, cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    line = read_index_by_job(sweep_dir)[0]
+    assert line["status"] == "failed" and line["skipped"] is False
+    assert "another config" in line["reason"] and "algo.value_lr" in line["reason"]
 
 
 def test_env_dependent_grid_with_two_envs_is_refused_before_running(tmp_path):

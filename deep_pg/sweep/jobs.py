@@ -81,12 +81,17 @@ def run_sweep_job(hydra_context: HydraContext, config: DictConfig, task_function
     return ret
 
 
-def already_completed(num: int, overrides: Sequence[str], run_dir: Path,
+def already_completed(num: int, overrides: Sequence[str], sweep_config: DictConfig,
                       sweep_dir: Path) -> JobReturn | None:
-    """A re-launched sweep does not start a process for a run that completed: its result is read
-    from summary.json and indexed as skipped. Partial runs are launched and resume themselves."""
+    """A re-launched sweep does not start a process for a run that completed with this job's
+    config: its result is read from summary.json and indexed as skipped. Partial runs, and
+    completed ones made with another config, are launched (the latter then fail with the
+    reason, as run_training reports it)."""
+    from deep_pg.trainer import completed_run_mismatch  # imports torch: keep launcher start light
+
+    run_dir = job_run_dir(sweep_config)
     summary = _summary(run_dir)
-    if summary.get("status") != "completed":
+    if summary.get("status") != "completed" or completed_run_mismatch(run_dir, sweep_config):
         return None
     index.append(sweep_dir, index.record(num, overrides, run_dir, "completed", skipped=True))
     ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)

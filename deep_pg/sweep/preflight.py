@@ -23,12 +23,14 @@ def fail(message: str) -> NoReturn:
 
 
 def check_jobs(hydra_context: HydraContext, config: DictConfig,
-               job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[Path]:
-    """The jobs' run directories, after checking that they are distinct and that no job would
+               job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[DictConfig]:
+    """The jobs' composed configs, after checking that their run directories are distinct and
+    that no job would
     need a different sweep than the one launched (e.g. +sweep=lr_grid with env=hopper,walker2d:
     the grid is the env's, but one launch can only sweep one grid)."""
     launched = _params(config)
     owners: dict[Path, int] = {}
+    configs = []
     for num, overrides in enumerate(job_overrides, start=initial_job_idx):
         cfg = job_config(hydra_context, config, overrides, num, f"preflight_{num}")
         own = _params(cfg)
@@ -44,7 +46,8 @@ def check_jobs(hydra_context: HydraContext, config: DictConfig,
                  "they differ only in keys left out of run directory names (logger.*, "
                  "checkpoint.*, torch_threads); sweep those in separate sweep directories")
         owners[run_dir] = num
-    return list(owners)
+        configs.append(cfg)
+    return configs
 
 
 def _params(cfg: DictConfig) -> dict[str, Any]:

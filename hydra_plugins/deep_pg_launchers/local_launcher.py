@@ -24,7 +24,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from deep_pg.sweep import index
-from deep_pg.sweep.jobs import JobFailed, already_completed, failed_return, report
+from deep_pg.sweep.jobs import JobFailed, already_completed, failed_return, job_run_dir, report
 from deep_pg.sweep.preflight import check_jobs, fail
 
 log = logging.getLogger("deep_pg")
@@ -57,18 +57,20 @@ class LocalLauncher(Launcher):
         assert self.config is not None and self.hydra_context is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        run_dirs = check_jobs(self.hydra_context, self.config, job_overrides, initial_job_idx)
+        configs = check_jobs(self.hydra_context, self.config, job_overrides, initial_job_idx)
         (sweep_dir / WORK_DIR).mkdir(exist_ok=True)
         log.info("local launcher: %d jobs, %d at a time, in %s", len(job_overrides),
                  self.n_jobs, sweep_dir)
-        jobs = [(initial_job_idx + i, list(o), run_dirs[i]) for i, o in enumerate(job_overrides)]
+        jobs = [(initial_job_idx + i, list(o), c) for i, (o, c) in enumerate(zip(job_overrides, configs))]
         with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
             returns = list(pool.map(lambda job: self._start(sweep_dir, *job), jobs))
         report(returns, sweep_dir)
         return returns
 
-    def _start(self, sweep_dir: Path, num: int, overrides: list[str], run_dir: Path) -> JobReturn:
-        done = already_completed(num, overrides, run_dir, sweep_dir)
+    def _start(self, sweep_dir: Path, num: int, overrides: list[str],
+               config: DictConfig) -> JobReturn:
+        run_dir = job_run_dir(config)
+        done = already_completed(num, overrides, config, sweep_dir)
         if done is not None:
             log.info("job %d already completed: %s", num, run_dir)
             return done

@@ -24,8 +24,8 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQue
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as PluginSlurm
 
 from deep_pg.sweep import index
-from deep_pg.sweep.jobs import (JobFailed, already_completed, failed_return, report,
-                                run_sweep_job)
+from deep_pg.sweep.jobs import (JobFailed, already_completed, failed_return, job_run_dir,
+                                report, run_sweep_job)
 from deep_pg.sweep.preflight import check_jobs, fail
 
 log = logging.getLogger("deep_pg")
@@ -60,12 +60,13 @@ class SlurmLauncher(PluginSlurm):
         self._check_cluster()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        run_dirs = check_jobs(self.hydra_context, self.config, job_overrides, initial_job_idx)
+        configs = check_jobs(self.hydra_context, self.config, job_overrides, initial_job_idx)
+        run_dirs = [job_run_dir(c) for c in configs]
         returns: list[JobReturn | None] = []
         todo = []
         for i, overrides in enumerate(job_overrides):
             num = initial_job_idx + i
-            done = already_completed(num, overrides, run_dirs[i], sweep_dir)
+            done = already_completed(num, overrides, configs[i], sweep_dir)
             returns.append(done)
             if done is None:
                 todo.append((i, num, list(overrides)))
