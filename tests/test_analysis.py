@@ -360,6 +360,7 @@ def test_log_ticks_read_naturally():
     assert labels(64, 2600) == ["100", "200", "500", "1000", "2000"]
     # matplotlib labels this range 1.2×10⁰ … 2.4×10⁰ with two minor ticks
     assert labels(1.2, 2.4) == ["1.2", "1.4", "1.6", "1.8", "2", "2.2"]
+    assert labels(0.75, 3.5) == ["1", "2", "3"]  # not 0.8, 0.9, 1, 2, 3 crowded at one end
     assert labels(1e-5, 1e3) == ["1e-5", "0.001", "0.1", "10", "1000"]  # at most 8 ticks
 
 
