@@ -1,13 +1,13 @@
 """Run one training job in its Hydra output directory, honouring the run directory contract.
 
-Outcomes: ``summary.json`` with status ``completed``; or, for a NaN/inf or a crash during
-training, ``status: failed`` with the reason and the last good checkpoint kept. Bad configuration
-or an unusable checkpoint is reported in one line with a non-zero exit, and a run directory that
-held nothing of the user's is removed so it cannot be mistaken for a run.
+Outcomes: ``summary.json`` with status ``completed``; or, for a NaN/inf or a crash, ``status:
+failed`` with a one-line reason, the last good checkpoint kept and, for a crash, the full
+traceback on stderr and in ``deep_pg.log``. Bad configuration or an unusable checkpoint is
+reported in one line with exit code 2, and a run directory that held nothing of the user's is
+removed so it cannot be mistaken for a run. A run with no checkpoint to resume from starts clean.
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import sys
@@ -16,11 +16,12 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from deep_pg.algorithms.common import NonFiniteError
-from deep_pg.checkpoint import CheckpointError
-from deep_pg.config import ConfigError
+from deep_pg.checkpoint import CheckpointCadence, CheckpointError
+from deep_pg.config import ConfigError, check_known_keys
 from deep_pg.probes.schedule import ProbeSchedule
 from deep_pg.sweep.preemption import checkpoint_before_requeue
-from deep_pg.tracking.progress import Progress
+from deep_pg.tracking.failure import log_traceback, one_line_reason, summary_before_training
+from deep_pg.tracking.progress import Progress, count, fmt_return
 from deep_pg.tracking.run_store import RunStore
 from deep_pg.tracking.wandb_logger import WandbLogger
 
@@ -62,30 +63,41 @@ def run_training(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     store = RunStore(run_dir)
-    if store.summary_path.exists():
-        summary = json.loads(store.summary_path.read_text())
-        if summary.get("status") == "completed":
-            mismatch = completed_run_mismatch(run_dir, cfg)
-            if mismatch:
-                fail_bad_input(mismatch, run_dir)
-            log.info("run in %s already completed (final return %s); nothing to do",
-                     run_dir, summary.get("final_return"))
-            return summary.get("final_return")
+    try:
+        check_known_keys(cfg)
+    except ConfigError as err:
+        fail_bad_input(str(err), run_dir)
+    summary = store.read_summary()
+    if summary.get("status") == "completed":
+        mismatch = completed_run_mismatch(run_dir, cfg)
+        if mismatch:
+            fail_bad_input(mismatch, run_dir)
+        log.info("run in %s already completed (final return %s); nothing to do",
+                 run_dir, fmt_return(summary.get("final_return")))
+        return summary.get("final_return")
     try:
         trainer = Trainer(cfg, run_dir)
         resumed = trainer.resume_if_possible()
-    except (ConfigError, CheckpointError, ValueError) as err:
+    except (ConfigError, CheckpointError) as err:
         fail_bad_input(str(err), run_dir)
+    except Exception as err:
+        _crash(err, store, summary_before_training(cfg, one_line_reason(err)))
+    if not resumed:
+        _start_clean(store)
     store.clear_summary()  # this directory is running again
 
     logger = WandbLogger(cfg, run_dir, trainer.config, group=cfg.logger.group or sweep)
     if not resumed:
-        log.info("training %s on %s (seed %d) for %d iterations; run directory: %s",
-                 cfg.algo.name, cfg.env.id, cfg.seed, trainer.num_iterations, run_dir)
-    progress = Progress(trainer.num_iterations, trainer.iteration, cfg.logger.log_every)
-    probes = ProbeSchedule(trainer, logger.run)  # probe.iterations: checkpoints + probes
-    checkpoint_before_requeue(trainer)  # after all other hooks: Slurm requeue signal -> save
+        log.info("training %s on %s (seed %d) for %s; run directory: %s", cfg.algo.name,
+                 cfg.env.id, cfg.seed, count(trainer.num_iterations, "iteration"), run_dir)
+    progress = Progress(trainer.num_iterations, trainer.iteration, cfg.logger.log_every,
+                        cfg.logger.log_every_seconds)
+    probes = None
     try:
+        probes = ProbeSchedule(trainer, logger.run)  # probe.iterations: checkpoints + probes
+        checkpoint_before_requeue(trainer)  # after all other hooks: Slurm requeue signal -> save
+        cadence = CheckpointCadence(cfg.checkpoint.every, cfg.checkpoint.every_minutes,
+                                    also_at=cfg.probe.iterations)
         probes.before_training(trainer)
         while trainer.iteration < trainer.num_iterations:
             row = trainer.train_iteration()
@@ -94,15 +106,16 @@ def run_training(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
             progress.update(row)
             for hook in trainer.iteration_hooks:
                 hook(trainer)
-            if trainer.iteration % cfg.checkpoint.every == 0:
+            if cadence.due(trainer.iteration):
                 trainer.save_checkpoint()
+                cadence.written()
     except NonFiniteError as err:
-        return _fail(trainer, store, logger, progress, f"non-finite values: {err}", run_dir)
+        _fail(trainer.summary("failed", f"non-finite values: {err}"), store, logger, progress)
     except Exception as err:
-        _fail(trainer, store, logger, progress, f"{type(err).__name__}: {err}", run_dir)
-        raise
+        _crash(err, store, trainer.summary("failed", one_line_reason(err)), logger, progress)
     finally:
-        probes.close()
+        if probes is not None:
+            probes.close()
         trainer.env.close()
     trainer.save_checkpoint()
     summary = trainer.summary("completed")
@@ -110,19 +123,39 @@ def run_training(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
     progress.close()
     logger.log_summary(summary)
     logger.finish()
-    log.info("done: final return %s after %d env steps; results in %s",
-             summary["final_return"], summary["env_steps"], run_dir)
+    log.info("done: final return %s after %s env steps; results in %s",
+             fmt_return(summary["final_return"]), f"{summary['env_steps']:,}", run_dir)
     print(f"deep-pg: run directory {run_dir}")
     return summary["final_return"]
 
 
-def _fail(trainer, store, logger, progress, reason: str, run_dir: Path) -> None:
-    """Record a failed run; the last good checkpoint is left as it was."""
-    progress.close()
-    log.error("run failed: %s (last good checkpoint: %s)", reason,
-              run_dir / "checkpoints" / "last.pt")
-    summary = trainer.summary("failed", reason)
+def _start_clean(store: RunStore) -> None:
+    """No checkpoint to resume from: what an earlier attempt left goes, so metrics are not
+    appended to its lines (a completed run never gets here)."""
+    removed = store.clear_partial_run()
+    if removed:
+        log.warning("no checkpoint to resume from in %s: starting from scratch, removed %s left "
+                    "by an earlier attempt", store.run_dir, ", ".join(removed))
+
+
+def _fail(summary: dict, store: RunStore, logger: WandbLogger | None = None,
+          progress: Progress | None = None) -> None:
+    """Record a failed run and exit 1; the last good checkpoint is left as it was."""
+    if progress is not None:
+        progress.close()
+    log.error("run failed: %s (last good checkpoint, if any: %s)", summary["reason"],
+              store.run_dir / "checkpoints" / "last.pt")
     store.write_summary(summary)
-    logger.log_summary(summary)
-    logger.finish(exit_code=EXIT_FAILED)
+    if logger is not None:
+        logger.log_summary(summary)
+        logger.finish(exit_code=EXIT_FAILED)
     sys.exit(EXIT_FAILED)
+
+
+def _crash(err: Exception, store: RunStore, summary: dict, logger: WandbLogger | None = None,
+           progress: Progress | None = None) -> None:
+    """An unexpected exception: a failed run whose traceback is kept (stderr, deep_pg.log)."""
+    if progress is not None:
+        progress.close()
+    log_traceback(err)
+    _fail(summary, store, logger)

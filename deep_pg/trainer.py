@@ -25,7 +25,7 @@ from deep_pg.tracking.run_store import RunStore
 log = logging.getLogger("deep_pg")
 
 LAST_CHECKPOINT = "checkpoints/last.pt"
-FINAL_RETURN_WINDOW = 10  # final return = mean return of the last 10 iterations
+FINAL_RETURN_WINDOW = 10  # final return = mean return of the last 10 iterations (or fewer)
 # A resumed run must match the checkpoint on these config sections (logging, checkpointing
 # and probing may change between attempts).
 IDENTITY_KEYS = ("algo", "env", "opt", "seed", "total_steps")
@@ -189,12 +189,18 @@ class Trainer:
         recent = [r for r in self.returns_history[-FINAL_RETURN_WINDOW:] if r is not None]
         return float(np.mean(recent)) if recent else None
 
+    def final_return_definition(self) -> str:
+        """The window final_return actually averaged: shorter than FINAL_RETURN_WINDOW early on."""
+        n = min(FINAL_RETURN_WINDOW, len(self.returns_history))
+        return (f"mean return of the last {n} iteration{'' if n == 1 else 's'} "
+                "(iterations in which no episode finished are left out)")
+
     def summary(self, status: str, reason: str | None = None) -> dict[str, Any]:
         return {
             "status": status,
             "reason": reason,
             "final_return": self.final_return(),
-            "final_return_definition": f"mean return of the last {FINAL_RETURN_WINDOW} iterations",
+            "final_return_definition": self.final_return_definition(),
             "iterations": self.iteration,
             "total_iterations": self.num_iterations,
             "env_steps": self.env_steps,
