@@ -15,7 +15,7 @@ from deep_pg.probes.context import mc_returns
 from deep_pg.probes.results import MEAN_TRIAL, read_results, with_means, write_results
 from deep_pg.probes.stats import bootstrap_ci, cosine_similarity, mean_relative_error, pairwise_cosine
 from deep_pg.probes.surrogate import surrogate_gradient
-from deep_pg.sampler import Rollout
+from deep_pg.sampling.rollout import Rollout
 
 
 def test_cosine_of_identical_estimates_is_one():
