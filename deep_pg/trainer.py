@@ -18,7 +18,7 @@ import torch
 from omegaconf import OmegaConf
 
 from deep_pg import checkpoint as ckpt
-from deep_pg.algorithms.batch import make_pack_batch
+from deep_pg.algorithms.batch import Batch, make_pack_batch
 from deep_pg.algorithms.common import (Agent, MemberSettings, PackAgent, explained_variance,
                                        initial_agent, nonfinite_members, trust_region_metrics)
 from deep_pg.algorithms.registry import run_update
@@ -121,9 +121,9 @@ class Trainer:
         self.iteration_hooks: list[Callable[["Trainer"], None]] = []
 
     # --- one iteration ------------------------------------------------------------------------
-    def train_iteration(self) -> tuple[list[dict[str, Any]], dict[int, str]]:
-        """One iteration of every member: (metrics row per member, {member: failure reason})."""
-        cfg, agent, start = self.cfg, self.agent, time.perf_counter()
+    def collect(self) -> tuple[list, Batch]:
+        """Every member's rollout with its current policy, and the pack's batch made from them."""
+        cfg, agent = self.cfg, self.agent
         activation = str(getattr(cfg.opt.activation, "value", cfg.opt.activation))
         log_std = agent.policy.log_std.detach()[:, 0].numpy()
         policies = {slot: PolicyArrays(agent.policy.mean.member_arrays(m), log_std[m].copy(), activation)
@@ -133,6 +133,12 @@ class Trainer:
         s = agent.settings
         batch = make_pack_batch(rollouts, agent.policy, agent.value, s.gamma, s.gae_lambda,
                                 s.timeout_bootstrap, cfg.algo.baseline)
+        return rollouts, batch
+
+    def train_iteration(self) -> tuple[list[dict[str, Any]], dict[int, str]]:
+        """One iteration of every member: (metrics row per member, {member: failure reason})."""
+        cfg, agent, s, start = self.cfg, self.agent, self.agent.settings, time.perf_counter()
+        rollouts, batch = self.collect()
         updated = run_update(agent, batch, cfg, [m.rng for m in self.members],
                              progress=self.iteration / self.num_iterations)
         failed = nonfinite_members(agent, updated)

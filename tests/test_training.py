@@ -91,7 +91,7 @@ def test_non_finite_parameters_fail_the_run_and_keep_the_last_good_checkpoint(tm
     def poisoned(self):  # the third update blows up
         if self.iteration == 2:
             with torch.no_grad():
-                self.agent.value.net[0].weight.fill_(float("nan"))
+                self.agent.value.net.weights[0].fill_(float("nan"))
         return original(self)
 
     monkeypatch.setattr(Trainer, "train_iteration", poisoned)
