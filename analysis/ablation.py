@@ -18,9 +18,15 @@ from analysis.stats import bootstrap_ci, iqm, probability_of_improvement
 CELL = ["algo", "env"]  # the ablation is analysed separately per algorithm and environment
 
 
+def toggle_on(value) -> bool:
+    """A toggle's on/off state. opt.reward_scaling is a mode (returns | rewards | none), off when
+    'none'; runs made before it had modes hold true/false (as booleans or 'True'/'False')."""
+    return str(value).lower() not in ("false", "none")
+
+
 def config_name(row, toggles: Sequence[str] = ABLATION_TOGGLES) -> str:
     """``opt=1011``: the toggles' on/off bits, in the order of the sweep's directory names."""
-    return "opt=" + "".join("1" if bool(row[t]) else "0" for t in toggles)
+    return "opt=" + "".join("1" if toggle_on(row[t]) else "0" for t in toggles)
 
 
 def usable(final: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -35,8 +41,9 @@ def usable(final: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def ablated_cells(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES) -> pd.DataFrame:
     """The runs of the (algo, env) cells where at least one toggle takes both values: only
-    there is there an ablation to analyse."""
-    varies = final.groupby(CELL)[list(toggles)].transform(lambda s: s.astype(bool).nunique() > 1)
+    there is there an ablation to analyse. The toggle columns come back as booleans."""
+    final = final.assign(**{t: final[t].map(toggle_on) for t in toggles})
+    varies = final.groupby(CELL)[list(toggles)].transform(lambda s: s.nunique() > 1)
     return final[varies.any(axis=1)]
 
 
@@ -69,7 +76,7 @@ def cumulative_histogram(tuned: pd.DataFrame, toggle: str) -> pd.DataFrame:
     reward in ascending order with the fraction of agents at or below it.
     Columns: CELL, toggle, state ("on"/"off"), final_return, fraction."""
     parts = []
-    for (*cell, on), group in tuned.groupby([*CELL, tuned[toggle].astype(bool)], sort=True):
+    for (*cell, on), group in tuned.groupby([*CELL, tuned[toggle].map(toggle_on)], sort=True):
         values = np.sort(group["final_return"].to_numpy(float))
         parts.append(pd.DataFrame({
             **dict(zip(CELL, cell)), "toggle": toggle, "state": "on" if on else "off", "final_return": values,
@@ -85,8 +92,9 @@ def toggle_table(tuned: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
     rows = []
     for cell, group in tuned.groupby(CELL, sort=True):
         for toggle in toggles:
-            on = group.loc[group[toggle].astype(bool), "final_return"].to_numpy(float)
-            off = group.loc[~group[toggle].astype(bool), "final_return"].to_numpy(float)
+            is_on = group[toggle].map(toggle_on).astype(bool)
+            on = group.loc[is_on, "final_return"].to_numpy(float)
+            off = group.loc[~is_on, "final_return"].to_numpy(float)
             row = {**dict(zip(CELL, cell)), "toggle": toggle, "n_on": len(on), "n_off": len(off)}
             for name, vals in (("on", on), ("off", off)):
                 point, low, high = bootstrap_ci([vals], iqm, seed=seed)

@@ -20,18 +20,27 @@ def setting_columns(final: pd.DataFrame) -> list[str]:
     return [c for c in final.columns if c.startswith(_SETTING_PREFIXES)]
 
 
+ONLY_SETTING = "the only setting run"
+
+
 def best_setting_runs(final: pd.DataFrame) -> pd.DataFrame:
-    """The runs of each (algo, env)'s best setting; column ``setting`` names what was chosen."""
+    """The runs of each (algo, env)'s best setting. Column ``setting`` names what was chosen by
+    the keys that vary among the cell's runs (`ONLY_SETTING` when none does); ``settings_tried``
+    says among how many settings."""
     parts = []
     for _, cell in final.groupby(CELL, sort=True):
         varying = [c for c in setting_columns(cell)
                    if cell[c].astype(str).nunique(dropna=False) > 1]
-        labels = [", ".join(f"{c}={v}" for c, v in zip(varying, row))
-                  for row in cell[varying].astype(str).itertuples(index=False)]
-        cell = cell.assign(setting=labels or [""] * len(cell))
+        if varying:
+            labels = [", ".join(f"{c}={v}" for c, v in zip(varying, row))
+                      for row in cell[varying].astype(str).itertuples(index=False)]
+        else:
+            labels = [ONLY_SETTING] * len(cell)
+        cell = cell.assign(setting=labels)
         best = cell.groupby("setting")["final_return"].mean().idxmax()
-        parts.append(cell[cell["setting"] == best])
-    return pd.concat(parts, ignore_index=True) if parts else final.assign(setting=[])
+        parts.append(cell[cell["setting"] == best].assign(settings_tried=len(set(labels))))
+    return (pd.concat(parts, ignore_index=True) if parts
+            else final.assign(setting=[], settings_tried=[]))
 
 
 def compare_algorithms(final: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -39,6 +48,6 @@ def compare_algorithms(final: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame
     chosen = best_setting_runs(final)
     summary, pairs = compare_groups(chosen, group="algo", by=("env",), seed=seed)
     if not summary.empty:
-        settings = chosen.groupby(CELL)["setting"].first().reset_index()
+        settings = chosen.groupby(CELL)[["setting", "settings_tried"]].first().reset_index()
         summary = summary.merge(settings, on=CELL, how="left")
     return summary, pairs

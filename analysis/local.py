@@ -147,7 +147,10 @@ def read_run(run_dir: Path, root: Path) -> RunRecord:
 
     probes, probe_problems = read_probes(run_dir)
     problems += probe_problems
-    info = headline(run_id, str(run_dir), config, summary, status, len(metrics), len(corrupt))
+    written = [p.stat().st_mtime for p in (run_dir / METRICS, run_dir / SUMMARY, run_dir / CONFIG)
+               if p.is_file()]
+    info = headline(run_id, str(run_dir), config, summary, status, len(metrics), len(corrupt),
+                    modified=max(written, default=None))
     info.update(config)
     return RunRecord(info=info, metrics=metrics, probes=probes, problems=problems)
 

@@ -18,7 +18,7 @@ from analysis.comparison import compare_algorithms
 from analysis.errors import AnalysisError
 from analysis.figures import BUILDERS, MissingData
 from analysis.final import FinalReward, final_rewards
-from analysis.runs import Runs, load_runs
+from analysis.runs import Runs, duplicates_message, load_runs
 from analysis.schema import ABLATION_TOGGLES
 
 log = logging.getLogger("analysis")
@@ -64,6 +64,11 @@ def analyse(runs: Runs, final_reward: FinalReward) -> Context:
     headline = ["run_id", "algo", "env", "seed", "lr", "status", "iterations",
                 "total_iterations", "final_return", "corrupt_lines", "reason"]
     ctx.tables["runs"] = ("Runs", final[headline])
+    if len(runs.duplicates):
+        shown = runs.duplicates.assign(
+            modified=runs.duplicates["modified"].dt.strftime("%Y-%m-%d %H:%M:%S UTC"))
+        ctx.tables["duplicates"] = ("Runs left out: repeats of another run's config and seed",
+                                    shown)
     if ctx.best is not None:
         ctx.tables["best_lr"] = ("Best learning rate per configuration (mean final reward over "
                                  "seeds)", ctx.best)
@@ -105,10 +110,37 @@ def build_figures(runs: Runs, ctx: Context, out: Path):
     return drawn, missing
 
 
+# Explanations shown under a table's title.
+TABLE_NOTES = {
+    "comparison": "setting: the values of the algo.*, opt.* and env.* keys that differ among an "
+                  "algorithm's runs on the env, for the setting with the highest mean final "
+                  "reward over seeds (its seeds are the n summarized); settings_tried: among how "
+                  "many settings it was chosen.",
+    "duplicates": "Each run here has the same config and seed as the run in same_as, which is "
+                  "the one counted.",
+}
+# Columns whose text may wrap only after these separators: browsers otherwise break inside a
+# token, e.g. after the hyphen of lr=4.5e-4.
+_WRAP_ONLY_AFTER = {"run_id": "/", "same_as": "/", "run_dir": "/", "setting": ", "}
+
+
+def _wrap_only_after(text: str, separator: str) -> str:
+    """HTML of ``text`` with line breaks allowed only after ``separator``."""
+    parts = text.split(separator)
+    pieces = [html.escape(part + (separator if i < len(parts) - 1 else ""))
+              for i, part in enumerate(parts)]
+    return "<wbr>".join(f"<span class='nw'>{piece}</span>" for piece in pieces)
+
+
 def _table_html(frame: pd.DataFrame) -> str:
     frame = frame.astype(object).where(frame.notna(), "")  # None prints as "None" otherwise
+    for column in frame.columns:
+        separator = _WRAP_ONLY_AFTER.get(column)
+        frame[column] = [value if isinstance(value, (int, float)) and not isinstance(value, bool)
+                         else _wrap_only_after(str(value), separator) if separator
+                         else html.escape(str(value)) for value in frame[column]]
     return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="",
-                         classes="tbl", border=0, escape=True)
+                         classes="tbl", border=0, escape=False)
 
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
@@ -118,7 +150,8 @@ figcaption{font-size:.9em;color:#555;max-width:900px}
 .tbl{border-collapse:collapse;font-size:.82em;margin:.5em 0}
 .tbl th,.tbl td{padding:2px 8px;border-bottom:1px solid #eee;text-align:right}
 .tbl th{background:#f4f4f4} .missing li{margin:.3em 0} .meta{color:#555}
-.scroll{max-height:420px;overflow:auto;display:inline-block}"""
+.scroll{max-height:420px;overflow:auto;display:inline-block;max-width:100%}
+.nw{white-space:nowrap} .warn{background:#fff4d6;border-left:4px solid #e0a800;padding:.5em .8em}"""
 
 
 def write_html(out: Path, runs: Runs, ctx: Context, drawn, missing) -> Path:
@@ -131,6 +164,9 @@ def write_html(out: Path, runs: Runs, ctx: Context, drawn, missing) -> Path:
              f"({e(', '.join(f'{v} {k}' for k, v in sorted(counts.items())))}) · "
              f"generated {e(time.strftime('%Y-%m-%d %H:%M'))}</p>",
              f"<p><b>Final reward</b>: {e(ctx.definition)}.</p>"]
+    if len(runs.duplicates):
+        parts.append(f"<p class='warn'><b>Warning</b>: {e(duplicates_message(runs.duplicates))} "
+                     "(table <a href='#duplicates'>duplicates</a>).</p>")
     for note in runs.notes:
         parts.append(f"<p class='meta'>Note: {e(note)}</p>")
     parts.append("<h2>Contents</h2><ul>")
@@ -151,8 +187,10 @@ def write_html(out: Path, runs: Runs, ctx: Context, drawn, missing) -> Path:
         parts.append("</ul>")
     parts.append("<h2 id='tables'>Tables</h2>")
     for key, (title, frame) in ctx.tables.items():
-        parts.append(f"<h3>{e(title)}</h3><p class='meta'><a href='{key}.csv'>{key}.csv</a> · "
-                     f"{len(frame)} rows</p><div class='scroll'>{_table_html(frame)}</div>")
+        note = f" · {e(TABLE_NOTES[key])}" if key in TABLE_NOTES else ""
+        parts.append(f"<h3 id='{key}'>{e(title)}</h3><p class='meta'><a href='{key}.csv'>"
+                     f"{key}.csv</a> · {len(frame)} rows{note}</p>"
+                     f"<div class='scroll'>{_table_html(frame)}</div>")
     parts.append("</body></html>")
     path = out / "index.html"
     path.write_text("\n".join(parts))

@@ -6,6 +6,7 @@ every config key flattened with dots, named as users type them on the command li
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping
 
 # Run status: what summary.json says, or "incomplete" when it is absent (running or killed).
@@ -16,7 +17,13 @@ ABLATION_TOGGLES = ("opt.lr_anneal", "opt.reward_scaling", "opt.ortho_init", "op
 
 HEADLINE = ["run_id", "algo", "family", "env", "env_id", "seed", "lr", "value_lr", "total_steps",
             "status", "reason", "iterations", "total_iterations", "summary_final_return",
-            "corrupt_lines", "run_dir"]
+            "corrupt_lines", "run_dir", "modified"]
+
+# The config sections that say what was trained: two runs equal on these are one experiment run
+# twice. The same list as deep_pg.trainer.IDENTITY_KEYS (what a resumed run must match); logging,
+# checkpointing, probing and Hydra's own keys are left out. Kept here so the analysis does not
+# import the trainer (and torch); a test checks that both lists agree.
+IDENTITY_KEYS = ("algo", "env", "opt", "seed", "total_steps")
 
 # Columns of the wide per-iteration table (`Runs.curves`) that index rather than measure.
 CURVE_INDEX = ["run_id", "iteration", "env_steps"]
@@ -36,9 +43,10 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def headline(run_id: str, run_dir: str, flat_config: Mapping[str, Any],
              summary: Mapping[str, Any] | None, status: str, iterations: int,
-             corrupt_lines: int) -> dict[str, Any]:
+             corrupt_lines: int, modified: float | None = None) -> dict[str, Any]:
     """The headline columns of one run. The summary fills algo/env/seed when the config is
-    missing (a run started without Hydra has no .hydra/config.yaml)."""
+    missing (a run started without Hydra has no .hydra/config.yaml). ``modified``: when the run
+    last wrote a file (seconds since the epoch), to tell the most recent of repeated runs."""
     summary = summary or {}
     return {
         "run_id": run_id,
@@ -57,4 +65,14 @@ def headline(run_id: str, run_dir: str, flat_config: Mapping[str, Any],
         "summary_final_return": summary.get("final_return"),
         "corrupt_lines": corrupt_lines,
         "run_dir": run_dir,
+        "modified": modified,
     }
+
+
+def identity(flat_config: Mapping[str, Any]) -> str | None:
+    """A run's identity: its IDENTITY_KEYS config entries as one canonical string, or None when
+    the run has no config to tell (such a run is never taken for a duplicate)."""
+    keys = {k: v for k, v in flat_config.items() if k.split(".")[0] in IDENTITY_KEYS}
+    if not any("." in k for k in keys):  # seed/total_steps alone (from summary.json) say too little
+        return None
+    return json.dumps(keys, sort_keys=True, default=str)

@@ -83,12 +83,29 @@ class AlgoConfig:
     max_backtracks: int = 10
 
 
+REWARD_SCALING_MODES = ("returns", "rewards", "none")
+# The key was a bool before it had a "rewards" mode; OmegaConf stores a bool given to this str
+# field as 'True'/'False'. Older sweeps and run directories keep their meaning through this map.
+_REWARD_SCALING_BOOLS = {"true": "returns", "false": "none"}
+
+
+def reward_scaling_mode(value: Any) -> str:
+    """The canonical opt.reward_scaling (returns | rewards | none) of any accepted spelling."""
+    text = str(value)
+    mode = _REWARD_SCALING_BOOLS.get(text.lower(), text)
+    if mode not in REWARD_SCALING_MODES:
+        raise ConfigError("opt.reward_scaling", value,
+                          " | ".join(REWARD_SCALING_MODES) + "; true/false mean returns/none")
+    return mode
+
+
 @dataclass
 class OptConfig:
     """Code-level optimizations; each acts in one place, found by grepping its key."""
 
     lr_anneal: bool = True
-    reward_scaling: bool = True
+    # returns | rewards | none (a str, not an enum, so that true/false from older sweeps compose)
+    reward_scaling: str = "returns"
     ortho_init: bool = True
     value_clip: bool = True
     obs_norm: bool = True
@@ -156,7 +173,10 @@ def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
 
 
 def validate(cfg: DictConfig | Config) -> None:
-    """Check the constraints a type cannot express; raise ConfigError naming the first bad key."""
+    """Check the constraints a type cannot express; raise ConfigError naming the first bad key.
+
+    Also writes opt.reward_scaling in its canonical spelling, so the run's config, checkpoints
+    and wandb hold 'returns' | 'rewards' | 'none' whatever was typed."""
     a, e, o = cfg.algo, cfg.env, cfg.opt
     _require(a.name in ALGO_NAMES, "algo.name", a.name, " | ".join(ALGO_NAMES))
     _require(a.family in ALGO_FAMILIES, "algo.family", a.family, " | ".join(ALGO_FAMILIES))
@@ -192,6 +212,7 @@ def validate(cfg: DictConfig | Config) -> None:
     for key in ("obs_clip", "reward_clip", "grad_clip"):
         value = getattr(o, key)
         _require(value is None or value > 0, f"opt.{key}", value, "a positive number or null")
+    o.reward_scaling = reward_scaling_mode(o.reward_scaling)  # stored canonical from here on
     _require(cfg.checkpoint.every > 0, "checkpoint.every", cfg.checkpoint.every, "a positive integer")
     _require(cfg.logger.log_every > 0, "logger.log_every", cfg.logger.log_every, "a positive integer")
     _require(cfg.torch_threads > 0, "torch_threads", cfg.torch_threads, "a positive integer")

@@ -22,7 +22,7 @@ from deep_pg.algorithms.batch import Batch, make_pack_batch
 from deep_pg.algorithms.common import (Agent, MemberSettings, PackAgent, explained_variance,
                                        initial_agent, nonfinite_members, trust_region_metrics)
 from deep_pg.algorithms.registry import run_update
-from deep_pg.config import ConfigError, to_container, validate
+from deep_pg.config import ConfigError, reward_scaling_mode, to_container, validate
 from deep_pg.envs.batch_env import make_env
 from deep_pg.envs.normalization import build_normalizers
 from deep_pg.sampling.pool import PackSampler
@@ -39,10 +39,22 @@ FINAL_RETURN_WINDOW = 10  # final return = mean return of the last 10 iterations
 IDENTITY_KEYS = ("algo", "env", "opt", "seed", "total_steps")
 
 
+def run_identity(config: dict) -> dict:
+    """The IDENTITY_KEYS of a config, with opt.reward_scaling in its canonical spelling (a sweep's
+    `true` and a checkpoint's `returns` — or an older checkpoint's True — are the same run)."""
+    identity = {k: config.get(k) for k in IDENTITY_KEYS}
+    opt = identity.get("opt")
+    if isinstance(opt, dict) and "reward_scaling" in opt:
+        try:
+            identity["opt"] = {**opt, "reward_scaling": reward_scaling_mode(opt["reward_scaling"])}
+        except ConfigError:
+            pass  # left as it is: it then differs and is reported
+    return identity
+
+
 def check_same_run(path: Path, saved_config: dict, current_config: dict) -> None:
     """Raise CheckpointError naming the first IDENTITY_KEYS entry that differs."""
-    saved = {k: saved_config.get(k) for k in IDENTITY_KEYS}
-    mismatch = ckpt.first_mismatch(saved, {k: current_config[k] for k in IDENTITY_KEYS})
+    mismatch = ckpt.first_mismatch(run_identity(saved_config), run_identity(current_config))
     if mismatch:
         key, old, new = mismatch
         raise ckpt.CheckpointError(

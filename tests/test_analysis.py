@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,14 +15,18 @@ import pytest
 from omegaconf import OmegaConf
 
 from analysis import AnalysisError, load_runs
-from analysis.ablation import best_lr, cumulative_histogram, toggle_table, tuned_runs
+from analysis.ablation import best_lr, cumulative_histogram, toggle_table, tuned_runs, usable
+from analysis.comparison import ONLY_SETTING, compare_algorithms
+from analysis.figures.common import NaturalLogLocator, plain_number
+from analysis.figures.curves import trust_region_curves
 from analysis.final import FinalReward, final_rewards
 from analysis.report import main as report_main, make_report
 from analysis.runs import from_records
-from analysis.schema import ABLATION_TOGGLES, HEADLINE
+from analysis.schema import ABLATION_TOGGLES, HEADLINE, IDENTITY_KEYS
 from analysis.stats import bootstrap_ci, iqm, probability_of_improvement
 from analysis.wandb_source import build_filters, parse_path, record_from_api_run
 from deep_pg.run import run_training
+from deep_pg.trainer import IDENTITY_KEYS as TRAINER_IDENTITY_KEYS
 from conftest import TINY, make_cfg
 
 ITERATIONS = 4  # TINY: 1024 steps of 256
@@ -36,12 +42,15 @@ def sweep(tmp_path_factory) -> Path:
             for anneal in ("true", "false") for lr in ("3e-4", "1e-3") for seed in (0, 1)]
     jobs += [(("algo=ppo_m", f"seed={seed}"), f"ppo_m/pendulum/seed={seed}") for seed in (0, 1)]
     for overrides, rel in jobs:
-        cfg = make_cfg(*TINY, *overrides)
-        run_dir = root / rel
-        (run_dir / ".hydra").mkdir(parents=True)
-        OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
-        run_training(cfg, run_dir=run_dir)
+        _train(root / rel, *overrides)
     return root
+
+
+def _train(run_dir: Path, *overrides: str) -> None:
+    cfg = make_cfg(*TINY, *overrides)
+    (run_dir / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+    run_training(cfg, run_dir=run_dir)
 
 
 # --- loaders -----------------------------------------------------------------------------------
@@ -59,7 +68,7 @@ def test_local_loader_schema_and_row_counts(sweep):
     assert list(runs.metrics.columns) == ["run_id", "iteration", "env_steps", "metric", "value"]
     per_run = runs.metrics[runs.metrics["metric"] == "mean_kl"].groupby("run_id").size()
     assert (per_run == ITERATIONS).all() and len(per_run) == 10
-    assert runs.problems.empty and runs.probes == {}
+    assert runs.problems.empty and runs.probes == {} and runs.duplicates.empty
 
 
 def test_incomplete_failed_and_corrupt_runs_are_marked_not_dropped(sweep, tmp_path, caplog):
@@ -126,6 +135,7 @@ def test_wandb_runs_map_onto_the_local_schema(sweep):
                               summary={**summary, "_step": 4},
                               scan_history=lambda: iter(history))
     crashed = SimpleNamespace(**{**vars(api_run), "id": "def456", "state": "crashed",
+                                 "config": {**config, "seed": config["seed"] + 100},
                                  "summary": {}, "scan_history": lambda: iter(history[:2])})
     runs = from_records([record_from_api_run(api_run, "e/p"), record_from_api_run(crashed, "e/p")],
                         source="wandb://e/p")
@@ -137,6 +147,70 @@ def test_wandb_runs_map_onto_the_local_schema(sweep):
     assert list(runs.metrics.columns) == list(local.metrics.columns)
     assert runs.curves.groupby("run_id").size().tolist() == [ITERATIONS, 2]
     assert not any(c.startswith("_") for c in runs.curves.columns)
+
+
+# --- repeated runs -----------------------------------------------------------------------------
+def _age(run_dir: Path, age_s: float) -> None:
+    """Make every file of a run last written ``age_s`` seconds ago."""
+    stamp = time.time() - age_s
+    for path in run_dir.rglob("*"):
+        os.utime(path, (stamp, stamp))
+
+
+def _copy_run(source: Path, dest: Path, age_s: float) -> None:
+    """A second run of the same config and seed, last written ``age_s`` seconds ago."""
+    shutil.copytree(source, dest)
+    _age(dest, age_s)
+
+
+def _reruns(sweep: Path, tree: Path) -> tuple[str, str, str]:
+    """ppo_m seed 0 trained three times: the original (oldest), a newer completed rerun with a
+    different checkpoint interval (not part of the identity), and a newest one killed mid-run."""
+    shutil.copytree(sweep, tree)
+    original, again, killed = ("ppo_m/pendulum/seed=0", "again/ppo_m/pendulum/seed=0",
+                               "killed/ppo_m/pendulum/seed=0")
+    _age(tree / original, age_s=300)
+    _copy_run(sweep / original, tree / again, age_s=200)
+    config_path = tree / again / ".hydra" / "config.yaml"
+    config = OmegaConf.load(config_path)
+    config.checkpoint.every, config.logger.mode = 7, "offline"
+    OmegaConf.save(config, config_path)
+    _age(tree / again, age_s=200)
+    _copy_run(sweep / original, tree / killed, age_s=0)
+    (tree / killed / "summary.json").unlink()
+    return original, again, killed
+
+
+def test_identity_keys_are_the_trainers():
+    assert IDENTITY_KEYS == TRAINER_IDENTITY_KEYS
+
+
+def test_reruns_of_one_seed_count_once_and_warn(sweep, tmp_path, caplog):
+    original, again, killed = _reruns(sweep, tmp_path / "tree")
+    assert OmegaConf.load(tmp_path / "tree" / again / ".hydra/config.yaml").checkpoint.every == 7
+    with caplog.at_level(logging.WARNING, logger="analysis"):
+        runs = load_runs(tmp_path / "tree", progress=False)
+    assert len(runs) == 10 and runs.configs["run_id"].is_unique
+    # kept: completed beats the newer killed run; among completed runs the most recent wins
+    assert again in set(runs.configs["run_id"]) and original not in set(runs.configs["run_id"])
+    dropped = runs.duplicates.set_index("run_id")
+    assert sorted(dropped.index) == sorted([original, killed])
+    assert (dropped["same_as"] == again).all()
+    assert dropped.loc[killed, "status"] == "incomplete"
+    assert set(runs.curves["run_id"]) == set(runs.configs["run_id"])
+    warnings = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert len(warnings) == 1 and "2 run(s)" in warnings[0] and killed in warnings[0]
+    summary, _ = compare_algorithms(usable(final_rewards(runs))[0])
+    assert summary.set_index("algo").loc["ppo_m", "n"] == 2  # seeds 0 and 1, not 4 runs
+
+
+def test_a_run_without_a_config_is_never_a_duplicate(sweep, tmp_path):
+    tree = tmp_path / "tree"
+    shutil.copytree(sweep, tree)
+    _copy_run(sweep / "ppo_m/pendulum/seed=0", tree / "bare/ppo_m/pendulum/seed=0", age_s=0)
+    shutil.rmtree(tree / "bare/ppo_m/pendulum/seed=0/.hydra")
+    runs = load_runs(tree, progress=False)
+    assert len(runs) == 11 and runs.duplicates.empty
 
 
 # --- final reward ------------------------------------------------------------------------------
@@ -190,6 +264,16 @@ def test_cumulative_histogram_data():
     assert off["final_return"].tolist() == [7, 9] and off["fraction"].tolist() == [0.5, 1.0]
     row = toggle_table(tuned).set_index("toggle").loc["opt.lr_anneal"]
     assert row["p_on_better"] == 1.0 and row["n_on"] == row["n_off"] == 2
+
+
+def test_comparison_says_which_setting_represents_each_algorithm(sweep):
+    final = final_rewards(load_runs(sweep, progress=False))
+    summary, _ = compare_algorithms(final)
+    rows = summary.set_index("algo")
+    assert rows.loc["ppo_m", "setting"] == ONLY_SETTING and rows.loc["ppo_m", "settings_tried"] == 1
+    assert rows.loc["ppo", "settings_tried"] == 4  # lr_anneal on/off × 2 learning rates
+    assert "algo.policy_lr=" in rows.loc["ppo", "setting"]
+    assert "opt.lr_anneal=" in rows.loc["ppo", "setting"]
 
 
 # --- statistics --------------------------------------------------------------------------------
@@ -268,6 +352,42 @@ def _assert_png_ok(path: Path):
     assert pixels[..., :3].std() > 0.05, f"{path.name} looks blank"
 
 
+def test_log_ticks_read_naturally():
+    def labels(low, high):
+        return [plain_number(t) for t in NaturalLogLocator().tick_values(low, high)]
+
+    assert labels(1e-4, 0.03) == ["0.0001", "0.001", "0.01"]
+    assert labels(64, 2600) == ["100", "200", "500", "1000", "2000"]
+    # matplotlib labels this range 1.2×10⁰ … 2.4×10⁰ with two minor ticks
+    assert labels(1.2, 2.4) == ["1.2", "1.4", "1.6", "1.8", "2", "2.2"]
+    assert labels(0.75, 3.5) == ["1", "2", "3"]  # not 0.8, 0.9, 1, 2, 3 crowded at one end
+    assert labels(1e-5, 1e3) == ["1e-5", "0.001", "0.1", "10", "1000"]  # at most 8 ticks
+
+
+def _visible_labels(axis, low, high) -> list[str]:
+    return [label.get_text() for label, at in zip(axis.get_ticklabels(), axis.get_ticklocs())
+            if low <= at <= high and label.get_text()]
+
+
+def test_trust_region_panels_share_the_env_steps_axis_and_name_bounds_drawn(sweep, tmp_path):
+    without_trpo = trust_region_curves(load_runs(sweep, progress=False), None)
+    assert "δ" not in without_trpo[0].caption and "1+ε (dashed)" in without_trpo[1].caption
+    tree = tmp_path / "tree"
+    shutil.copytree(sweep, tree)
+    _train(tree / "trpo/pendulum/seed=0", "algo=trpo")
+    kl, _ = trust_region_curves(load_runs(tree, progress=False), None)
+    assert "TRPO's δ (dashed)" in kl.caption
+    ax = kl.fig.axes[0]
+    kl.fig.canvas.draw()
+    assert ax.get_xlabel() == "env steps" and ax.get_xlim()[1] >= 1024
+    y_labels = _visible_labels(ax.yaxis, *ax.get_ylim())
+    assert len(y_labels) >= 3 and not any("$" in t or "×" in t for t in y_labels), y_labels
+    (iterations,) = ax.child_axes
+    top = _visible_labels(iterations.xaxis, *iterations.get_xlim())
+    assert iterations.get_xlabel() == "iteration" and len(top) >= 2
+    assert all(t.replace("−", "-").lstrip("-").isdigit() for t in top), top
+
+
 def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path):
     # Without probe tables: metric figures drawn, probe figures listed as missing.
     plain = make_report(str(sweep), tmp_path / "plain", progress=False)
@@ -280,6 +400,8 @@ def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path)
     configs = load_runs(tree, progress=False).configs.sort_values("run_id")
     for offset, algo in ((0.0, "ppo"), (0.3, "ppo_m")):
         _write_probe_tables(tree / configs.loc[configs["algo"] == algo, "run_id"].iloc[0], offset)
+    probes = load_runs(tree, progress=False).probes["value"]
+    assert (probes["env_steps"] == probes["iteration"] * 256).all()  # TINY: 256 steps per iteration
     index = make_report(str(tree), tmp_path / "report", progress=False)
     html = index.read_text()
     srcs = [part.split("'")[0] for part in html.split("<img src='")[1:]]
@@ -293,3 +415,18 @@ def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path)
         _assert_png_ok(index.parent / png)
     assert "Figures not drawn" not in html
     assert (index.parent / "best_lr.csv").exists() and "best_lr.csv" in html
+
+
+def test_report_warns_about_reruns_and_never_breaks_a_run_id_inside_a_name(sweep, tmp_path):
+    original, again, killed = _reruns(sweep, tmp_path / "tree")
+    index = make_report(str(tmp_path / "tree"), tmp_path / "report", progress=False)
+    html = index.read_text()
+    assert "<p class='warn'><b>Warning</b>: 2 run(s) left out" in html
+    duplicates = pd.read_csv(index.parent / "duplicates.csv")
+    assert sorted(duplicates["run_id"]) == sorted([original, killed])
+    comparison = pd.read_csv(index.parent / "comparison.csv").set_index("algo")
+    assert comparison.loc["ppo_m", "n"] == 2 and comparison.loc["ppo_m", "setting"] == ONLY_SETTING
+    # ids wrap only after a '/': each part sits in a no-wrap span, so a browser cannot break
+    # lr=3e-4 after its hyphen
+    assert "<span class='nw'>again/</span><wbr><span class='nw'>ppo_m/</span>" in html
+    assert "<wbr><span class='nw'>lr=3e-4/</span><wbr>" in html

@@ -21,8 +21,8 @@ def test_every_algo_env_pair_composes_and_validates(algo, env):
 @pytest.mark.parametrize("algo,env,key,expected", [
     ("ppo", "hopper", "policy_lr", 4.5e-4), ("ppo", "hopper", "value_lr", 2e-4),
     ("ppo", "walker2d", "policy_lr", 4e-4), ("ppo", "humanoid", "value_lr", 1e-4),
-    ("ppo_m", "humanoid", "policy_lr", 2.5e-4), ("trpo", "hopper", "max_kl", 0.13),
-    ("trpo", "walker2d", "max_kl", 0.04), ("trpo_plus", "humanoid", "max_kl", 0.07),
+    ("ppo_m", "humanoid", "policy_lr", 9e-5), ("trpo", "hopper", "max_kl", 0.13),
+    ("trpo", "walker2d", "max_kl", 0.04), ("trpo_plus", "humanoid", "max_kl", 0.1),
 ])
 def test_table1_hyperparameters_come_from_tuned_files(algo, env, key, expected):
     assert make_cfg(f"algo={algo}", f"env={env}").algo[key] == pytest.approx(expected)
@@ -31,11 +31,12 @@ def test_table1_hyperparameters_come_from_tuned_files(algo, env, key, expected):
 def test_presets_set_the_optimizations():
     assert make_cfg("algo=ppo").opt.lr_anneal is True
     ppo_m = make_cfg("algo=ppo_m")
-    assert not any(ppo_m.opt[k] for k in ("lr_anneal", "reward_scaling", "ortho_init", "value_clip"))
+    assert not any(ppo_m.opt[k] for k in ("lr_anneal", "ortho_init", "value_clip"))
+    assert ppo_m.opt.reward_scaling == "none"
     assert ppo_m.algo.clip_eps == 0.2
     assert make_cfg("algo=ppo_noclip").algo.clip_eps is None
-    assert make_cfg("algo=trpo").opt.reward_scaling is False
-    assert make_cfg("algo=trpo_plus").opt.reward_scaling is True
+    assert make_cfg("algo=trpo").opt.reward_scaling == "none"
+    assert make_cfg("algo=trpo_plus").opt.reward_scaling == "returns"
     # the command line wins over the algo preset
     assert make_cfg("algo=ppo_m", "opt.lr_anneal=true").opt.lr_anneal is True
 

@@ -84,7 +84,7 @@ def test_unknown_preset_fails_listing_the_presets(tmp_path):
 # --- run directory names ------------------------------------------------------------------------
 @pytest.mark.parametrize("overrides, subdir", [
     (["env=hopper", "opt.reward_scaling=false", "seed=2"], "ppo/hopper/opt=1011/lr=4.5e-4/seed=2"),
-    (["algo=ppo_m", "env=humanoid"], "ppo_m/humanoid/opt=0000/lr=2.5e-4/seed=0"),
+    (["algo=ppo_m", "env=humanoid"], "ppo_m/humanoid/opt=0000/lr=9e-5/seed=0"),
     (["algo=trpo", "env=walker2d", "seed=1"], "trpo/walker2d/opt=0000/max_kl=0.04/seed=1"),
     (["env=hopper", "algo.policy_lr=3e-4", "algo.steps_per_iter=512", "logger.mode=disabled",
       "checkpoint.every=5"], "ppo/hopper/opt=1111/lr=3e-4/algo.steps_per_iter=512/seed=0"),

@@ -1,17 +1,36 @@
 """Each code-level optimization toggle does what its name says, and stops doing it when off."""
 from __future__ import annotations
 
+import itertools
+import json
+import logging
+
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 from torch import nn
 
-from conftest import TINY, make_cfg
+from analysis.ablation import config_name
+from conftest import TINY, make_cfg, run_cli
 from deep_pg.algorithms.common import MemberSettings, PackAgent, initial_agent, normalize, value_loss
 from deep_pg.algorithms.optim import clip_member_gradients
-from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler
+from deep_pg.cli import CONF_DIR
+from deep_pg.config import ConfigError, validate
+from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler, build_normalizers
 from deep_pg.networks import GaussianPolicy, ValueNetwork
+from deep_pg.run import run_training
+from deep_pg.sweep.resolvers import run_subdir
 from deep_pg.trainer import Trainer
+
+TIMINGS = ("wall_time", "iter_time", "sps")  # metrics that measure the machine, not the run
+
+
+def hydra_cfg(*overrides: str):
+    """The composed config with Hydra's node, as the sweep-directory resolver sees it."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
 
 
 def linears(net: nn.Module) -> list[nn.Linear]:
@@ -38,7 +57,7 @@ def test_lr_anneal_decays_linearly_to_zero(anneal):
 # --- opt.reward_scaling / opt.reward_clip -------------------------------------------------------
 def test_reward_scaling_gives_unit_std_returns_and_resets_at_episode_end():
     rng = np.random.default_rng(0)
-    scaler = RewardScaler(num_envs=1, gamma=0.99, scale=True, clip=None)
+    scaler = RewardScaler(num_envs=1, gamma=0.99, mode="returns", clip=None)
     scaled_return, scaled_returns = 0.0, []
     for t in range(20_000):
         end = (t + 1) % 200 == 0
@@ -54,33 +73,120 @@ def test_reward_scaling_gives_unit_std_returns_and_resets_at_episode_end():
     assert np.mean(scaled_returns[2000:]) > 1.0  # no centering: positive rewards stay positive
 
 
-def test_reward_scaling_off_leaves_rewards_and_clip_bounds_them():
+def feed(scaler: RewardScaler, rewards: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    return np.array([scaler(np.array([r]), np.array([e]))[0] for r, e in zip(rewards, ends)])
+
+
+def test_returns_mode_divides_by_the_std_of_the_returns_seen_so_far():
+    rng = np.random.default_rng(2)
+    rewards, ends = rng.normal(1.0, 3.0, 50), np.arange(50) % 7 == 6
+    returns, ret = [], 0.0
+    for r, end in zip(rewards, ends):
+        ret = 0.9 * ret + r
+        returns.append(ret)
+        ret = 0.0 if end else ret
+    # statistics include the current step (updated before the transform, as in the reference)
+    expected = [rewards[t] / np.std(returns[: t + 1]) for t in range(3, 50)]
+    got = feed(RewardScaler(1, 0.9, mode="returns", clip=None), rewards, ends)
+    assert got[3:] == pytest.approx(expected, rel=1e-3)
+
+
+def test_rewards_mode_scales_the_spread_around_the_running_mean_of_raw_rewards():
+    rng = np.random.default_rng(3)
+    rewards = rng.normal(4.0, 2.0, 50)
+    ends = np.arange(50) % 7 == 6  # episode ends do not matter to this mode
+    seen = [rewards[: t + 1] for t in range(3, 50)]
+    expected = [(s[-1] - s.mean()) / s.std() + s.mean() for s in seen]
+    got = feed(RewardScaler(1, 0.99, mode="rewards", clip=None), rewards, ends)
+    assert got[3:] == pytest.approx(expected, rel=1e-3)
+    assert np.mean(got[10:]) == pytest.approx(np.mean(rewards[10:]), rel=0.2)  # mean kept
+    assert np.std(got[10:]) == pytest.approx(1.0, rel=0.3)
+
+
+@pytest.mark.parametrize("mode", ["returns", "rewards"])
+def test_reward_clip_bounds_the_scaled_rewards(mode):
+    rewards = np.random.default_rng(4).normal(0.0, 5.0, 200)
+    got = feed(RewardScaler(1, 0.99, mode=mode, clip=0.5), rewards, np.zeros(200, bool))
+    free = feed(RewardScaler(1, 0.99, mode=mode, clip=None), rewards, np.zeros(200, bool))
+    assert np.array_equal(got, np.clip(free, -0.5, 0.5)) and np.abs(free).max() > 0.5
+
+
+def test_reward_scaling_none_leaves_rewards_and_its_clip_is_inactive():
     raw = np.array([-50.0, 3.0, 50.0])
-    assert np.array_equal(RewardScaler(3, 0.99, scale=False, clip=None)(raw, np.zeros(3, bool)), raw)
-    clipped = RewardScaler(3, 0.99, scale=False, clip=10.0)(raw, np.zeros(3, bool))
-    assert clipped.tolist() == [-10.0, 3.0, 10.0]
+    for clip in (None, 10.0):
+        scaler = RewardScaler(3, 0.99, mode="none", clip=clip)
+        assert np.array_equal(scaler(raw, np.zeros(3, bool)), raw)
 
 
-# --- opt.obs_norm / opt.obs_clip ----------------------------------------------------------------
-def test_obs_norm_standardizes_and_obs_clip_bounds():
-    rng = np.random.default_rng(1)
-    norm = ObservationNormalizer(2, normalize=True, clip=None)
-    out = np.concatenate([norm(rng.normal([10, -3], [5, 0.1], size=(1, 2))) for _ in range(5000)])
-    assert np.abs(out[1000:].mean(0)).max() < 0.1 and np.abs(out[1000:].std(0) - 1).max() < 0.1
-    clip = ObservationNormalizer(2, normalize=True, clip=0.5)
-    out = np.concatenate([clip(rng.normal(0, 3, size=(1, 2))) for _ in range(500)])
-    assert np.abs(out).max() <= 0.5 and np.isclose(np.abs(out).max(), 0.5)
-    raw = rng.normal(size=(4, 2))
-    assert np.array_equal(ObservationNormalizer(2, normalize=False, clip=None)(raw), raw)
+@pytest.mark.parametrize("typed,mode", [("true", "returns"), ("false", "none"),
+                                        ("returns", "returns"), ("rewards", "rewards"),
+                                        ("none", "none")])
+def test_reward_scaling_accepts_modes_and_booleans_and_stores_the_mode(typed, mode):
+    cfg = make_cfg(f"opt.reward_scaling={typed}")
+    validate(cfg)
+    assert cfg.opt.reward_scaling == mode
+    assert run_subdir(_root_=hydra_cfg(f"opt.reward_scaling={typed}")).startswith(
+        f"ppo/hopper/opt=1{'0' if mode == 'none' else '1'}11/")
 
 
-def test_frozen_normalizer_does_not_move():
-    norm = ObservationNormalizer(2, normalize=True, clip=None)
-    norm(np.ones((10, 2)))
-    frozen = norm.frozen()
-    before = frozen.stats.state_dict()
-    frozen(np.full((10, 2), 100.0))
-    assert np.array_equal(frozen.stats.mean, before["mean"]) and frozen.stats.count == before["count"]
+def test_reward_scaling_rewards_gets_its_own_run_directory():
+    returns = run_subdir(_root_=hydra_cfg("opt.reward_scaling=returns"))
+    rewards = run_subdir(_root_=hydra_cfg("opt.reward_scaling=rewards"))
+    assert returns == "ppo/hopper/opt=1111/lr=4.5e-4/seed=0"
+    assert rewards == "ppo/hopper/opt=1111/lr=4.5e-4/opt.reward_scaling=rewards/seed=0"
+
+
+def test_ablation16_still_gives_16_distinct_run_directories():
+    params = OmegaConf.to_container(hydra_cfg("+sweep=ablation16").hydra.sweeper.params)
+    keys, choices = zip(*((k, str(v).split(",")) for k, v in params.items()))
+    dirs = {run_subdir(_root_=hydra_cfg("+sweep=ablation16", *map("{}={}".format, keys, combo)))
+            for combo in itertools.product(*choices)}
+    assert len(dirs) == 16 and all("/opt=" in d for d in dirs)
+
+
+@pytest.mark.parametrize("stored,bit", [("none", "0"), (False, "0"), ("False", "0"),
+                                        ("returns", "1"), ("rewards", "1"), (True, "1")])
+def test_analysis_reads_reward_scaling_none_as_off(stored, bit):
+    row = {"opt.lr_anneal": True, "opt.reward_scaling": stored, "opt.ortho_init": False,
+           "opt.value_clip": True}
+    assert config_name(row) == f"opt=1{bit}01"
+
+
+def test_bad_reward_scaling_is_one_line_naming_the_key_and_the_modes(tmp_path):
+    with pytest.raises(ConfigError, match=r"'opt.reward_scaling': 'sometimes' \(allowed: returns"):
+        validate(make_cfg("opt.reward_scaling=sometimes"))
+    proc = run_cli(*TINY, "opt.reward_scaling=sometimes", "hydra.run.dir=run", cwd=tmp_path,
+                   check=False)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("deep-pg: error:")]
+    assert proc.returncode == 2 and len(errors) == 1
+    assert "'opt.reward_scaling'" in errors[0] and "returns | rewards | none" in errors[0]
+
+
+# --- clipping belongs to the normalization ------------------------------------------------------
+def test_inactive_clips_are_said_once_in_the_log(caplog):
+    cfg = make_cfg(*TINY, "opt.reward_scaling=none", "opt.reward_clip=1", "opt.obs_norm=false",
+                   "opt.obs_clip=5")
+    with caplog.at_level(logging.INFO, logger="deep_pg"):
+        obs_norm, scaler = build_normalizers(cfg, obs_dim=3)
+    said = [r.getMessage() for r in caplog.records if "inactive" in r.getMessage()]
+    assert len(said) == 2 and "opt.obs_clip=5.0" in said[0] and "opt.reward_clip=1.0" in said[1]
+    assert scaler.clip is None and obs_norm.clip is None
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="deep_pg"):
+        build_normalizers(make_cfg(*TINY), obs_dim=3)  # opt=all: every clip has work to do
+    assert not [r for r in caplog.records if "inactive" in r.getMessage()]
+
+
+def test_with_scaling_and_normalization_off_the_clips_change_nothing(tmp_path):
+    off = [*TINY, "opt.reward_scaling=none", "opt.obs_norm=false"]
+    run_training(make_cfg(*off, "opt.reward_clip=1", "opt.obs_clip=0.1"), tmp_path / "clips")
+    run_training(make_cfg(*off, "opt.reward_clip=null", "opt.obs_clip=null"), tmp_path / "none")
+
+    def metrics(run: str) -> list[dict]:
+        rows = [json.loads(x) for x in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in row.items() if k not in TIMINGS} for row in rows]
+
+    assert len(metrics("clips")) == 4 and metrics("clips") == metrics("none")
 
 
 # --- opt.ortho_init -----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """What every figure builder shares: the result type, the 'no data' signal, colors, CI bands."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import matplotlib
@@ -9,6 +10,8 @@ matplotlib.use("Agg")  # files only; a report must build on a machine without a 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import (FuncFormatter, Locator, LogLocator, MaxNLocator,  # noqa: E402
+                               NullFormatter)
 from scipy import stats  # noqa: E402
 
 from analysis.probe_columns import canonical  # noqa: E402
@@ -97,3 +100,93 @@ def grid(n: int, width: float = 4.0, height: float = 3.2, max_cols: int = 4):
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
+
+
+# --- axes ----------------------------------------------------------------------------------------
+def plain_number(value: float, _pos=None) -> str:
+    """A tick label as one would write it: 0.02, 1.5, 300, 1e-5 (never 1.2×10⁰)."""
+    text = f"{value:.6g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return text
+
+
+class NaturalLogLocator(Locator):
+    """Major ticks of a log axis at numbers people read: powers of ten over several decades,
+    1-2-5 or 1-2-3-5 × 10ᵏ over a few, and evenly spaced round numbers when even those give
+    fewer than ``min_ticks`` (a range like 1.2–2.4). Ticks never crowd: 0.8, 0.9, 1, 2 is not
+    offered."""
+
+    def __init__(self, min_ticks: int = 3, max_ticks: int = 8):
+        self.min_ticks, self.max_ticks = min_ticks, max_ticks
+
+    def __call__(self):
+        return self.tick_values(*self.axis.get_view_interval())
+
+    def tick_values(self, vmin, vmax):
+        vmin, vmax = sorted((float(vmin), float(vmax)))
+        if not vmax > 0:
+            return []
+        vmin = max(vmin, vmax * 1e-12)
+        low, high = math.floor(math.log10(vmin)), math.ceil(math.log10(vmax))
+        for mantissas in ((1,), (1, 2, 5), (1, 2, 3, 5)):
+            ticks = [float(f"{m}e{e}") for e in range(low, high + 1) for m in mantissas]
+            ticks = [t for t in ticks if vmin <= t <= vmax]
+            if len(ticks) > self.max_ticks:  # many decades: every k-th power of ten
+                ticks = ticks[::math.ceil(len(ticks) / self.max_ticks)]
+            if len(ticks) >= self.min_ticks:
+                return ticks
+        for bins in range(self.min_ticks, self.max_ticks + 1):
+            linear = MaxNLocator(nbins=bins, steps=[1, 2, 5, 10]).tick_values(vmin, vmax)
+            ticks = [t for t in linear if vmin <= t <= vmax]
+            if len(ticks) >= self.min_ticks:
+                break
+        return ticks
+
+
+def log_axis(ax, axis: str = "y", base: float = 10) -> None:
+    """A log scale whose labelled ticks read naturally (`NaturalLogLocator`, `plain_number`);
+    matplotlib's own labels a narrow range with minor ticks like 1.2×10⁰ and 2.4×10⁰ only."""
+    getattr(ax, f"set_{axis}scale")("log", base=base)
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(NaturalLogLocator())
+    target.set_major_formatter(FuncFormatter(plain_number))
+    target.set_minor_locator(LogLocator(base=base, subs="auto"))
+    target.set_minor_formatter(NullFormatter())
+
+
+def steps_label(steps: float, _pos=None) -> str:
+    """Env steps as 0, 500, 2.5k, 1M."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(steps) >= scale:
+            return f"{steps / scale:.4g}{suffix}"
+    return f"{steps:.4g}"
+
+
+def _whole_numbers() -> MaxNLocator:
+    """Ticks at integers only, even on a short range (one tick rather than 0.5 iterations)."""
+    return MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True, min_n_ticks=1)
+
+
+def steps_axis(ax, steps_per_iter) -> None:
+    """The x-axis every figure over training shares: env steps, with the iteration on top when
+    all runs drawn take the same steps per iteration (iterations then count in whole numbers)."""
+    ax.set_xlabel("env steps")
+    ax.xaxis.set_major_locator(_whole_numbers())
+    ax.xaxis.set_major_formatter(FuncFormatter(steps_label))
+    per_iter = pd.Series(steps_per_iter, dtype=float).dropna().unique()
+    if len(per_iter) == 1 and per_iter[0] > 0:
+        n = float(per_iter[0])
+        top = ax.secondary_xaxis("top", functions=(lambda s: s / n, lambda i: i * n))
+        top.set_xlabel("iteration", fontsize=8)
+        top.xaxis.set_major_locator(_whole_numbers())
+        top.tick_params(labelsize=7)
+
+
+def steps_per_iter(runs, run_ids) -> pd.Series:
+    """algo.steps_per_iter of the given runs (empty when the configs do not say)."""
+    configs = runs.configs
+    if "algo.steps_per_iter" not in configs:
+        return pd.Series(dtype=float)
+    return configs.loc[configs["run_id"].isin(set(run_ids)), "algo.steps_per_iter"]

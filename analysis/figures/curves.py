@@ -1,11 +1,12 @@
 """Figures from the per-iteration metrics: reward curves (paper Fig. 8) and the trust region
-over training (blog part 3: mean KL with TRPO's δ, max ratio with PPO's 1+ε)."""
+over training (blog part 3: mean KL with TRPO's δ, max ratio with PPO's 1+ε), all over env steps."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from analysis.figures.common import Figure, MissingData, algo_colors, grid, mean_band, ordered
+from analysis.figures.common import (Figure, MissingData, algo_colors, grid, log_axis, mean_band,
+                                     ordered, steps_axis, steps_per_iter)
 
 SMOOTH = 5  # iterations in the rolling mean of the reward curves (single iterations are noisy)
 
@@ -41,7 +42,8 @@ def reward_curves(runs, ctx) -> list[Figure]:
     for ax, env in zip(axes, envs):
         part = data[data["env"] == env]
         _draw_algo_lines(ax, part, "return_mean", "env_steps", colors, smooth=SMOOTH)
-        ax.set(title=env, xlabel="env steps", ylabel="mean return")
+        ax.set(title=env, ylabel="mean return")
+        steps_axis(ax, steps_per_iter(runs, part["run_id"]))
         ax.legend(fontsize=8)
     fig.tight_layout()
     return [Figure("reward_curves", "Reward curves (paper Fig. 8)",
@@ -55,8 +57,10 @@ _BOUNDS = {"mean_kl": ("trpo", "algo.max_kl", 0.0, "δ"),
            "max_ratio": ("ppo", "algo.clip_eps", 1.0, "1+ε")}
 
 
-def _bound_lines(ax, configs, algos, metric, colors):
+def _bound_lines(ax, configs, algos, metric, colors) -> bool:
+    """Dashed bound lines of the algorithms that promise one; whether any was drawn."""
     family, key, offset, symbol = _BOUNDS[metric]
+    drawn = False
     for algo in algos:
         cfg = configs[configs["algo"] == algo]
         if key not in cfg or (cfg["family"] != family).all():
@@ -65,6 +69,8 @@ def _bound_lines(ax, configs, algos, metric, colors):
         if len(value):
             ax.axhline(offset + float(value.iloc[0]), color=colors[algo], ls="--", lw=1,
                        label=f"{symbol} ({algo})")
+            drawn = True
+    return drawn
 
 
 def trust_region_curves(runs, ctx) -> list[Figure]:
@@ -74,15 +80,22 @@ def trust_region_curves(runs, ctx) -> list[Figure]:
         envs = sorted(data["env"].unique())
         colors = algo_colors(data["algo"].unique())
         fig, axes = grid(len(envs), width=5.0, height=3.6, max_cols=3)
+        bounds = False
         for ax, env in zip(axes, envs):
             part = data[data["env"] == env]
-            _draw_algo_lines(ax, part, metric, "iteration", colors)
-            _bound_lines(ax, runs.configs, ordered(part["algo"].unique()), metric, colors)
-            ax.set(title=env, xlabel="iteration", ylabel=label, yscale="log")
+            _draw_algo_lines(ax, part, metric, "env_steps", colors)
+            bounds |= _bound_lines(ax, runs.configs, ordered(part["algo"].unique()), metric,
+                                   colors)
+            ax.set(title=env, ylabel=label)
+            log_axis(ax, "y")
+            steps_axis(ax, steps_per_iter(runs, part["run_id"]))
             ax.legend(fontsize=8)
         fig.tight_layout()
-        bound = "TRPO's δ (dashed)" if metric == "mean_kl" else "PPO's 1+ε (dashed)"
+        bound = ""
+        if bounds:
+            bound = (", with TRPO's δ (dashed)" if metric == "mean_kl"
+                     else ", with PPO's 1+ε (dashed)")
         out.append(Figure(f"trust_region_{metric}", f"Trust region: {label} (blog part 3)",
                           f"{label} between successive policies on the training batch, every "
-                          f"iteration, with {bound}. Thin: runs; thick: mean with 95% CI.", fig))
+                          f"iteration{bound}. Thin: runs; thick: mean with 95% CI.", fig))
     return out

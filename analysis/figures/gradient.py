@@ -3,7 +3,7 @@ pairwise similarity of estimates (paper Figs. 1, 9), similarity to the "true" gr
 10), both for the algorithm's actual step (appendix A.4), and the baselines (Fig. 4)."""
 from __future__ import annotations
 
-from analysis.figures.common import (Figure, MissingData, algo_colors, grid, ordered,
+from analysis.figures.common import (Figure, MissingData, algo_colors, grid, log_axis, ordered,
                                      practice_line, probe_table, trial_band)
 
 _GRADIENT_PANELS = [
@@ -32,8 +32,9 @@ def _per_env_iteration(table, env, line_key, colors_for, title_prefix, ylabel):
             ax.fill_between(band["sample_count"], band["low"], band["high"], color=color,
                             alpha=0.2, lw=0)
         practice_line(ax, label=i == 0)
-        ax.set(xscale="log", title=f"{title_prefix}{env}, iteration {it}",
+        ax.set(title=f"{title_prefix}{env}, iteration {it}",
                xlabel="# state-action pairs", ylabel=ylabel)
+        log_axis(ax, "x")
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     unique = dict(zip(labels, handles))

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from analysis.figures.common import Figure, algo_colors, probe_table, trial_band
+from analysis.figures.common import (Figure, algo_colors, log_axis, probe_table, steps_axis,
+                                     steps_per_iter, trial_band)
 
 _LINESTYLE = {"train": "-", "heldout": "--"}
 
 
 def trust_region_probe_figures(runs, ctx) -> list[Figure]:
-    table = probe_table(runs, "trust_region", needs=("metric", "split", "iteration"))
+    table = probe_table(runs, "trust_region", needs=("metric", "split", "env_steps"))
     colors = algo_colors(table["algo"].unique())
     out = []
     for env, part in table.groupby("env", sort=True):
@@ -17,12 +18,14 @@ def trust_region_probe_figures(runs, ctx) -> list[Figure]:
         for ax, metric in zip(axes, ("mean_kl", "max_ratio")):
             rows = part[part["metric"] == metric]
             for (algo, split), sel in rows.groupby(["algo", "split"]):
-                band = trial_band(sel, "iteration")
-                ax.plot(band["iteration"], band["mean"], color=colors[algo],
+                band = trial_band(sel, "env_steps")
+                ax.plot(band["env_steps"], band["mean"], color=colors[algo],
                         ls=_LINESTYLE.get(split, ":"), marker="o", ms=3, label=f"{algo} {split}")
-                ax.fill_between(band["iteration"], band["low"], band["high"], color=colors[algo],
+                ax.fill_between(band["env_steps"], band["low"], band["high"], color=colors[algo],
                                 alpha=0.15, lw=0)
-            ax.set(title=f"{env}: {metric}", xlabel="iteration", yscale="log")
+            ax.set_title(f"{env}: {metric}")
+            log_axis(ax, "y")
+            steps_axis(ax, steps_per_iter(runs, part["run_id"]))
             if not rows.empty:
                 ax.legend(fontsize=7)
         fig.tight_layout()

@@ -3,10 +3,9 @@ against GAE targets and against Monte-Carlo returns over training (paper Figs. 3
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 
-from analysis.figures.common import (Figure, MissingData, algo_colors, ordered, probe_table,
-                                     trial_band)
+from analysis.figures.common import (Figure, MissingData, algo_colors, log_axis, ordered,
+                                     probe_table, steps_axis, steps_per_iter, trial_band)
 
 _SPLITS = {"heldout": "held-out (paper Figs. 3, 12)", "train": "train (paper Fig. 11)"}
 _METRICS = [("gae", "GAE MRE"), ("returns", "Returns MRE")]
@@ -23,14 +22,14 @@ def value_figures(runs, ctx) -> list[Figure]:
                 rows = part[part["metric"] == metric]
                 for algo in ordered(rows["algo"].unique()):
                     # CI over runs (and trials) of the algorithm at each iteration
-                    band = trial_band(rows[rows["algo"] == algo], "iteration")
-                    ax.plot(band["iteration"], band["mean"], color=colors[algo], lw=1.5,
+                    band = trial_band(rows[rows["algo"] == algo], "env_steps")
+                    ax.plot(band["env_steps"], band["mean"], color=colors[algo], lw=1.5,
                             marker="o", ms=3, label=algo)
-                    ax.fill_between(band["iteration"], band["low"], band["high"],
+                    ax.fill_between(band["env_steps"], band["low"], band["high"],
                                     color=colors[algo], alpha=0.2, lw=0)
-                ax.set(xlabel="# iterations", ylabel=ylabel, title=f"{env}, {split}")
-                ax.set_yscale("log", base=2)  # the paper's axis: MRE spans powers of two
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.set(ylabel=ylabel, title=f"{env}, {split}")
+                log_axis(ax, "y", base=2)  # the paper's axis: MRE spans powers of two
+                steps_axis(ax, steps_per_iter(runs, part["run_id"]))
                 if rows.empty:
                     ax.text(0.5, 0.5, f"no {metric} rows", ha="center", transform=ax.transAxes)
                 else:

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from deep_pg.config import ConfigError, reward_scaling_mode
 from deep_pg.tracking.wandb_logger import ABLATION_TOGGLES
 
 # The step size that matters for each algorithm family, and its name in run directories.
@@ -35,14 +36,23 @@ def short_number(value: float) -> str:
 
 
 def run_subdir(*, _root_: DictConfig) -> str:
-    """<algo>/<env>/opt=<4 ablation bits>/<step size>/[<other overrides>/]seed=<seed>."""
+    """<algo>/<env>/opt=<4 ablation bits>/<step size>/[<other overrides>/]seed=<seed>.
+
+    A bit is 0 when its toggle is off (opt.reward_scaling=none or false)."""
     cfg = _root_
     step_key, step_name = STEP_SIZE.get(cfg.algo.family, ("policy_lr", "lr"))
-    bits = "".join("1" if cfg.opt[name] else "0" for name in ABLATION_TOGGLES)
+    try:
+        scaling = reward_scaling_mode(cfg.opt.reward_scaling)
+    except ConfigError:  # named as typed: the job itself reports the bad value, in one line
+        scaling = str(cfg.opt.reward_scaling)
+    on = {name: bool(cfg.opt[name]) for name in ABLATION_TOGGLES} | {
+        "reward_scaling": scaling != "none"}
+    bits = "".join("1" if on[name] else "0" for name in ABLATION_TOGGLES)
     parts = [cfg.algo.name, cfg.env.name, f"opt={bits}",
              f"{step_name}={short_number(cfg.algo[step_key])}"]
     shown = {"algo", "env", "seed", f"algo.{step_key}", *(f"opt.{t}" for t in ABLATION_TOGGLES)}
-    extras = []
+    # the bit says on/off; a scaling mode other than the ablation's two is named in full
+    extras = [] if scaling in ("returns", "none") else [f"opt.reward_scaling={scaling}"]
     for override in OverridesParser.create().parse_overrides(list(cfg.hydra.overrides.task)):
         key = override.key_or_group
         if key in shown or key.split(".")[0].split("/")[0] in NOT_IDENTITY:

@@ -7,15 +7,24 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from deep_pg.config import reward_scaling_mode
+
 log = logging.getLogger(__name__)
 
 RUN_ID_FILE = "wandb_run_id"
 ABLATION_TOGGLES = ("lr_anneal", "reward_scaling", "ortho_init", "value_clip")
 
 
+def toggle_on(opt, name: str) -> bool:
+    """Whether an ablation toggle is on; opt.reward_scaling is a mode, off only when 'none'."""
+    if name == "reward_scaling":
+        return reward_scaling_mode(opt[name]) != "none"
+    return bool(opt[name])
+
+
 def run_tags(cfg) -> list[str]:
     """algo, env and the on/off state of the four ablation toggles, for grouping in the UI."""
-    toggles = [f"{name}={'on' if cfg.opt[name] else 'off'}" for name in ABLATION_TOGGLES]
+    toggles = [f"{name}={'on' if toggle_on(cfg.opt, name) else 'off'}" for name in ABLATION_TOGGLES]
     return [cfg.algo.name, cfg.env.name, *toggles]
 
 
