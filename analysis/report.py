@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from analysis.ablation import ablated_cells, best_lr, toggle_table, tuned_runs, usable
+from analysis.ablation import BLOG, HELD_OUT, ablated_cells, toggle_table, tuned_agents, usable
 from analysis.comparison import compare_algorithms
 from analysis.errors import AnalysisError
 from analysis.figures import BUILDERS, MissingData
@@ -34,6 +34,7 @@ class Context:
     left_out: pd.DataFrame
     best: pd.DataFrame | None = None
     tuned: pd.DataFrame | None = None
+    selection: str | None = None  # how the tuned agents were chosen (ablation.selection_label)
     toggles: pd.DataFrame | None = None
     ablation_missing: str | None = None
     comparison: tuple = (None, None)
@@ -55,8 +56,9 @@ def analyse(runs: Runs, final_reward: FinalReward) -> Context:
             ctx.ablation_missing = ("no (algo, env) has runs with a toggle both on and off "
                                     "(run the ablation sweep: +sweep=ablation16)")
         else:
-            ctx.best = best_lr(ablated)
-            ctx.tuned = tuned_runs(ablated, ctx.best)
+            # the held-out choice of LR needs a fresh seed to show; with one seed only the blog's
+            method = HELD_OUT if ablated["seed"].nunique() >= 2 else BLOG
+            ctx.best, ctx.tuned, ctx.selection = tuned_agents(ablated, method)
             ctx.toggles = toggle_table(ctx.tuned)
     if not used.empty:
         ctx.comparison = compare_algorithms(used)
@@ -70,9 +72,10 @@ def analyse(runs: Runs, final_reward: FinalReward) -> Context:
         ctx.tables["duplicates"] = ("Runs left out: repeats of another run's config and seed",
                                     shown)
     if ctx.best is not None:
-        ctx.tables["best_lr"] = ("Best learning rate per configuration (mean final reward over "
-                                 "seeds)", ctx.best)
-        ctx.tables["toggles"] = ("Tuned agents with each optimization on vs off", ctx.toggles)
+        ctx.tables["best_lr"] = (f"Best learning rate per configuration ({ctx.selection})",
+                                 ctx.best)
+        ctx.tables["toggles"] = (f"Tuned agents with each optimization on vs off ({ctx.selection})",
+                                 ctx.toggles)
     summary, pairs = ctx.comparison
     if summary is not None and not summary.empty:
         ctx.tables["comparison"] = ("Final reward per algorithm (best setting; 95% bootstrap CIs)",
@@ -119,13 +122,15 @@ TABLE_NOTES = {
     "duplicates": "Each run here has the same config and seed as the run in same_as, which is "
                   "the one counted.",
 }
-# Columns whose text may wrap only after these separators: browsers otherwise break inside a
-# token, e.g. after the hyphen of lr=4.5e-4.
+# Where the text of a column may wrap (other columns: after a space): browsers otherwise break
+# inside a token, e.g. after the hyphen of lr=4.5e-4 or 2026-11-22.
 _WRAP_ONLY_AFTER = {"run_id": "/", "same_as": "/", "run_dir": "/", "setting": ", "}
 
 
 def _wrap_only_after(text: str, separator: str) -> str:
     """HTML of ``text`` with line breaks allowed only after ``separator``."""
+    if not text:
+        return ""
     parts = text.split(separator)
     pieces = [html.escape(part + (separator if i < len(parts) - 1 else ""))
               for i, part in enumerate(parts)]
@@ -135,10 +140,10 @@ def _wrap_only_after(text: str, separator: str) -> str:
 def _table_html(frame: pd.DataFrame) -> str:
     frame = frame.astype(object).where(frame.notna(), "")  # None prints as "None" otherwise
     for column in frame.columns:
-        separator = _WRAP_ONLY_AFTER.get(column)
+        separator = _WRAP_ONLY_AFTER.get(column, " ")
         frame[column] = [value if isinstance(value, (int, float)) and not isinstance(value, bool)
-                         else _wrap_only_after(str(value), separator) if separator
-                         else html.escape(str(value)) for value in frame[column]]
+                         else _wrap_only_after(str(value), separator) for value in frame[column]]
+    frame.columns = [html.escape(str(column)) for column in frame.columns]
     return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="",
                          classes="tbl", border=0, escape=False)
 

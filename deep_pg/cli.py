@@ -27,7 +27,20 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     return run_training(cfg)
 
 
+SHOW_SWEEP = "deep-pg +sweep=<preset> --cfg all --resolve -p hydra.sweeper.params"
+
+
+def refuse_cfg_with_multirun(args: list[str]) -> None:
+    """Hydra answers `-m ... --cfg` with a raw traceback; say in one line what works instead."""
+    flags = {arg.split("=")[0] for arg in args}
+    if flags & {"-m", "--multirun"} and flags & {"-c", "--cfg"}:
+        print(f"deep-pg: error: invalid value for '--cfg': together with -m (allowed: without -m; "
+              f"a sweep's parameters: {SHOW_SWEEP})", file=sys.stderr)
+        sys.exit(2)
+
+
 def main() -> None:
+    refuse_cfg_with_multirun(sys.argv[1:])
     # Hydra rejects a repeated group, so `+sweep=a +sweep=b` becomes `+sweep=[a,b]` before
     # Hydra reads sys.argv.
     sys.argv[1:] = combine_sweep_presets(sys.argv[1:])

@@ -2,11 +2,12 @@
 
 ``run_pack`` trains a pack: several runs in one process (``hydra.launcher.pack``), each with its
 own run directory; ``run_training`` is a pack of one (the ``deep-pg`` command). Outcomes per
-run: ``summary.json`` with status ``completed``; or, for a NaN/inf or a crash during training,
-``status: failed`` with the reason and the last good checkpoint kept. A run that diverges fails
-alone; the rest of its pack goes on. Bad configuration or an unusable checkpoint is reported in
-one line, and a run directory that held nothing of the user's is removed so it cannot be
-mistaken for a run.
+run: ``summary.json`` with status ``completed``; or, for a NaN/inf or a crash, ``status:
+failed`` with a one-line reason, the last good checkpoint kept and, for a crash, the full
+traceback on stderr and in ``deep_pg.log``. A run that diverges fails alone; the rest of its pack
+goes on. Bad configuration or an unusable checkpoint is reported in one line (exit code 2 for
+``deep-pg``), and a run directory that held nothing of the user's is removed so it cannot be
+mistaken for a run. A run with no checkpoint to resume from starts clean.
 """
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ from typing import Sequence
 
 from omegaconf import DictConfig
 
-from deep_pg.checkpoint import CheckpointError, load
-from deep_pg.config import ConfigError
+from deep_pg.checkpoint import CheckpointCadence, CheckpointError, load
+from deep_pg.config import ConfigError, check_known_keys
 from deep_pg.probes.schedule import ProbeSchedule
 from deep_pg.sweep.preemption import checkpoint_before_requeue
-from deep_pg.tracking.progress import Progress
+from deep_pg.tracking.failure import log_traceback, one_line_reason, summary_before_training
+from deep_pg.tracking.progress import Progress, count, fmt_return
 from deep_pg.tracking.run_store import RunStore
 from deep_pg.tracking.wandb_logger import WandbLogger
 
@@ -95,6 +97,11 @@ def run_pack(cfgs: Sequence[DictConfig], run_dirs: Sequence[Path], sweep: str | 
     start_at: dict[int, list[int]] = {}  # resume iteration -> runs
     for i, (cfg, run_dir) in enumerate(zip(cfgs, run_dirs)):
         run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            check_known_keys(cfg)
+        except ConfigError as err:
+            outcomes[i] = report_bad_input(str(err), run_dir)
+            continue
         summary = _read_summary(RunStore(run_dir))
         if summary.get("status") == "completed":
             mismatch = completed_run_mismatch(run_dir, cfg)
@@ -102,7 +109,7 @@ def run_pack(cfgs: Sequence[DictConfig], run_dirs: Sequence[Path], sweep: str | 
                 outcomes[i] = report_bad_input(mismatch, run_dir)
             else:
                 log.info("run in %s already completed (final return %s); nothing to do",
-                         run_dir, summary.get("final_return"))
+                         run_dir, fmt_return(summary.get("final_return")))
                 outcomes[i] = Outcome("completed", summary.get("final_return"), skipped=True)
             continue
         path = run_dir / LAST_CHECKPOINT
@@ -128,6 +135,12 @@ def _train(cfgs, run_dirs, sweep, workers) -> list[Outcome]:
         trainer = Trainer(cfgs, run_dirs, workers)
     except ConfigError as err:
         return [report_bad_input(str(err), d) for d in run_dirs]
+    except Exception as err:  # a crash before training: the traceback is kept
+        log_traceback(err)
+        reason = one_line_reason(err)
+        for cfg, run_dir in zip(cfgs, run_dirs):
+            RunStore(run_dir).write_summary(summary_before_training(cfg, reason))
+        return [Outcome("failed", reason=reason) for _ in cfgs]
     try:
         resumed = trainer.resume_if_possible()
     except (CheckpointError, ConfigError) as err:
@@ -144,12 +157,15 @@ def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
     outcomes: dict[int, Outcome] = {}
     views, loggers, schedules = [], [], []
     for m, member in enumerate(members):
+        if not resumed[m]:
+            _start_clean(member.store)
         member.store.clear_summary()  # this directory is running again
         cfg = member.cfg
         logger = WandbLogger(cfg, member.run_dir, member.config, group=cfg.logger.group or sweep)
         if not resumed[m]:
-            log.info("training %s on %s (seed %d) for %d iterations; run directory: %s",
-                     cfg.algo.name, cfg.env.id, cfg.seed, trainer.num_iterations, member.run_dir)
+            log.info("training %s on %s (seed %d) for %s; run directory: %s", cfg.algo.name,
+                     cfg.env.id, cfg.seed, count(trainer.num_iterations, "iteration"),
+                     member.run_dir)
         view = trainer.view(m)
         views.append(view)
         loggers.append(logger)
@@ -158,8 +174,11 @@ def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
         log.info("pack of %d runs in one process (%d sampling workers)", len(members),
                  trainer.sampler.workers)
     cfg = trainer.cfg
-    progress = Progress(trainer.num_iterations, trainer.iteration, cfg.logger.log_every)
+    progress = Progress(trainer.num_iterations, trainer.iteration, cfg.logger.log_every,
+                        cfg.logger.log_every_seconds)
     checkpoint_before_requeue(trainer)  # Slurm requeue signal -> save, after the probes
+    cadence = CheckpointCadence(cfg.checkpoint.every, cfg.checkpoint.every_minutes,
+                                also_at={it for m in members for it in m.cfg.probe.iterations})
     active = list(range(len(members)))  # launch indices of the members still training
     try:
         for m in active:
@@ -184,12 +203,15 @@ def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
                     hook(views[m])
             for hook in trainer.iteration_hooks:
                 hook(trainer)
-            if active and trainer.iteration % cfg.checkpoint.every == 0:
+            if active and cadence.due(trainer.iteration):
                 trainer.save_checkpoint()
-    except Exception as err:
+                cadence.written()
+    except Exception as err:  # a crash: the traceback is kept, the runs fail, checkpoints stay
+        progress.close()
+        log_traceback(err)
         for position, m in enumerate(active):
-            outcomes[m] = _fail(trainer, position, f"{type(err).__name__}: {err}", loggers[m])
-        raise
+            outcomes[m] = _fail(trainer, position, one_line_reason(err), loggers[m])
+        return [outcomes[m] for m in range(len(members))]
     finally:
         for schedule in schedules:
             schedule.close()
@@ -201,10 +223,20 @@ def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
         members[m].store.write_summary(summary)
         loggers[m].log_summary(summary)
         loggers[m].finish()
-        log.info("done: final return %s after %d env steps; results in %s",
-                 summary["final_return"], summary["env_steps"], members[m].run_dir)
+        log.info("done: final return %s after %s env steps; results in %s",
+                 fmt_return(summary["final_return"]), f"{summary['env_steps']:,}",
+                 members[m].run_dir)
         outcomes[m] = Outcome("completed", summary["final_return"])
     return [outcomes[m] for m in range(len(members))]
+
+
+def _start_clean(store: RunStore) -> None:
+    """No checkpoint to resume from: what an earlier attempt left goes, so metrics are not
+    appended to its lines (a completed run never gets here)."""
+    removed = store.clear_partial_run()
+    if removed:
+        log.warning("no checkpoint to resume from in %s: starting from scratch, removed %s left "
+                    "by an earlier attempt", store.run_dir, ", ".join(removed))
 
 
 def _pack_row(rows: list[dict], failed: dict) -> dict:
@@ -232,6 +264,6 @@ def _fail(trainer, position: int, reason: str, logger: WandbLogger) -> Outcome:
 
 def _read_summary(store: RunStore) -> dict:
     try:
-        return json.loads(store.summary_path.read_text()) if store.summary_path.exists() else {}
+        return store.read_summary()
     except (OSError, json.JSONDecodeError):
         return {}

@@ -264,13 +264,19 @@ class Trainer:
         recent = [r for r in self.members[m].returns_history[-FINAL_RETURN_WINDOW:] if r is not None]
         return float(np.mean(recent)) if recent else None
 
+    def final_return_definition(self, m: int) -> str:
+        """The window final_return actually averaged: shorter than FINAL_RETURN_WINDOW early on."""
+        n = min(FINAL_RETURN_WINDOW, len(self.members[m].returns_history))
+        return (f"mean return of the last {n} iteration{'' if n == 1 else 's'} "
+                "(iterations in which no episode finished are left out)")
+
     def summary(self, m: int, status: str, reason: str | None = None) -> dict[str, Any]:
         cfg = self.members[m].cfg
         return {
             "status": status,
             "reason": reason,
             "final_return": self.final_return(m),
-            "final_return_definition": f"mean return of the last {FINAL_RETURN_WINDOW} iterations",
+            "final_return_definition": self.final_return_definition(m),
             "iterations": self.iteration,
             "total_iterations": self.num_iterations,
             "env_steps": self.env_steps,

@@ -43,16 +43,19 @@ def run_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedPr
     return proc
 
 
-def start_and_kill(*args: str, cwd: Path, run_dir: Path, after_iterations: int) -> None:
-    """Start `deep-pg` and SIGKILL it once it has a checkpoint and ``after_iterations`` metric
-    lines: a run killed mid-training, as by a node failure or an OOM kill."""
+def start_and_kill(*args: str, cwd: Path, run_dir: Path, after_iterations: int,
+                   need_checkpoint: bool = True) -> None:
+    """Start `deep-pg` and SIGKILL it once it has ``after_iterations`` metric lines (and a
+    checkpoint, unless ``need_checkpoint`` is false): a run killed mid-training, as by a node
+    failure or an OOM kill."""
     proc = subprocess.Popen([sys.executable, "-m", "deep_pg", *args], cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     metrics, checkpoint = run_dir / "metrics.jsonl", run_dir / "checkpoints" / "last.pt"
     deadline = time.time() + 300
     try:
         while time.time() < deadline and proc.poll() is None:
-            if checkpoint.exists() and len(metrics.read_text().splitlines()) >= after_iterations:
+            if ((checkpoint.exists() or not need_checkpoint) and metrics.exists()
+                    and len(metrics.read_text().splitlines()) >= after_iterations):
                 break
             time.sleep(0.02)
     finally:

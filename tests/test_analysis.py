@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -430,3 +431,4 @@ def test_report_warns_about_reruns_and_never_breaks_a_run_id_inside_a_name(sweep
     # lr=3e-4 after its hyphen
     assert "<span class='nw'>again/</span><wbr><span class='nw'>ppo_m/</span>" in html
     assert "<wbr><span class='nw'>lr=3e-4/</span><wbr>" in html
+    assert re.search(r"<td><span class='nw'>\d{4}-\d\d-\d\d </span><wbr>", html)  # dates too

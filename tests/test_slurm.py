@@ -23,6 +23,8 @@ from deep_pg.sweep import index
 from deep_pg.tracking.run_store import RunStore
 from conftest import REPO, TINY, make_cfg, run_cli
 
+pytestmark = pytest.mark.slurm  # the quick run: python -m pytest -q -m "not slurm"
+
 SCRIPT = REPO / "launchers" / "slurm-local.sh"
 TOGGLES = ("lr_anneal", "reward_scaling", "ortho_init", "value_clip")
 TWO_ITERS = [o for o in TINY if not o.startswith("total_steps=")] + ["total_steps=512"]

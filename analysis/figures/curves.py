@@ -2,7 +2,6 @@
 over training (blog part 3: mean KL with TRPO's δ, max ratio with PPO's 1+ε), all over env steps."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from analysis.figures.common import (Figure, MissingData, algo_colors, grid, log_axis, mean_band,

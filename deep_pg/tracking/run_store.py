@@ -4,13 +4,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from deep_pg.atomic import atomic_open
+from deep_pg.tracking.wandb_logger import RUN_ID_FILE
 
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
+# What a training attempt writes besides Hydra's .hydra/ and log.
+ATTEMPT_OUTPUTS = (METRICS_FILE, SUMMARY_FILE, "probes", "checkpoints", "wandb", RUN_ID_FILE)
 
 
 def _jsonable(value: Any) -> Any:
@@ -61,6 +65,27 @@ class RunStore:
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json_atomic({k: _jsonable(v) for k, v in summary.items()}, self.summary_path)
+
+    def read_summary(self) -> dict[str, Any]:
+        return json.loads(self.summary_path.read_text()) if self.summary_path.exists() else {}
+
+    def clear_partial_run(self) -> list[str]:
+        """A run starting from scratch removes what an earlier attempt left without a checkpoint
+        to resume from (metrics, probe tables, a failed summary, its wandb run), so nothing of it
+        is appended to or mistaken for this attempt's results. Returns the names removed."""
+        if self.read_summary().get("status") == "completed":
+            raise RuntimeError(f"refusing to clear the completed run in {self.run_dir}")
+        removed = []
+        for name in ATTEMPT_OUTPUTS:
+            path = self.run_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+            else:
+                continue
+            removed.append(name)
+        return removed
 
     def clear_summary(self) -> None:
         """A resumed run is running again: drop the summary of the attempt that stopped."""

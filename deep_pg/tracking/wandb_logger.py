@@ -12,6 +12,7 @@ from deep_pg.config import reward_scaling_mode
 log = logging.getLogger(__name__)
 
 RUN_ID_FILE = "wandb_run_id"
+X_AXIS = "env_steps"
 ABLATION_TOGGLES = ("lr_anneal", "reward_scaling", "ortho_init", "value_clip")
 
 
@@ -26,6 +27,13 @@ def run_tags(cfg) -> list[str]:
     """algo, env and the on/off state of the four ablation toggles, for grouping in the UI."""
     toggles = [f"{name}={'on' if toggle_on(cfg.opt, name) else 'off'}" for name in ABLATION_TOGGLES]
     return [cfg.algo.name, cfg.env.name, *toggles]
+
+
+def declare_x_axis(run) -> None:
+    """Plot every metric against env steps, as the report does: runs with different
+    algo.steps_per_iter then line up (wandb's own _step stays the iteration)."""
+    run.define_metric(X_AXIS)
+    run.define_metric("*", step_metric=X_AXIS)
 
 
 class WandbLogger:
@@ -47,9 +55,10 @@ class WandbLogger:
                 project=cfg.logger.project, entity=cfg.logger.entity, mode=mode,
                 dir=str(run_dir), config=config, group=group, job_type=cfg.algo.name,
                 tags=run_tags(cfg), name=f"{cfg.algo.name}-{cfg.env.name}-s{cfg.seed}",
-                id=id_file.read_text().strip(), resume="allow",
+                id=id_file.read_text().strip(), resume="allow", reinit="create_new",  # packs: one per run
                 settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
             )
+            declare_x_axis(self.run)
         except Exception as err:  # no network, bad credentials, broken install, ...
             self._give_up("start", err)
 
