@@ -107,3 +107,52 @@ def toggle_table(tuned: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
             row.update({"p_on_better": p, "p_low": low, "p_high": high})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+# --- how the tuned agents are chosen ----------------------------------------------------------
+# The blog picks each configuration's learning rate by its mean final reward over the seeds and
+# then draws the histogram of those same runs: the selection's luck (the maximum over LRs of
+# noisy means) lands in the histogram. The held-out method picks the LR on selection seeds and
+# draws the histogram from the other, fresh seeds, which the choice has never seen.
+BLOG = "blog"
+HELD_OUT = "held_out"
+
+
+def selection_label(method: str, selection_seeds: Sequence[int] = (),
+                    evaluation_seeds: Sequence[int] = ()) -> str:
+    """The one-line description every table and figure of tuned agents carries."""
+    seeds = lambda s: ", ".join(str(x) for x in sorted(s))
+    if method == BLOG:
+        return "blog method: LR with the best mean over all seeds, histogram of those same runs"
+    return (f"held-out method: LR chosen on seeds {seeds(selection_seeds)}, histogram from "
+            f"fresh seeds {seeds(evaluation_seeds)}")
+
+
+def tuned_agents(final: pd.DataFrame, method: str = HELD_OUT,
+                 selection_seeds: Sequence[int] | None = None,
+                 toggles: Sequence[str] = ABLATION_TOGGLES, hparam: str = "lr"
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(best hparam per configuration, tuned agents, label) by ``method``.
+
+    ``HELD_OUT``: the best ``hparam`` per configuration from the runs of ``selection_seeds``
+    (default: the lower half of the distinct seeds), the tuned agents are the runs of the other
+    seeds at that value. ``BLOG``: ``best_lr`` and ``tuned_runs`` over all seeds. The tuned
+    agents carry the label in column ``selection``.
+    """
+    if method == BLOG:
+        best = best_lr(final, toggles, hparam)
+        label = selection_label(BLOG)
+        return best, tuned_runs(final, best, toggles, hparam).assign(selection=label), label
+    if method != HELD_OUT:
+        raise ValueError(f"unknown selection method {method!r}: {BLOG} | {HELD_OUT}")
+    seeds = sorted(final["seed"].unique())
+    chosen = set(seeds[:len(seeds) // 2] if selection_seeds is None else selection_seeds)
+    fresh = [s for s in seeds if s not in chosen]
+    if not chosen or not fresh:
+        raise ValueError(f"the held-out method needs selection and fresh seeds; seeds {seeds}, "
+                         f"selection {sorted(chosen)}")
+    on_selection = final["seed"].isin(chosen)
+    best = best_lr(final[on_selection], toggles, hparam)
+    label = selection_label(HELD_OUT, chosen, fresh)
+    tuned = tuned_runs(final[~on_selection], best, toggles, hparam).assign(selection=label)
+    return best, tuned, label

@@ -15,10 +15,12 @@ MEAN_TRIAL = -1
 
 # per probe: canonical column → the table's column
 COLUMNS = {
-    # metric: pairwise cosine similarity / similarity to the "true" gradient;
+    # metric: pairwise cosine similarity / similarity to the "true" gradient (raw: true,
+    # corrected for the truth's noise: true_corrected; truth_halves, truth_reliability);
     # variant: the raw gradient or the algorithm's actual step
     "gradient": {"metric": "measure", "variant": "variant"},
-    # metric: MRE against GAE targets (gae) / Monte-Carlo returns (returns); split: train/heldout
+    # metric: MRE against GAE targets (gae) / Monte-Carlo returns (returns), and the reference
+    # code's definitions (ref_gae_sq, ref_returns); split: train/heldout
     "value": {"metric": "variant", "split": "measure"},
     # baseline: value / true / zero; metric: pairwise (and the true value net's fit_mre)
     "baselines": {"baseline": "variant", "metric": "measure"},

@@ -8,11 +8,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from conftest import TINY, make_cfg, run_cli
-from deep_pg.probes import baselines, gradient, landscape
+from deep_pg.probes import baselines, gradient, landscape, value
 from deep_pg.probes.context import ProbeContext
 from deep_pg.probes.results import MEAN_TRIAL, read_results
 from deep_pg.probes.stats import cosine_similarity, pairwise_cosine
@@ -48,12 +49,41 @@ def test_gradient_estimates_converge_to_the_true_gradient(sampler, tmp_path):
     counts = [64, 16384]
     trials = ctx.collect_trials(6, *gradient.trial_layout(ctx, counts), ctx.agent.policy, "t")
     estimates = gradient.gradient_estimates(ctx, trials, counts)
-    truth = gradient.true_batch(ctx, "truth")
+    truth, _ = gradient.true_batches(ctx, "truth")
     true_gradient = surrogate_gradient(ctx.agent.policy, truth.obs, truth.actions, truth.advantages)
     to_true = [np.mean([cosine_similarity(e, true_gradient) for e in estimates[:, c]]) for c in range(2)]
     pairwise = [pairwise_cosine(estimates[:, c]).mean() for c in range(2)]
     assert to_true[1] > 0.5 and to_true[1] > to_true[0] + 0.2, to_true
     assert pairwise[1] > 0.3 and pairwise[1] > pairwise[0] + 0.2, pairwise
+
+
+def test_gradient_probe_reports_the_truths_reliability_and_the_corrected_similarity(sampler, tmp_path):
+    ctx = context(sampler, tmp_path, "probe.sample_counts=[64,256]", "probe.num_estimates=3",
+                  "probe.true_samples=8192")
+    df = pd.DataFrame(gradient.run(ctx))
+    for variant in ("gradient", "step"):
+        part = df[df.variant == variant]
+        rho_half, = part[part.measure == "truth_halves"].value
+        rho, = part[part.measure == "truth_reliability"].value
+        assert rho == pytest.approx(2 * rho_half / (1 + rho_half))
+        assert part[part.measure == "truth_halves"].num_pairs.item() == 4096
+        raw = part[(part.measure == "true") & (part.trial >= 0)].value.to_numpy()
+        corrected = part[(part.measure == "true_corrected") & (part.trial >= 0)].value.to_numpy()
+        expected = raw / np.sqrt(rho) if rho > 0 else np.full_like(raw, np.nan)  # no reliable truth
+        assert len(raw) == 6 and np.allclose(corrected, expected, equal_nan=True)
+        assert variant == "step" or rho > 0  # the gradient halves agree (0.30); the steps may not
+        means = part[(part.measure == "pairwise") & (part.trial == MEAN_TRIAL)]
+        assert len(means) == 2 and (means.ci_low <= means.value).all() and (means.value <= means.ci_high).all()
+
+
+def test_value_probe_reports_both_definitions(sampler, tmp_path):
+    ctx = context(sampler, tmp_path, "probe.num_estimates=2", "probe.heldout_samples=256")
+    df = pd.DataFrame(value.run(ctx))
+    assert set(df.variant) == {"gae", "returns", "ref_returns", "ref_gae_sq"}
+    assert (df.groupby(["variant", "measure"]).size() == 2).all() and np.isfinite(df.value).all()
+    # Pendulum never terminates: the reference scores every state but the time-limit steps
+    ref = df[(df.variant == "ref_returns") & (df.measure == "heldout")]
+    assert (ref.num_pairs <= ref.sample_count).all() and (ref.num_pairs > 0.9 * ref.sample_count).all()
 
 
 def test_true_value_baseline_beats_no_baseline(sampler, tmp_path):
@@ -102,7 +132,8 @@ def test_probing_leaves_training_unchanged_and_checkpoints_can_be_reprobed(tmp_p
     for name in ("gradient", "value", "baselines", "landscape", "trust_region"):
         df = read_results(probed, name)
         assert sorted(df.iteration.unique()) == [0, 2] and (df.trial == MEAN_TRIAL).any()
-        assert np.isfinite(df.value).all(), name
+        # a corrected similarity is NaN where the truth's halves disagree (rho_N <= 0)
+        assert np.isfinite(df[df.measure != "true_corrected"].value).all(), name
     assert sorted(p.name for p in (probed / "checkpoints").iterdir()) == ["iter_0.pt", "iter_2.pt", "last.pt"]
 
     # the entry point re-runs a probe on a kept checkpoint and reproduces what training measured

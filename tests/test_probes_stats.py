@@ -1,6 +1,8 @@
 """The probes' math on hand-made inputs: similarities, MRE, bootstrap, returns, KL, validation."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,7 +15,10 @@ from deep_pg.config import ConfigError, validate
 from deep_pg.networks import GaussianPolicy, ValueNetwork
 from deep_pg.probes.context import mc_returns
 from deep_pg.probes.results import MEAN_TRIAL, read_results, with_means, write_results
-from deep_pg.probes.stats import bootstrap_ci, cosine_similarity, mean_relative_error, pairwise_cosine
+from deep_pg.probes.stats import (bootstrap_ci, corrected_cosine, cosine_similarity,
+                                  mean_relative_error, pairwise_bootstrap_ci, pairwise_cosine,
+                                  spearman_brown)
+from deep_pg.probes.value import squared_relative_error, stream_returns
 from deep_pg.probes.surrogate import surrogate_gradient
 from deep_pg.sampling.rollout import Rollout
 
@@ -139,3 +144,92 @@ def test_bad_probe_settings_name_the_key(override, key):
 def test_every_probe_option_composes_and_validates():
     for name in ("none", "gradient", "value", "baselines", "landscape", "trust_region", "all"):
         validate(make_cfg(f"probe={name}"))  # the default 1M-step run holds the paper's iterations
+
+
+def test_pairwise_interval_never_pairs_a_resampled_estimate_with_itself():
+    # orthonormal estimates: every pair of distinct estimates has cosine 0; a duplicate paired
+    # with itself would add cosines of 1 and lift the interval above 0
+    low, high = pairwise_bootstrap_ci(torch.eye(6, 20, dtype=torch.float64), 300, seed=0)
+    assert low == 0.0 and high == 0.0
+
+
+def test_pairwise_interval_covers_the_population_similarity_unlike_the_per_estimate_one():
+    rng = np.random.default_rng(0)
+    dim, k, sigma = 50, 10, 0.25
+    g = np.eye(dim)[0]
+    many = g + sigma * rng.normal(size=(4000, dim))  # population value from 2000 independent pairs
+    unit = many / np.linalg.norm(many, axis=1, keepdims=True)
+    population = float((unit[:2000] * unit[2000:]).sum(axis=1).mean())
+    covered = {"estimates": 0, "per_estimate_means": 0}
+    repeats = 200
+    for r in range(repeats):
+        estimates = torch.tensor(g + sigma * rng.normal(size=(k, dim)))
+        intervals = {"estimates": pairwise_bootstrap_ci(estimates, 500, seed=r),
+                     "per_estimate_means": bootstrap_ci(pairwise_cosine(estimates), 500, seed=r)}
+        for name, (low, high) in intervals.items():
+            covered[name] += low <= population <= high
+    # nominal 95%; measured 0.935 vs 0.59 with these seeds
+    assert covered["estimates"] / repeats >= 0.88, covered
+    assert covered["per_estimate_means"] / repeats <= 0.75, covered
+
+
+def test_spearman_brown_and_the_corrected_cosine_recover_the_noise_free_similarity():
+    rng = np.random.default_rng(0)
+    dim = 2000
+    g = torch.tensor(rng.normal(size=dim))
+    g /= g.norm()
+    noisy = lambda scale: g + scale * torch.tensor(rng.normal(size=dim)) / np.sqrt(dim)
+    halves = [noisy(1.2), noisy(1.2)]
+    truth = (halves[0] + halves[1]) / 2  # an N-pair truth is the mean of two N/2-pair halves
+    rho = spearman_brown(cosine_similarity(*halves))
+    # rho_N is the truth's own squared cosine with the noise-free direction (0.58 here)
+    assert rho == pytest.approx(cosine_similarity(truth, g) ** 2, abs=0.03)
+    estimates = [noisy(1.0) for _ in range(10)]
+    raw = np.mean([cosine_similarity(e, truth) for e in estimates])
+    corrected = np.mean([corrected_cosine(cosine_similarity(e, truth), rho) for e in estimates])
+    exact = np.mean([cosine_similarity(e, g) for e in estimates])
+    assert corrected == pytest.approx(exact, abs=0.03)  # measured: 0.716 vs 0.707
+    assert exact - raw > 0.1  # the uncorrected cosine is attenuated (0.539)
+    assert spearman_brown(1.0) == 1.0 and np.isnan(corrected_cosine(0.3, 0.0))
+
+
+def test_mean_rows_a_probe_wrote_are_kept():
+    base = {"iteration": 0, "probe": "gradient", "variant": "gradient", "measure": "pairwise",
+            "sample_count": 100, "num_pairs": 100}
+    rows = [{**base, "trial": k, "value": v} for k, v in enumerate([0.1, 0.3])]
+    rows.append({**base, "trial": MEAN_TRIAL, "value": 0.2, "ci_low": -0.5, "ci_high": 0.9})
+    mean = with_means(rows, 200, seed=0).query("trial == @MEAN_TRIAL")
+    assert len(mean) == 1 and (mean.ci_low.iloc[0], mean.ci_high.iloc[0]) == (-0.5, 0.9)
+
+
+def test_reference_returns_stop_at_any_episode_end_or_the_stream_end_and_skip_done_steps():
+    rewards = np.ones((5, 2))
+    terminated, truncated = np.zeros((5, 2), bool), np.zeros((5, 2), bool)
+    truncated[1, 0] = True  # a time limit ends the return like a terminal state
+    terminated[2, 1] = True
+    returns, kept = stream_returns(rewards, terminated, truncated, gamma=0.5)
+    assert np.allclose(returns[:, 0], [1.5, 1.0, 1.75, 1.5, 1.0])  # cut at the stream's end
+    assert np.allclose(returns[:, 1], [1.75, 1.5, 1.0, 1.5, 1.0])
+    assert kept[:, 0].tolist() == [True, False, True, True, True]
+    assert kept[:, 1].tolist() == [True, True, False, True, True]
+
+
+def test_reference_gae_error_is_squared_over_absolute_target_and_clipped_pessimistically():
+    predicted, targets, old = np.array([2.0, 0.0]), np.array([1.0, -2.0]), np.array([1.0, -1.0])
+    assert squared_relative_error(predicted, targets, old, None) == pytest.approx((1 / 1 + 4 / 2) / 2)
+    # right on target but 1 away from V_old: the clipped prediction (0.5 away) is what counts
+    assert squared_relative_error(np.array([1.0]), np.array([1.0]), np.array([0.0]), 0.5) == 0.25
+    assert squared_relative_error(np.array([1.0]), np.array([1.0]), np.array([0.0]), None) == 0.0
+
+
+@pytest.mark.parametrize("overrides, warns", [
+    (["probe.iterations=[0,4]"], True),  # TINY: 4 iterations, PPO anneals (opt=all)
+    (["probe.iterations=[0,3]"], False),
+    (["probe.iterations=[0,4]", "opt.lr_anneal=false"], False),
+])
+def test_probing_where_the_annealed_learning_rate_is_zero_warns(caplog, overrides, warns):
+    with caplog.at_level(logging.WARNING, logger="deep_pg"):
+        validate(make_cfg(*TINY, "probe=value", *overrides))
+    messages = [r.getMessage() for r in caplog.records if "opt.lr_anneal" in r.getMessage()]
+    assert bool(messages) == warns
+    assert not warns or "iteration 4" in messages[0]

@@ -1,6 +1,7 @@
 """Gradient-quality figures from probes/gradient.parquet and probes/baselines.parquet:
 pairwise similarity of estimates (paper Figs. 1, 9), similarity to the "true" gradient (Figs. 2,
-10), both for the algorithm's actual step (appendix A.4), and the baselines (Fig. 4)."""
+10; dashed: corrected for the noise of the "true" gradient itself), both for the algorithm's
+actual step (appendix A.4), and the baselines (Fig. 4)."""
 from __future__ import annotations
 
 from analysis.figures.common import (Figure, MissingData, algo_colors, grid, log_axis, ordered,
@@ -19,16 +20,26 @@ _GRADIENT_PANELS = [
 ]
 
 
+# The raw similarity to the "true" direction and the same corrected by 1/sqrt(rho_N), rho_N the
+# reliability of the "true" direction (deep_pg/probes/gradient.py): drawn dashed beside it.
+CORRECTED = {"true": "true_corrected"}
+
+
 def _per_env_iteration(table, env, line_key, colors_for, title_prefix, ylabel):
-    """One panel per probe iteration; one line (with CI) per ``line_key`` value."""
+    """One panel per probe iteration; one line (with CI) per ``line_key`` value, dashed for a
+    corrected metric."""
     part = table[table["env"] == env]
     iterations = sorted(part["iteration"].unique())
     fig, axes = grid(len(iterations))
     for i, (ax, it) in enumerate(zip(axes, iterations)):
-        for key, rows in part[part["iteration"] == it].groupby(line_key, sort=False):
+        at = part[part["iteration"] == it]
+        for (key, metric), rows in at.groupby([line_key, "metric"], sort=False):
             band = trial_band(rows, "sample_count")
             color, label = colors_for(key)
-            ax.plot(band["sample_count"], band["mean"], color=color, lw=1.4, label=label)
+            corrected = metric in CORRECTED.values()
+            ax.plot(band["sample_count"], band["mean"], color=color, lw=1.4,
+                    ls="--" if corrected else "-",
+                    label="dashed: corrected, ÷√ρ_N" if corrected else label)
             ax.fill_between(band["sample_count"], band["low"], band["high"], color=color,
                             alpha=0.2, lw=0)
         practice_line(ax, label=i == 0)
@@ -48,7 +59,8 @@ def gradient_figures(runs, ctx) -> list[Figure]:
     colors = algo_colors(table["algo"].unique())
     out, missing = [], []
     for metric, variant, name, title, ylabel in _GRADIENT_PANELS:
-        sel = table[(table["metric"] == metric) & (table["variant"] == variant)]
+        metrics = {metric, CORRECTED.get(metric, metric)}
+        sel = table[table["metric"].isin(metrics) & (table["variant"] == variant)]
         if sel.empty:
             missing.append(f"{name}: no rows with metric={metric}, variant={variant}")
             continue
@@ -65,7 +77,11 @@ def gradient_figures(runs, ctx) -> list[Figure]:
             fig = _per_env_iteration(sel, env, "run_id", colors_for, "", ylabel)
             out.append(Figure(f"{name}_{env}", f"{title}: {env}",
                               "One line per run (color: algorithm) with 95% CIs (shaded) over the "
-                              "repeated estimates; dotted line: the 2K samples used in practice.",
+                              "repeated estimates; dotted line: the 2K samples used in practice."
+                              + (" Dashed: the same similarity divided by √ρ_N, ρ_N the expected "
+                                 "similarity of two independent 'true' estimates (from its two "
+                                 "halves): what it would be without the noise of the 'true' "
+                                 "direction itself." if metric in CORRECTED else ""),
                               fig))
     if not out:
         raise MissingData("; ".join(missing))

@@ -1,5 +1,7 @@
 """Value prediction figures from probes/value.parquet: mean relative error of the value network
-against GAE targets and against Monte-Carlo returns over training (paper Figs. 3, 11, 12)."""
+against GAE targets and against Monte-Carlo returns over training (paper Figs. 3, 11, 12), by
+deep_pg's definitions (top row) and the released reference code's (bottom row; see
+docs/probes.md)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -8,7 +10,8 @@ from analysis.figures.common import (Figure, MissingData, algo_colors, log_axis,
                                      probe_table, steps_axis, steps_per_iter, trial_band)
 
 _SPLITS = {"heldout": "held-out (paper Figs. 3, 12)", "train": "train (paper Fig. 11)"}
-_METRICS = [("gae", "GAE MRE"), ("returns", "Returns MRE")]
+_METRICS = [("gae", "GAE MRE"), ("returns", "Returns MRE"),
+            ("ref_gae_sq", "GAE (V−t)²/|t|, reference"), ("ref_returns", "Returns MRE, reference")]
 
 
 def value_figures(runs, ctx) -> list[Figure]:
@@ -17,8 +20,8 @@ def value_figures(runs, ctx) -> list[Figure]:
     out = []
     for split, label in _SPLITS.items():
         for env, part in table[table["split"] == split].groupby("env", sort=True):
-            fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-            for ax, (metric, ylabel) in zip(axes, _METRICS):
+            fig, axes = plt.subplots(2, 2, figsize=(10, 7.2))
+            for ax, (metric, ylabel) in zip(axes.flat, _METRICS):
                 rows = part[part["metric"] == metric]
                 for algo in ordered(rows["algo"].unique()):
                     # CI over runs (and trials) of the algorithm at each iteration
@@ -38,7 +41,11 @@ def value_figures(runs, ctx) -> list[Figure]:
             out.append(Figure(f"value_mre_{split}_{env}", f"Value prediction, {label}: {env}",
                               "Mean relative error |V − target|/|target| of the value network "
                               "against GAE targets (V_old + A, left) and Monte-Carlo returns "
-                              "(right); mean over runs with 95% bootstrap CI.", fig))
+                              "(right); top: deep_pg's definitions (returns of the infinite-"
+                              "horizon value), bottom: the reference code's (returns cut at the "
+                              "end of the batch's stream, time limit terminal, episode-end steps "
+                              "left out; GAE side squared error / |target|); mean over runs with "
+                              "95% bootstrap CI.", fig))
     if not out:
         raise MissingData("probes/value.parquet has no train or heldout rows")
     return out

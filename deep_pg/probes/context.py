@@ -100,6 +100,14 @@ def take(rollout: Rollout, cols: slice, steps: int) -> Rollout:
                    rollout.truncated[:steps, cols], rollout.final_obs[:steps, cols])
 
 
+def join_streams(first: Rollout, second: Rollout) -> Rollout:
+    """The streams of both rollouts side by side (equal steps): one batch of both."""
+    both = lambda a, b: np.concatenate([a, b], axis=1)
+    return Rollout(both(first.obs, second.obs), both(first.actions, second.actions),
+                   both(first.rewards, second.rewards), both(first.terminated, second.terminated),
+                   both(first.truncated, second.truncated), both(first.final_obs, second.final_obs))
+
+
 def mc_returns(rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, gamma: float,
                timeout_bootstrap: bool, tail: int) -> tuple[np.ndarray, np.ndarray]:
     """Discounted Monte-Carlo return-to-go of every step of (T, N) streams, and which are exact.

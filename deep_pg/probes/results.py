@@ -3,7 +3,9 @@
 Every row has (iteration, probe, variant, measure, sample_count, num_pairs, trial, value, ci_low,
 ci_high) and a probe may add columns (the landscape's coordinates). Rows with ``trial`` >= 0 are
 single trials (no interval); the row with ``trial == MEAN_TRIAL`` holds the mean over the trials
-of its group with the 95% percentile-bootstrap interval of that mean.
+of its group with the 95% percentile-bootstrap interval of that mean. A probe may write that row
+itself when the trials are not independent draws (pairwise similarity: its interval resamples
+the estimates, see ``stats.pairwise_bootstrap_ci``); ``with_means`` then keeps it.
 """
 from __future__ import annotations
 
@@ -24,15 +26,19 @@ PROBES_DIR = "probes"
 
 
 def with_means(rows: list[dict], resamples: int, seed: int) -> pd.DataFrame:
-    """The trial rows plus one MEAN_TRIAL row per group (all columns but trial/value/num_pairs)."""
+    """The rows plus one MEAN_TRIAL row per group (all columns but trial/value/num_pairs) that
+    has none yet."""
     df = pd.DataFrame(rows)
     for col in COLUMNS:
         if col not in df:
             df[col] = np.nan
     trials = df[df["trial"] != MEAN_TRIAL]
     keys = [c for c in df.columns if c not in ("trial", "value", "ci_low", "ci_high", "num_pairs")]
+    given = {_key(g) for g in df.loc[df["trial"] == MEAN_TRIAL, keys].itertuples(index=False, name=None)}
     means = []
     for i, (group, part) in enumerate(trials.groupby(keys, sort=False, dropna=False)):
+        if _key(group) in given:
+            continue
         low, high = bootstrap_ci(part["value"].to_numpy(), resamples, seed + i)
         means.append({**dict(zip(keys, group)), "num_pairs": int(round(part["num_pairs"].mean())),
                       "trial": MEAN_TRIAL, "value": part["value"].mean(),
@@ -40,6 +46,11 @@ def with_means(rows: list[dict], resamples: int, seed: int) -> pd.DataFrame:
     out = pd.concat([df, pd.DataFrame(means)], ignore_index=True) if means else df
     extra = [c for c in out.columns if c not in COLUMNS]
     return out[COLUMNS + extra].astype({"iteration": "int64", "trial": "int64"})
+
+
+def _key(group: tuple) -> tuple:
+    """A group's key with NaN as None, so that keys with missing values compare equal."""
+    return tuple(None if pd.isna(v) else v for v in group)
 
 
 @contextmanager

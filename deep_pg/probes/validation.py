@@ -1,9 +1,12 @@
 """Checks of the ``probe`` config node that a type cannot express (called by config.validate)."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from deep_pg.config import ConfigError
+
+log = logging.getLogger("deep_pg")
 
 PROBES = ("gradient", "value", "baselines", "landscape", "trust_region")
 PROBE_NAMES = ("none", *PROBES, "all")
@@ -31,6 +34,11 @@ def validate_probe(cfg) -> None:
         raise ConfigError("probe.iterations", iterations,
                           f"strictly increasing iterations in 0..{num_iterations} (0 = before the "
                           f"first update; the run has total_steps // algo.steps_per_iter = {num_iterations})")
+    if cfg.opt.lr_anneal and num_iterations in iterations:
+        log.warning("probe.iterations includes iteration %d, the run's last: with opt.lr_anneal the "
+                    "learning rates are 0 there, so the update a probe applies is empty (Adam steps "
+                    "of size 0: no policy step for PPO, no value refit for any algorithm); probe "
+                    "iteration %d or earlier to see the policy move", num_iterations, num_iterations - 1)
     if p.name == "none":  # nothing will be probed: the sample settings do not matter
         return
     one_batch = max(2, a.num_minibatches)
@@ -42,7 +50,9 @@ def validate_probe(cfg) -> None:
     largest = max(p.sample_counts)
     checks = [
         ("num_estimates", p.num_estimates >= 2, "an integer >= 2 (pairwise similarity needs two)"),
-        ("true_samples", p.true_samples >= largest, f">= the largest of probe.sample_counts ({largest})"),
+        ("true_samples", p.true_samples >= max(largest, 2 * one_batch),
+         f">= the largest of probe.sample_counts ({largest}) and >= 2 x {one_batch} (the truth is "
+         f"two halves, each needs one pair per minibatch)"),
         ("value_fit_samples", p.value_fit_samples >= a.steps_per_iter,
          f">= algo.steps_per_iter={a.steps_per_iter} (at least one batch)"),
         ("heldout_samples", p.heldout_samples >= 2, "an integer >= 2"),

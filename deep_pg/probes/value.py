@@ -2,15 +2,24 @@
 
 For each of K trials: a fresh training batch from the current policy (the agent's layout), the
 algorithm's update applied to a copy of the agent (which fits its value network to that batch), a
-held-out batch of probe.heldout_samples fresh pairs from the same policy. The fitted network's
-mean relative error |V - target| / |target| is reported for
+held-out batch of probe.heldout_samples fresh pairs from the same policy. With measure ``train``
+(on the batch it was fit on) and ``heldout``, the fitted network's error is reported as
+
+deep_pg's definitions, |V - target| / |target| over every state:
 - variant ``gae``: targets V_old + A_GAE (what the network is trained to fit, Eq. 4),
-- variant ``returns``: true discounted Monte-Carlo returns (what it is meant to predict),
-with measure ``train`` (on the batch it was fit on) and ``heldout``. Monte-Carlo returns use
-the steps recorded past each batch; states whose return is not observed accurately enough (see
-``context.mc_returns``) are left out, and the ``returns`` rows are missing when none is (e.g.
-Pendulum, never terminal, with env.timeout_bootstrap=true: its infinite-horizon return is never
-observed).
+- variant ``returns``: discounted Monte-Carlo returns of the infinite-horizon value (what it is
+  meant to predict), from steps recorded past each batch; states whose return is not observed
+  accurately enough (see ``context.mc_returns``) are left out, and the rows are missing when none
+  is (e.g. Pendulum with env.timeout_bootstrap=true: its return is never observed);
+
+the released reference code's definitions (its ``value_loss_returns`` / ``value_loss_gae``), over
+the states where no episode ended (time limit included):
+- variant ``ref_returns``: |V - R| / |R| with R the discounted sum of the rewards to the end of
+  the episode or of the batch's stream, whichever comes first (not extended past the batch; a
+  time limit ends the return as a terminal state would);
+- variant ``ref_gae_sq``: (V - target)^2 / |target| with the ``gae`` targets, a squared error
+  (taken PPO-style pessimistically clipped around V_old when opt.value_clip is on, as the
+  reference's loss is).
 """
 from __future__ import annotations
 
@@ -20,6 +29,58 @@ import torch
 from deep_pg.probes.context import ProbeContext, take
 from deep_pg.probes.stats import mean_relative_error
 from deep_pg.probes.surrogate import algorithm_step
+
+
+def stream_returns(rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+                   gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's "returns" of (T, N) streams: the discounted reward sum to the episode's end
+    (terminal or time limit alike) or to the end of the stream, and the states it scores: those
+    where no episode ended."""
+    done = terminated | truncated
+    returns = np.zeros(rewards.shape, dtype=np.float64)
+    running = np.zeros(rewards.shape[1])
+    for t in reversed(range(rewards.shape[0])):
+        running = rewards[t] + gamma * np.where(done[t], 0.0, running)
+        returns[t] = running
+    return returns, ~done
+
+
+def squared_relative_error(predicted: np.ndarray, targets: np.ndarray, values_old: np.ndarray,
+                           clip_eps: float | None) -> float:
+    """The reference's GAE "MRE": mean of (V - target)^2 / |target|, the squared error being the
+    pessimistic max with V_old + clip(V - V_old, +-eps) when ``clip_eps`` is given."""
+    error = (predicted - targets) ** 2
+    if clip_eps is not None:
+        clipped = values_old + np.clip(predicted - values_old, -clip_eps, clip_eps)
+        error = np.maximum(error, (clipped - targets) ** 2)
+    return float(np.mean(error / np.abs(targets)))
+
+
+def error_rows(predicted: np.ndarray, batch, rollout, steps: int, ctx: ProbeContext) -> list[dict]:
+    """(variant, num_pairs, value) of every definition, for one fitted network on one batch;
+    ``rollout`` extends ``batch``'s streams by ctx.mc_tail steps for the Monte-Carlo returns."""
+    gamma, targets = ctx.cfg.algo.gamma, batch.returns.numpy()
+    rows = [{"variant": "gae", "num_pairs": targets.size,
+             "value": mean_relative_error(predicted, targets)}]
+    returns, valid = ctx.mc_returns(rollout)
+    returns, valid = returns[:steps].reshape(-1), valid[:steps].reshape(-1)
+    if valid.any():  # see context.mc_returns for when no return is observable
+        rows.append({"variant": "returns", "num_pairs": int(valid.sum()),
+                     "value": mean_relative_error(predicted[valid], returns[valid])})
+    cut = take(rollout, slice(None), steps)
+    ref_returns, kept = (x.reshape(-1) for x in stream_returns(
+        cut.rewards, cut.terminated, cut.truncated, gamma))
+    if not kept.any():  # every step ended an episode: nothing the reference would score
+        return rows
+    clip_eps = ctx.cfg.algo.value_clip_eps if ctx.cfg.opt.value_clip else None
+    rows += [
+        {"variant": "ref_returns", "num_pairs": int(kept.sum()),
+         "value": mean_relative_error(predicted[kept], ref_returns[kept])},
+        {"variant": "ref_gae_sq", "num_pairs": int(kept.sum()),
+         "value": squared_relative_error(predicted[kept], targets[kept],
+                                         batch.values_old.numpy()[kept], clip_eps)},
+    ]
+    return rows
 
 
 def run(ctx: ProbeContext) -> list[dict]:
@@ -42,12 +103,6 @@ def run(ctx: ProbeContext) -> list[dict]:
                 batch = ctx.batch(take(rollout, slice(None), steps))
             with torch.no_grad():
                 predicted = fitted.value(batch.obs).numpy()
-            returns, valid = ctx.mc_returns(rollout)
-            returns, valid = returns[:steps].reshape(-1), valid[:steps].reshape(-1)
-            common = {"measure": measure, "sample_count": streams * steps, "trial": k}
-            rows.append({**common, "variant": "gae", "num_pairs": streams * steps,
-                         "value": mean_relative_error(predicted, batch.returns.numpy())})
-            if valid.any():  # see context.mc_returns for when no return is observable
-                rows.append({**common, "variant": "returns", "num_pairs": int(valid.sum()),
-                             "value": mean_relative_error(predicted[valid], returns[valid])})
+            rows += [{"measure": measure, "sample_count": streams * steps, "trial": k, **row}
+                     for row in error_rows(predicted, batch, rollout, steps, ctx)]
     return rows
