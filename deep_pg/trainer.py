@@ -248,7 +248,7 @@ class Trainer:
             except (KeyError, ValueError, RuntimeError) as err:
                 raise ckpt.CheckpointError(f"checkpoint {path} does not fit this run: {err}") from err
             cut = member.store.rewind_metrics(state["metrics_offset"])
-            log.info("resumed %s at iteration %d (%d env steps)%s", member.run_dir, self.iteration,
+            log.info("resumed from %s at iteration %d (%d env steps)%s", path, self.iteration,
                      self.env_steps, f"; dropped {cut} bytes of metrics logged after it" if cut else "")
             resumed.append(True)
         return resumed
