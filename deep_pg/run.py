@@ -1,22 +1,27 @@
-"""Run one training job in its Hydra output directory, honouring the run directory contract.
+"""Run training jobs in their run directories, honouring the run directory contract.
 
-Outcomes: ``summary.json`` with status ``completed``; or, for a NaN/inf or a crash, ``status:
+``run_pack`` trains a pack: several runs in one process (``hydra.launcher.pack``), each with its
+own run directory; ``run_training`` is a pack of one (the ``deep-pg`` command). Outcomes per
+run: ``summary.json`` with status ``completed``; or, for a NaN/inf or a crash, ``status:
 failed`` with a one-line reason, the last good checkpoint kept and, for a crash, the full
-traceback on stderr and in ``deep_pg.log``. Bad configuration or an unusable checkpoint is
-reported in one line with exit code 2, and a run directory that held nothing of the user's is
-removed so it cannot be mistaken for a run. A run with no checkpoint to resume from starts clean.
+traceback on stderr and in ``deep_pg.log``. A run that diverges fails alone; the rest of its pack
+goes on. Bad configuration or an unusable checkpoint is reported in one line (exit code 2 for
+``deep-pg``), and a run directory that held nothing of the user's is removed so it cannot be
+mistaken for a run. A run with no checkpoint to resume from starts clean.
 """
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from omegaconf import DictConfig
 
-from deep_pg.algorithms.common import NonFiniteError
-from deep_pg.checkpoint import CheckpointCadence, CheckpointError
+from deep_pg.checkpoint import CheckpointCadence, CheckpointError, load
 from deep_pg.config import ConfigError, check_known_keys
 from deep_pg.probes.schedule import ProbeSchedule
 from deep_pg.sweep.preemption import checkpoint_before_requeue
@@ -29,6 +34,16 @@ log = logging.getLogger("deep_pg")
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
+
+
+@dataclass
+class Outcome:
+    """How one run of a pack ended: completed (final return), failed or bad input (reason)."""
+
+    status: str  # completed | failed | bad_input
+    final_return: float | None = None
+    reason: str | None = None
+    skipped: bool = False  # it had completed before; nothing was run
 
 
 def hydra_run_dir() -> tuple[Path, str | None]:
@@ -47,86 +62,172 @@ def _holds_user_data(run_dir: Path) -> bool:
     return any(p.name != ".hydra" and p.suffix != ".log" for p in run_dir.iterdir())
 
 
-def fail_bad_input(message: str, run_dir: Path) -> None:
+def report_bad_input(message: str, run_dir: Path) -> Outcome:
     print(f"deep-pg: error: {message}", file=sys.stderr)
     if run_dir.is_dir() and not _holds_user_data(run_dir):
         shutil.rmtree(run_dir, ignore_errors=True)
-    sys.exit(EXIT_BAD_INPUT)
+    return Outcome("bad_input", reason=message)
 
 
 def run_training(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
-    from deep_pg.trainer import Trainer, completed_run_mismatch
-
+    """Train one run (a pack of one); exits 2 on bad input and 1 if the run failed."""
     sweep = None
     if run_dir is None:
         run_dir, sweep = hydra_run_dir()
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    store = RunStore(run_dir)
-    try:
-        check_known_keys(cfg)
-    except ConfigError as err:
-        fail_bad_input(str(err), run_dir)
-    summary = store.read_summary()
-    if summary.get("status") == "completed":
-        mismatch = completed_run_mismatch(run_dir, cfg)
-        if mismatch:
-            fail_bad_input(mismatch, run_dir)
-        log.info("run in %s already completed (final return %s); nothing to do",
-                 run_dir, fmt_return(summary.get("final_return")))
-        return summary.get("final_return")
-    try:
-        trainer = Trainer(cfg, run_dir)
-        resumed = trainer.resume_if_possible()
-    except (ConfigError, CheckpointError) as err:
-        fail_bad_input(str(err), run_dir)
-    except Exception as err:
-        _crash(err, store, summary_before_training(cfg, one_line_reason(err)))
-    if not resumed:
-        _start_clean(store)
-    store.clear_summary()  # this directory is running again
+    outcome, = run_pack([cfg], [Path(run_dir)], sweep)
+    if outcome.status == "bad_input":
+        sys.exit(EXIT_BAD_INPUT)
+    if outcome.status == "failed":
+        sys.exit(EXIT_FAILED)
+    if not outcome.skipped:
+        print(f"deep-pg: run directory {run_dir}")
+    return outcome.final_return
 
-    logger = WandbLogger(cfg, run_dir, trainer.config, group=cfg.logger.group or sweep)
-    if not resumed:
-        log.info("training %s on %s (seed %d) for %s; run directory: %s", cfg.algo.name,
-                 cfg.env.id, cfg.seed, count(trainer.num_iterations, "iteration"), run_dir)
+
+def run_pack(cfgs: Sequence[DictConfig], run_dirs: Sequence[Path], sweep: str | None = None,
+             workers: int | None = None) -> list[Outcome]:
+    """Train the runs ``cfgs`` in ``run_dirs`` together; one Outcome per run, in order.
+
+    Completed runs are skipped; runs resuming from checkpoints at different iterations (a pack
+    regrouped between launches) are trained as separate packs, one after the other.
+    """
+    from deep_pg.trainer import LAST_CHECKPOINT, completed_run_mismatch
+
+    outcomes: dict[int, Outcome] = {}
+    start_at: dict[int, list[int]] = {}  # resume iteration -> runs
+    for i, (cfg, run_dir) in enumerate(zip(cfgs, run_dirs)):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            check_known_keys(cfg)
+        except ConfigError as err:
+            outcomes[i] = report_bad_input(str(err), run_dir)
+            continue
+        summary = _read_summary(RunStore(run_dir))
+        if summary.get("status") == "completed":
+            mismatch = completed_run_mismatch(run_dir, cfg)
+            if mismatch:
+                outcomes[i] = report_bad_input(mismatch, run_dir)
+            else:
+                log.info("run in %s already completed (final return %s); nothing to do",
+                         run_dir, fmt_return(summary.get("final_return")))
+                outcomes[i] = Outcome("completed", summary.get("final_return"), skipped=True)
+            continue
+        path = run_dir / LAST_CHECKPOINT
+        try:
+            iteration = load(path)["counters"]["iteration"] if path.exists() else 0
+        except (CheckpointError, KeyError) as err:
+            outcomes[i] = report_bad_input(str(err), run_dir)
+            continue
+        start_at.setdefault(iteration, []).append(i)
+    if len(start_at) > 1:
+        log.info("runs of this pack resume from different iterations: trained as %d packs",
+                 len(start_at))
+    for group in start_at.values():
+        results = _train([cfgs[i] for i in group], [run_dirs[i] for i in group], sweep, workers)
+        outcomes.update(zip(group, results))
+    return [outcomes[i] for i in range(len(cfgs))]
+
+
+def _train(cfgs, run_dirs, sweep, workers) -> list[Outcome]:
+    from deep_pg.trainer import Trainer
+
+    try:
+        trainer = Trainer(cfgs, run_dirs, workers)
+    except ConfigError as err:
+        return [report_bad_input(str(err), d) for d in run_dirs]
+    except Exception as err:  # a crash before training: the traceback is kept
+        log_traceback(err)
+        reason = one_line_reason(err)
+        for cfg, run_dir in zip(cfgs, run_dirs):
+            RunStore(run_dir).write_summary(summary_before_training(cfg, reason))
+        return [Outcome("failed", reason=reason) for _ in cfgs]
+    try:
+        resumed = trainer.resume_if_possible()
+    except (CheckpointError, ConfigError) as err:
+        trainer.close()
+        return [report_bad_input(str(err), d) for d in run_dirs]
+    try:
+        return _loop(trainer, resumed, sweep)
+    finally:
+        trainer.close()
+
+
+def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
+    members = list(trainer.members)  # in launch order; trainer.members shrinks on failures
+    outcomes: dict[int, Outcome] = {}
+    views, loggers, schedules = [], [], []
+    for m, member in enumerate(members):
+        if not resumed[m]:
+            _start_clean(member.store)
+        member.store.clear_summary()  # this directory is running again
+        cfg = member.cfg
+        logger = WandbLogger(cfg, member.run_dir, member.config, group=cfg.logger.group or sweep)
+        if not resumed[m]:
+            log.info("training %s on %s (seed %d) for %s; run directory: %s", cfg.algo.name,
+                     cfg.env.id, cfg.seed, count(trainer.num_iterations, "iteration"),
+                     member.run_dir)
+        view = trainer.view(m)
+        views.append(view)
+        loggers.append(logger)
+        schedules.append(ProbeSchedule(view, logger.run))  # probe.iterations: checkpoints + probes
+    if len(members) > 1:
+        log.info("pack of %d runs in one process (%d sampling workers)", len(members),
+                 trainer.sampler.workers)
+    cfg = trainer.cfg
     progress = Progress(trainer.num_iterations, trainer.iteration, cfg.logger.log_every,
                         cfg.logger.log_every_seconds)
-    probes = None
+    checkpoint_before_requeue(trainer)  # Slurm requeue signal -> save, after the probes
+    cadence = CheckpointCadence(cfg.checkpoint.every, cfg.checkpoint.every_minutes,
+                                also_at={it for m in members for it in m.cfg.probe.iterations})
+    active = list(range(len(members)))  # launch indices of the members still training
     try:
-        probes = ProbeSchedule(trainer, logger.run)  # probe.iterations: checkpoints + probes
-        checkpoint_before_requeue(trainer)  # after all other hooks: Slurm requeue signal -> save
-        cadence = CheckpointCadence(cfg.checkpoint.every, cfg.checkpoint.every_minutes,
-                                    also_at=cfg.probe.iterations)
-        probes.before_training(trainer)
-        while trainer.iteration < trainer.num_iterations:
-            row = trainer.train_iteration()
-            store.append_metrics(row)
-            logger.log(row, step=row["iteration"])
-            progress.update(row)
+        for m in active:
+            schedules[m].before_training(views[m])
+        while active and trainer.iteration < trainer.num_iterations:
+            rows, failed = trainer.train_iteration()
+            for position, m in enumerate(active):
+                if position in failed:
+                    continue
+                members[m].store.append_metrics(rows[position])
+                loggers[m].log(rows[position], step=rows[position]["iteration"])
+            progress.update(_pack_row(rows, failed))
+            if failed:
+                for position, reason in failed.items():
+                    m = active[position]
+                    outcomes[m] = _fail(trainer, position, f"non-finite values: {reason}",
+                                        loggers[m])
+                trainer.remove_members(list(failed))
+                active = [m for position, m in enumerate(active) if position not in failed]
+            for m in active:
+                for hook in views[m].iteration_hooks:
+                    hook(views[m])
             for hook in trainer.iteration_hooks:
                 hook(trainer)
-            if cadence.due(trainer.iteration):
+            if active and cadence.due(trainer.iteration):
                 trainer.save_checkpoint()
                 cadence.written()
-    except NonFiniteError as err:
-        _fail(trainer.summary("failed", f"non-finite values: {err}"), store, logger, progress)
-    except Exception as err:
-        _crash(err, store, trainer.summary("failed", one_line_reason(err)), logger, progress)
+    except Exception as err:  # a crash: the traceback is kept, the runs fail, checkpoints stay
+        progress.close()
+        log_traceback(err)
+        for position, m in enumerate(active):
+            outcomes[m] = _fail(trainer, position, one_line_reason(err), loggers[m])
+        return [outcomes[m] for m in range(len(members))]
     finally:
-        if probes is not None:
-            probes.close()
-        trainer.env.close()
-    trainer.save_checkpoint()
-    summary = trainer.summary("completed")
-    store.write_summary(summary)
-    progress.close()
-    logger.log_summary(summary)
-    logger.finish()
-    log.info("done: final return %s after %s env steps; results in %s",
-             fmt_return(summary["final_return"]), f"{summary['env_steps']:,}", run_dir)
-    print(f"deep-pg: run directory {run_dir}")
-    return summary["final_return"]
+        for schedule in schedules:
+            schedule.close()
+        progress.close()
+    if active:
+        trainer.save_checkpoint()
+    for position, m in enumerate(active):
+        summary = trainer.summary(position, "completed")
+        members[m].store.write_summary(summary)
+        loggers[m].log_summary(summary)
+        loggers[m].finish()
+        log.info("done: final return %s after %s env steps; results in %s",
+                 fmt_return(summary["final_return"]), f"{summary['env_steps']:,}",
+                 members[m].run_dir)
+        outcomes[m] = Outcome("completed", summary["final_return"])
+    return [outcomes[m] for m in range(len(members))]
 
 
 def _start_clean(store: RunStore) -> None:
@@ -138,24 +239,31 @@ def _start_clean(store: RunStore) -> None:
                     "by an earlier attempt", store.run_dir, ", ".join(removed))
 
 
-def _fail(summary: dict, store: RunStore, logger: WandbLogger | None = None,
-          progress: Progress | None = None) -> None:
-    """Record a failed run and exit 1; the last good checkpoint is left as it was."""
-    if progress is not None:
-        progress.close()
-    log.error("run failed: %s (last good checkpoint, if any: %s)", summary["reason"],
-              store.run_dir / "checkpoints" / "last.pt")
-    store.write_summary(summary)
-    if logger is not None:
-        logger.log_summary(summary)
-        logger.finish(exit_code=EXIT_FAILED)
-    sys.exit(EXIT_FAILED)
+def _pack_row(rows: list[dict], failed: dict) -> dict:
+    """What the progress line shows: one run's row, or a pack's (mean return, total steps/s)."""
+    if len(rows) == 1:
+        return rows[0]
+    ok = [r for i, r in enumerate(rows) if i not in failed] or rows
+    returns = [r["return_mean"] for r in ok if r["return_mean"] is not None]
+    return {**ok[0], "return_mean": sum(returns) / len(returns) if returns else None,
+            "sps": sum(r["sps"] for r in rows),
+            "mean_kl": sum(r["mean_kl"] for r in ok) / len(ok)}
 
 
-def _crash(err: Exception, store: RunStore, summary: dict, logger: WandbLogger | None = None,
-           progress: Progress | None = None) -> None:
-    """An unexpected exception: a failed run whose traceback is kept (stderr, deep_pg.log)."""
-    if progress is not None:
-        progress.close()
-    log_traceback(err)
-    _fail(summary, store, logger)
+def _fail(trainer, position: int, reason: str, logger: WandbLogger) -> Outcome:
+    """Record a failed run; its last good checkpoint is left as it was."""
+    member = trainer.members[position]
+    log.error("run %s failed: %s (last good checkpoint: %s)", member.run_dir, reason,
+              member.run_dir / "checkpoints" / "last.pt")
+    summary = trainer.summary(position, "failed", reason)
+    member.store.write_summary(summary)
+    logger.log_summary(summary)
+    logger.finish(exit_code=EXIT_FAILED)
+    return Outcome("failed", reason=reason)
+
+
+def _read_summary(store: RunStore) -> dict:
+    try:
+        return store.read_summary()
+    except (OSError, json.JSONDecodeError):
+        return {}

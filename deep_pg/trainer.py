@@ -1,40 +1,60 @@
-"""The training loop: sample, compute advantages, update, measure, record, checkpoint."""
+"""The training loop of a pack: sample, compute advantages, update, measure, checkpoint.
+
+A pack is K runs trained together in one process (``hydra.launcher.pack``); a single run is a
+pack of one, through the same code. Each member owns exactly what a run owns: its config, its
+run directory, metrics, checkpoints and RNG streams; its initial weights and samples depend only
+on its own seed and config.
+"""
 from __future__ import annotations
 
 import logging
-import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from omegaconf import OmegaConf
 
 from deep_pg import checkpoint as ckpt
-from deep_pg.algorithms.batch import make_batch
-from deep_pg.algorithms.common import (build_agent, check_parameters_finite, explained_variance,
-                                       trust_region_metrics)
-from deep_pg.algorithms.registry import UPDATES
-from deep_pg.config import ConfigError, to_container, validate
-from deep_pg.envs.batch_env import BatchEnv
+from deep_pg.algorithms.batch import Batch, make_pack_batch
+from deep_pg.algorithms.common import (Agent, MemberSettings, PackAgent, explained_variance,
+                                       initial_agent, nonfinite_members, trust_region_metrics)
+from deep_pg.algorithms.registry import run_update
+from deep_pg.config import ConfigError, reward_scaling_mode, to_container, validate
+from deep_pg.envs.batch_env import make_env
 from deep_pg.envs.normalization import build_normalizers
-from deep_pg.sampler import Sampler
+from deep_pg.sampling.pool import PackSampler
+from deep_pg.sampling.rollout import PolicyArrays
+from deep_pg.sweep.packing import first_difference
 from deep_pg.tracking.run_store import RunStore
 
 log = logging.getLogger("deep_pg")
 
 LAST_CHECKPOINT = "checkpoints/last.pt"
-FINAL_RETURN_WINDOW = 10  # final return = mean return of the last 10 iterations (or fewer)
+FINAL_RETURN_WINDOW = 10  # final return = mean return of the last 10 iterations
 # A resumed run must match the checkpoint on these config sections (logging, checkpointing
 # and probing may change between attempts).
 IDENTITY_KEYS = ("algo", "env", "opt", "seed", "total_steps")
 
 
+def run_identity(config: dict) -> dict:
+    """The IDENTITY_KEYS of a config, with opt.reward_scaling in its canonical spelling (a sweep's
+    `true` and a checkpoint's `returns` — or an older checkpoint's True — are the same run)."""
+    identity = {k: config.get(k) for k in IDENTITY_KEYS}
+    opt = identity.get("opt")
+    if isinstance(opt, dict) and "reward_scaling" in opt:
+        try:
+            identity["opt"] = {**opt, "reward_scaling": reward_scaling_mode(opt["reward_scaling"])}
+        except ConfigError:
+            pass  # left as it is: it then differs and is reported
+    return identity
+
+
 def check_same_run(path: Path, saved_config: dict, current_config: dict) -> None:
     """Raise CheckpointError naming the first IDENTITY_KEYS entry that differs."""
-    saved = {k: saved_config.get(k) for k in IDENTITY_KEYS}
-    mismatch = ckpt.first_mismatch(saved, {k: current_config[k] for k in IDENTITY_KEYS})
+    mismatch = ckpt.first_mismatch(run_identity(saved_config), run_identity(current_config))
     if mismatch:
         key, old, new = mismatch
         raise ckpt.CheckpointError(
@@ -59,153 +79,268 @@ def completed_run_mismatch(run_dir: Path, cfg) -> str | None:
     return None
 
 
-class Trainer:
-    """Owns every piece of training state; ``state_dict`` captures all of it for exact resume."""
+def default_workers(num_members: int) -> int:
+    """Sampling processes of a pack: none for a pack of one (a worker would only add a hand-over),
+    else one per available core, at most one per member."""
+    from deep_pg.sampling.pool import available_cores
 
-    def __init__(self, cfg, run_dir: Path):
-        validate(cfg)
-        self.cfg, self.run_dir = cfg, Path(run_dir)
-        self.config = to_container(cfg)
+    return 0 if num_members == 1 else min(num_members, available_cores())
+
+
+@dataclass
+class Member:
+    """What one run of the pack owns."""
+
+    cfg: Any
+    run_dir: Path
+    config: dict  # the resolved config, as saved in checkpoints
+    rng: np.random.Generator  # minibatch shuffling, Fisher subsampling
+    store: RunStore
+    returns_history: list = field(default_factory=list)
+
+
+class Trainer:
+    """Owns every piece of a pack's training state; ``member_state(m)`` captures all of member m's
+    for exact resume, in the same form a run trained alone would save."""
+
+    def __init__(self, cfgs: Sequence, run_dirs: Sequence[Path], workers: int | None = None):
+        for cfg in cfgs:
+            validate(cfg)
+        for cfg in cfgs[1:]:
+            difference = first_difference(cfgs[0], cfg)
+            if difference:
+                key, a, b = difference
+                raise ConfigError(key, b, f"the same value for every run of a pack ({a!r}); "
+                                  "runs that differ here go to different packs")
+        cfg = self.cfg = cfgs[0]  # the settings all members share (deep_pg.sweep.packing)
         torch.set_num_threads(cfg.torch_threads)
-        seed = cfg.seed
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)  # network initialization
         try:
-            self.env = BatchEnv(cfg.env.id, cfg.env.num_envs, seed, cfg.env.max_episode_steps)
+            make_env(cfg.env.id).close()
         except ValueError as err:
             raise ConfigError("env.id", cfg.env.id, f"a gymnasium environment id; {err}") from err
-        self.obs_normalizer, self.reward_scaler = build_normalizers(cfg, self.env.obs_dim)
+        self.members = [Member(c, Path(d), to_container(c), np.random.default_rng(c.seed),
+                               RunStore(Path(d))) for c, d in zip(cfgs, run_dirs)]
+        self.sampler = PackSampler(cfgs, default_workers(len(cfgs)) if workers is None else workers)
+        self.slots = list(range(len(cfgs)))  # member index -> sampler slot
+        self.obs_dim, self.act_dim = self.sampler.obs_dim, self.sampler.act_dim
         self.num_iterations = cfg.total_steps // cfg.algo.steps_per_iter
         self.steps_per_env = cfg.algo.steps_per_iter // cfg.env.num_envs
-        self.agent = build_agent(cfg, self.env.obs_dim, self.env.act_dim, self.num_iterations)
-        self.action_generator = torch.Generator().manual_seed(seed)
-        self.rng = np.random.default_rng(seed)  # minibatch shuffling, Fisher subsampling
-        self.sampler = Sampler(self.env, self.agent.policy, self.obs_normalizer,
-                               self.reward_scaler, self.action_generator)
-        self.update = UPDATES[cfg.algo.family]
-        self.store = RunStore(self.run_dir)
+        self.agent = PackAgent.from_agents(
+            [initial_agent(c, self.obs_dim, self.act_dim) for c in cfgs],
+            MemberSettings.from_configs(cfgs), cfg.algo.family)
         self.iteration, self.env_steps, self.wall_time = 0, 0, 0.0
-        self.returns_history: list[float | None] = []
-        # Called after every iteration with the trainer (probes, preemption checks); not in state.
+        # Called after every iteration with the trainer (requeue checks); not in state.
         self.iteration_hooks: list[Callable[["Trainer"], None]] = []
 
     # --- one iteration ------------------------------------------------------------------------
-    def train_iteration(self) -> dict[str, Any]:
-        cfg, start = self.cfg, time.perf_counter()
-        rollout = self.sampler.collect(self.steps_per_env)
-        batch = make_batch(rollout, self.agent.policy, self.agent.value, cfg.algo.gamma,
-                           cfg.algo.gae_lambda, cfg.env.timeout_bootstrap, cfg.algo.baseline)
-        rates = self.agent.learning_rates()  # the rates this update uses
-        update_metrics = self.update(self.agent, batch, cfg, self.rng,
-                                     progress=self.iteration / self.num_iterations)
-        check_parameters_finite(self.agent)
-        for scheduler in self.agent.schedulers:
-            scheduler.step()
-        clip_eps = cfg.algo.clip_eps if cfg.algo.clip_eps is not None else 0.2
+    def collect(self) -> tuple[list, Batch]:
+        """Every member's rollout with its current policy, and the pack's batch made from them."""
+        cfg, agent = self.cfg, self.agent
+        activation = str(getattr(cfg.opt.activation, "value", cfg.opt.activation))
+        log_std = agent.policy.log_std.detach()[:, 0].numpy()
+        policies = {slot: PolicyArrays(agent.policy.mean.member_arrays(m), log_std[m].copy(), activation)
+                    for m, slot in enumerate(self.slots)}
+        rollouts = self.sampler.collect(policies, self.steps_per_env)
+        rollouts = [rollouts[slot] for slot in self.slots]
+        s = agent.settings
+        batch = make_pack_batch(rollouts, agent.policy, agent.value, s.gamma, s.gae_lambda,
+                                s.timeout_bootstrap, cfg.algo.baseline)
+        return rollouts, batch
+
+    def train_iteration(self) -> tuple[list[dict[str, Any]], dict[int, str]]:
+        """One iteration of every member: (metrics row per member, {member: failure reason})."""
+        cfg, agent, s, start = self.cfg, self.agent, self.agent.settings, time.perf_counter()
+        rollouts, batch = self.collect()
+        updated = run_update(agent, batch, cfg, [m.rng for m in self.members],
+                             progress=self.iteration / self.num_iterations)
+        failed = nonfinite_members(agent, updated)
+        measured = {
+            "entropy": agent.policy.entropy().detach(),
+            "explained_var": explained_variance(batch.values_old, batch.returns),
+            **trust_region_metrics(agent.policy, batch, s.report_clip_eps),
+        }
         elapsed = time.perf_counter() - start
         self.iteration += 1
-        self.env_steps += rollout.num_steps
+        self.env_steps += rollouts[0].num_steps
         self.wall_time += elapsed
-        returns = np.asarray(rollout.episode_returns)
-        row = {
-            "iteration": self.iteration,
-            "env_steps": self.env_steps,
-            "wall_time": self.wall_time,
-            "iter_time": elapsed,
-            "sps": rollout.num_steps / elapsed,
-            "return_mean": float(returns.mean()) if returns.size else None,
-            "return_std": float(returns.std()) if returns.size else None,
-            "return_count": int(returns.size),
-            "episode_length": float(np.mean(rollout.episode_lengths)) if returns.size else None,
-            "entropy": float(self.agent.policy.entropy().detach()),
-            "explained_var": explained_variance(batch.values_old, batch.returns),
-            **rates,
-            **update_metrics,
-            **trust_region_metrics(self.agent.policy, batch, clip_eps),
-        }
-        self.returns_history.append(row["return_mean"])
-        return row
+        columns = {k: v.tolist() for k, v in {**updated, **measured}.items()}
+        rows = []
+        for m, (member, rollout) in enumerate(zip(self.members, rollouts)):
+            returns = np.asarray(rollout.episode_returns)
+            row = {
+                "iteration": self.iteration,
+                "env_steps": self.env_steps,
+                "wall_time": self.wall_time,
+                "iter_time": elapsed,
+                "sps": rollout.num_steps / elapsed,
+                "pack_size": len(self.members),
+                "return_mean": float(returns.mean()) if returns.size else None,
+                "return_std": float(returns.std()) if returns.size else None,
+                "return_count": int(returns.size),
+                "episode_length": float(np.mean(rollout.episode_lengths)) if returns.size else None,
+                **{k: v[m] for k, v in columns.items()},
+            }
+            member.returns_history.append(row["return_mean"])
+            rows.append(row)
+        return rows, failed
+
+    def remove_members(self, indices: Sequence[int]) -> None:
+        """Drop members (failed ones) from the pack; the others continue unchanged."""
+        keep = [m for m in range(len(self.members)) if m not in set(indices)]
+        agents = [self.agent.member(m) for m in keep]
+        for m in indices:
+            self.sampler.drop(self.slots[m])
+        self.members = [self.members[m] for m in keep]
+        self.slots = [self.slots[m] for m in keep]
+        if self.members:
+            self.agent = PackAgent.from_agents(
+                agents, MemberSettings.from_configs([m.cfg for m in self.members]),
+                self.cfg.algo.family)
 
     # --- state ----------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
+    def member_state(self, m: int) -> dict[str, Any]:
+        member = self.members[m]
         return {
-            "config": self.config,
-            "agent": self.agent.state_dict(),
-            "obs_normalizer": self.obs_normalizer.state_dict(),
-            "reward_scaler": self.reward_scaler.state_dict(),
-            "env": self.env.state_dict(),
-            "sampler": self.sampler.state_dict(),
-            "rng": {
-                "numpy": self.rng.bit_generator.state,
-                "actions": self.action_generator.get_state(),
-                "torch": torch.get_rng_state(),
-                "python": random.getstate(),
-            },
+            "config": member.config,
+            "agent": self.agent.member(m).state_dict(),
+            **self.sampler.state(self.slots[m]),  # env, obs_normalizer, reward_scaler, sampler
+            "rng": {"numpy": member.rng.bit_generator.state},
             "counters": {"iteration": self.iteration, "env_steps": self.env_steps,
                          "wall_time": self.wall_time},
-            "returns_history": list(self.returns_history),
-            "metrics_offset": self.store.metrics_offset(),
+            "returns_history": list(member.returns_history),
+            "metrics_offset": member.store.metrics_offset(),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.agent.load_state_dict(state["agent"])
-        self.obs_normalizer.load_state_dict(state["obs_normalizer"])
-        self.reward_scaler.load_state_dict(state["reward_scaler"])
-        self.env.load_state_dict(state["env"])
-        self.sampler.load_state_dict(state["sampler"])
-        self.rng.bit_generator.state = state["rng"]["numpy"]
-        self.action_generator.set_state(state["rng"]["actions"])
-        torch.set_rng_state(state["rng"]["torch"])
-        random.setstate(state["rng"]["python"])
+    def load_member_state(self, m: int, state: dict[str, Any]) -> None:
+        member = self.members[m]
+        self.agent.load_member(m, state["agent"])
+        self.sampler.load(self.slots[m], {k: state[k] for k in
+                                          ("env", "obs_normalizer", "reward_scaler", "sampler")})
+        member.rng.bit_generator.state = state["rng"]["numpy"]
         counters = state["counters"]
         self.iteration, self.env_steps = counters["iteration"], counters["env_steps"]
         self.wall_time = counters["wall_time"]
-        self.returns_history = list(state["returns_history"])
+        member.returns_history = list(state["returns_history"])
 
-    def save_checkpoint(self, name: str = LAST_CHECKPOINT) -> Path:
-        path = self.run_dir / name
-        ckpt.save_atomic(self.state_dict(), path)
-        return path
+    def save_checkpoint(self, name: str = LAST_CHECKPOINT, members: Sequence[int] | None = None
+                        ) -> list[Path]:
+        """Write ``name`` in the run directory of every member (or of ``members``)."""
+        paths = []
+        for m in range(len(self.members)) if members is None else members:
+            path = self.members[m].run_dir / name
+            ckpt.save_atomic(self.member_state(m), path)
+            paths.append(path)
+        return paths
 
-    def resume_if_possible(self) -> bool:
-        """Continue from checkpoints/last.pt if the run directory holds one."""
-        path = self.run_dir / LAST_CHECKPOINT
-        if not path.exists():
-            return False
-        state = ckpt.load(path)
-        check_same_run(path, state.get("config", {}), self.config)
-        try:
-            self.load_state_dict(state)
-        except (KeyError, ValueError, RuntimeError) as err:
-            raise ckpt.CheckpointError(f"checkpoint {path} does not fit this run: {err}") from err
-        cut = self.store.rewind_metrics(state["metrics_offset"])
-        log.info("resumed from %s at iteration %d (%d env steps)%s", path, self.iteration,
-                 self.env_steps, f"; dropped {cut} bytes of metrics logged after it" if cut else "")
-        return True
+    def resume_if_possible(self) -> list[bool]:
+        """Continue each member from its checkpoints/last.pt if it has one. Members of a pack
+        must be at the same iteration (``deep_pg.run`` packs them so)."""
+        resumed = []
+        for m, member in enumerate(self.members):
+            path = member.run_dir / LAST_CHECKPOINT
+            if not path.exists():
+                resumed.append(False)
+                continue
+            state = ckpt.load(path)
+            check_same_run(path, state.get("config", {}), member.config)
+            try:
+                self.load_member_state(m, state)
+            except (KeyError, ValueError, RuntimeError) as err:
+                raise ckpt.CheckpointError(f"checkpoint {path} does not fit this run: {err}") from err
+            cut = member.store.rewind_metrics(state["metrics_offset"])
+            log.info("resumed from %s at iteration %d (%d env steps)%s", path, self.iteration,
+                     self.env_steps, f"; dropped {cut} bytes of metrics logged after it" if cut else "")
+            resumed.append(True)
+        return resumed
 
-    # --- results --------------------------------------------------------------------------------
-    def final_return(self) -> float | None:
-        recent = [r for r in self.returns_history[-FINAL_RETURN_WINDOW:] if r is not None]
+    def close(self) -> None:
+        self.sampler.close()
+
+    # --- one member, as probes and summaries see it ---------------------------------------------
+    def view(self, m: int) -> "MemberView":
+        return MemberView(self, self.members[m])
+
+    def final_return(self, m: int) -> float | None:
+        recent = [r for r in self.members[m].returns_history[-FINAL_RETURN_WINDOW:] if r is not None]
         return float(np.mean(recent)) if recent else None
 
-    def final_return_definition(self) -> str:
+    def final_return_definition(self, m: int) -> str:
         """The window final_return actually averaged: shorter than FINAL_RETURN_WINDOW early on."""
-        n = min(FINAL_RETURN_WINDOW, len(self.returns_history))
+        n = min(FINAL_RETURN_WINDOW, len(self.members[m].returns_history))
         return (f"mean return of the last {n} iteration{'' if n == 1 else 's'} "
                 "(iterations in which no episode finished are left out)")
 
-    def summary(self, status: str, reason: str | None = None) -> dict[str, Any]:
+    def summary(self, m: int, status: str, reason: str | None = None) -> dict[str, Any]:
+        cfg = self.members[m].cfg
         return {
             "status": status,
             "reason": reason,
-            "final_return": self.final_return(),
-            "final_return_definition": self.final_return_definition(),
+            "final_return": self.final_return(m),
+            "final_return_definition": self.final_return_definition(m),
             "iterations": self.iteration,
             "total_iterations": self.num_iterations,
             "env_steps": self.env_steps,
             "wall_time": self.wall_time,
-            "algo": self.cfg.algo.name,
-            "env": self.cfg.env.name,
-            "seed": self.cfg.seed,
+            "pack_size": len(self.members),
+            "algo": cfg.algo.name,
+            "env": cfg.env.name,
+            "seed": cfg.seed,
         }
+
+
+class MemberView:
+    """One member of a pack with the attributes a single run's trainer offers (cfg, run_dir,
+    iteration, agent, normalizers, save_checkpoint): what probes are given."""
+
+    def __init__(self, trainer: Trainer, member: Member):
+        self.trainer, self.member = trainer, member
+        self.cfg, self.run_dir = member.cfg, member.run_dir
+        self.num_iterations = trainer.num_iterations
+        self.iteration_hooks: list[Callable[["MemberView"], None]] = []
+
+    @property
+    def index(self) -> int:
+        return self.trainer.members.index(self.member)
+
+    @property
+    def iteration(self) -> int:
+        return self.trainer.iteration
+
+    @property
+    def agent(self) -> Agent:
+        return self.trainer.agent.member(self.index)
+
+    @property
+    def obs_normalizer(self):
+        return self.trainer.sampler.normalizers(self.trainer.slots[self.index])[0]
+
+    @property
+    def reward_scaler(self):
+        return self.trainer.sampler.normalizers(self.trainer.slots[self.index])[1]
+
+    def save_checkpoint(self, name: str = LAST_CHECKPOINT) -> Path:
+        return self.trainer.save_checkpoint(name, [self.index])[0]
+
+
+class CheckpointView:
+    """A member as saved in a checkpoint (``deep-pg-probe``): the agent and frozen normalizers,
+    without building a trainer, environments or sampling processes."""
+
+    def __init__(self, cfg, run_dir: Path, state: dict[str, Any]):
+        from deep_pg.algorithms.common import initial_agent as fresh
+
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.iteration = state["counters"]["iteration"]
+        self.num_iterations = cfg.total_steps // cfg.algo.steps_per_iter
+        obs_dim = int(np.prod(state["obs_normalizer"]["stats"]["mean"].shape))
+        act_dim = int(state["agent"]["policy"]["log_std"].shape[0])
+        agent = fresh(cfg, obs_dim, act_dim)
+        agent.policy.load_state_dict(state["agent"]["policy"])
+        agent.value.load_state_dict(state["agent"]["value"])
+        agent.policy_optimizer = state["agent"]["policy_optimizer"]
+        agent.value_optimizer = state["agent"]["value_optimizer"]
+        self.agent = agent
+        obs_normalizer, reward_scaler = build_normalizers(cfg, obs_dim)
+        obs_normalizer.load_state_dict(state["obs_normalizer"])
+        reward_scaler.load_state_dict(state["reward_scaler"])
+        self.obs_normalizer, self.reward_scaler = obs_normalizer.frozen(), reward_scaler.frozen()

@@ -10,7 +10,7 @@ from deep_pg.algorithms.common import trust_region_metrics
 from deep_pg.algorithms.batch import make_batch
 from deep_pg.envs.batch_env import BatchEnv
 from deep_pg.networks import GaussianPolicy
-from deep_pg.sampler import Rollout, gae
+from deep_pg.sampling.rollout import Rollout, gae
 from deep_pg.trainer import Trainer
 
 
@@ -115,10 +115,10 @@ def test_zero_baseline_uses_discounted_returns():
 
 
 def test_trust_region_metrics_of_identical_policies():
-    trainer = Trainer(make_cfg(*TINY), "/nonexistent")
-    rollout = trainer.sampler.collect(trainer.steps_per_env)
-    batch = make_batch(rollout, trainer.agent.policy, trainer.agent.value, 0.99, 0.95, True, "value")
-    metrics = trust_region_metrics(trainer.agent.policy, batch, clip_eps=0.2)
-    assert metrics["mean_kl"] == pytest.approx(0.0, abs=1e-7)
-    assert metrics["max_ratio"] == pytest.approx(1.0, abs=1e-6)
-    assert metrics["clip_frac"] == 0.0
+    trainer = Trainer([make_cfg(*TINY), make_cfg(*TINY, "seed=1")], ["/nonexistent"] * 2)
+    _, batch = trainer.collect()
+    trainer.close()
+    metrics = trust_region_metrics(trainer.agent.policy, batch, clip_eps=torch.tensor([0.2, 0.2]))
+    assert metrics["mean_kl"].tolist() == pytest.approx([0.0, 0.0], abs=1e-7)
+    assert metrics["max_ratio"].tolist() == pytest.approx([1.0, 1.0], abs=1e-6)
+    assert metrics["clip_frac"].tolist() == [0.0, 0.0]

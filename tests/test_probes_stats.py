@@ -20,7 +20,7 @@ from deep_pg.probes.stats import (bootstrap_ci, corrected_cosine, cosine_similar
                                   spearman_brown)
 from deep_pg.probes.value import squared_relative_error, stream_returns
 from deep_pg.probes.surrogate import surrogate_gradient
-from deep_pg.sampler import Rollout
+from deep_pg.sampling.rollout import Rollout
 
 
 def test_cosine_of_identical_estimates_is_one():

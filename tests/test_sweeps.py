@@ -204,7 +204,7 @@ def test_requeue_signal_checkpoints_after_the_iteration_then_requeues(tmp_path):
 
     previous = signal.signal(signal.SIGUSR2, submitit_like_handler)
     try:
-        trainer = Trainer(make_cfg(*TINY), tmp_path)
+        trainer = Trainer([make_cfg(*TINY), make_cfg(*TINY, "seed=1")], [tmp_path, tmp_path / "b"])
         checkpoint_before_requeue(trainer)
         trainer.train_iteration()
         os.kill(os.getpid(), signal.SIGUSR2)  # arrives mid-run: only noted
@@ -213,16 +213,70 @@ def test_requeue_signal_checkpoints_after_the_iteration_then_requeues(tmp_path):
             for hook in trainer.iteration_hooks:
                 hook(trainer)
         assert calls == [signal.SIGUSR2]
-        resumed = Trainer(make_cfg(*TINY), tmp_path)
-        assert resumed.resume_if_possible() and resumed.iteration == 1
+        assert (tmp_path / "b/checkpoints/last.pt").exists()  # every member of the pack saved
+        trainer.close()
+        resumed = Trainer([make_cfg(*TINY)], [tmp_path])
+        assert resumed.resume_if_possible() == [True] and resumed.iteration == 1
+        resumed.close()
     finally:
         signal.signal(signal.SIGUSR2, previous)
 
 
 def test_without_a_requeue_handler_nothing_is_installed(tmp_path):
     assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL
-    trainer = Trainer(make_cfg(*TINY), tmp_path)
+    trainer = Trainer([make_cfg(*TINY)], [tmp_path])
     hooks = len(trainer.iteration_hooks)
     checkpoint_before_requeue(trainer)
     assert len(trainer.iteration_hooks) == hooks
     assert RunStore(tmp_path).read_metrics() == []
+
+
+# --- packed runs: hydra.launcher.pack ------------------------------------------------------------
+def test_packed_sweep_matches_the_unpacked_one_and_resumes_after_a_kill(tmp_path):
+    """Four runs (two seeds x two learning rates) as one pack: each run directory holds what the
+    unpacked sweep's does, with metrics equal within 1e-4; a pack killed mid-run and relaunched
+    resumes every member to the same metrics as the uninterrupted pack."""
+    import subprocess
+    import sys
+    import time
+
+    args = ["-m", *TINY, "total_steps=2048", "checkpoint.every=2", "seed=0,1",
+            "algo.policy_lr=1e-3,3e-4"]
+    run_cli(*args, "hydra.sweep.dir=unpacked", cwd=tmp_path)
+    run_cli(*args, "hydra.launcher.pack=4", "hydra.sweep.dir=packed", cwd=tmp_path)
+    packed_out = (tmp_path / "packed/.local_launcher/pack_0.out").read_text()
+    assert "pack of 4 runs in one process" in packed_out
+    proc = subprocess.Popen([sys.executable, "-m", "deep_pg", *args, "hydra.launcher.pack=4",
+                             "hydra.sweep.dir=killed"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list((tmp_path / "killed").rglob("last.pt"))) < 4:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not list((tmp_path / "killed").rglob("summary.json")), "finished before the kill"
+    run_cli(*args, "hydra.launcher.pack=4", "hydra.sweep.dir=killed", cwd=tmp_path)
+    runs = sorted(p.parent.relative_to(tmp_path / "unpacked")
+                  for p in (tmp_path / "unpacked").rglob("metrics.jsonl"))
+    assert len(runs) == 4
+    for run in runs:
+        lines = {name: [json.loads(x) for x in (tmp_path / name / run / "metrics.jsonl").read_text().splitlines()]
+                 for name in ("unpacked", "packed", "killed")}
+        assert [r["iteration"] for r in lines["killed"]] == list(range(1, 9))
+        for name in ("packed", "killed"):
+            for got, want in zip(lines[name], lines["unpacked"]):
+                assert got["value_loss"] == pytest.approx(want["value_loss"], rel=1e-4)
+                assert got["return_mean"] == pytest.approx(want["return_mean"], rel=1e-4)
+        strip = lambda rows: [{k: v for k, v in r.items() if k not in ("wall_time", "iter_time", "sps")}
+                              for r in rows]
+        assert strip(lines["killed"]) == strip(lines["packed"])
+    index_lines = index.read(tmp_path / "killed")
+    assert {e["run_dir"] for e in index_lines if e["status"] == "completed"} == {
+        str(Path("killed") / run) for run in runs}
+
+
+@pytest.mark.parametrize("pack", ["0", "-2", "1.5"])
+def test_bad_pack_size_is_one_line(tmp_path, pack):
+    proc = run_cli("-m", *TINY, "seed=0,1", f"hydra.launcher.pack={pack}", cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "invalid value for 'hydra.launcher.pack'" in proc.stderr

@@ -14,8 +14,8 @@ from torch import nn
 
 from analysis.ablation import config_name
 from conftest import TINY, make_cfg, run_cli
-from deep_pg.algorithms.common import build_agent, clip_gradients, normalize, value_loss
-from deep_pg.algorithms.ppo import ppo_update
+from deep_pg.algorithms.common import MemberSettings, PackAgent, initial_agent, normalize, value_loss
+from deep_pg.algorithms.optim import clip_member_gradients
 from deep_pg.cli import CONF_DIR
 from deep_pg.config import ConfigError, validate
 from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler, build_normalizers
@@ -38,17 +38,13 @@ def linears(net: nn.Module) -> list[nn.Linear]:
 
 
 # --- opt.lr_anneal ------------------------------------------------------------------------------
-@pytest.mark.filterwarnings(r"ignore:Detected call of `lr_scheduler\.step\(\)`")
 @pytest.mark.parametrize("anneal", [True, False])
 def test_lr_anneal_decays_linearly_to_zero(anneal):
     cfg = make_cfg(*TINY, f"opt.lr_anneal={anneal}")
-    agent = build_agent(cfg, obs_dim=3, act_dim=1, num_iterations=4)
-    rates = []
-    for _ in range(4):
-        rates.append(agent.learning_rates()["policy_lr"])
-        for s in agent.schedulers:
-            s.step()
-    final = agent.learning_rates()
+    agent = PackAgent.from_agents([initial_agent(cfg, 3, 1)], MemberSettings.from_configs([cfg]), "ppo")
+    rates = [float(agent.schedule(it / 4)["policy_lr"][0]) for it in range(4)]
+    final = {k: float(v[0]) for k, v in agent.schedule(1.0).items()}
+    assert float(agent.policy_optimizer.lr[0]) == pytest.approx(final["policy_lr"])
     lr = cfg.algo.policy_lr
     if anneal:
         assert rates == pytest.approx([lr, 0.75 * lr, 0.5 * lr, 0.25 * lr])
@@ -244,18 +240,18 @@ def test_clipped_value_loss_equals_the_formula():
 def test_grad_clip_bounds_the_global_norm():
     net = nn.Linear(10, 10)
     net(torch.randn(32, 10)).pow(2).sum().mul(100).backward()
-    before = clip_gradients(net.parameters(), max_norm=0.5)
-    after = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in net.parameters()]))
+    params = [p.unsqueeze(0).detach().requires_grad_(True) for p in net.parameters()]  # a pack of one
+    for p, q in zip(params, net.parameters()):
+        p.grad = q.grad.unsqueeze(0)
+    before = float(clip_member_gradients(params, torch.tensor([0.5]))[0])
+    after = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in params]))
     assert before > 0.5 and after.item() == pytest.approx(0.5, rel=1e-4)
 
 
 def _one_ppo_update(*overrides):
-    trainer = Trainer(make_cfg(*TINY, *overrides), "/nonexistent")
-    from deep_pg.algorithms.batch import make_batch
-
-    rollout = trainer.sampler.collect(trainer.steps_per_env)
-    batch = make_batch(rollout, trainer.agent.policy, trainer.agent.value, 0.99, 0.95, True, "value")
-    metrics = ppo_update(trainer.agent, batch, trainer.cfg, trainer.rng)
+    trainer = Trainer([make_cfg(*TINY, *overrides)], ["/nonexistent"])
+    (metrics,), _ = trainer.train_iteration()
+    trainer.close()
     return metrics, torch.nn.utils.parameters_to_vector(trainer.agent.policy.parameters())
 
 

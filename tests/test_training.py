@@ -145,9 +145,9 @@ def test_last_checkpoint_is_written_at_the_cadence_probe_iterations_and_the_end(
     saved = []
     original = Trainer.save_checkpoint
 
-    def recording(self, name="checkpoints/last.pt"):
+    def recording(self, name="checkpoints/last.pt", members=None):
         saved.append((name, self.iteration))
-        return original(self, name)
+        return original(self, name, members)
 
     monkeypatch.setattr(Trainer, "save_checkpoint", recording)
     run_training(make_cfg(*TINY, "total_steps=2560", "checkpoint.every=4",
@@ -161,7 +161,7 @@ def test_non_finite_parameters_fail_the_run_and_keep_the_last_good_checkpoint(tm
     def poisoned(self):  # the third update blows up
         if self.iteration == 2:
             with torch.no_grad():
-                self.agent.value.net[0].weight.fill_(float("nan"))
+                self.agent.value.net.weights[0].fill_(float("nan"))
         return original(self)
 
     monkeypatch.setattr(Trainer, "train_iteration", poisoned)
@@ -206,7 +206,7 @@ def test_crash_keeps_its_traceback_the_run_dir_and_the_last_checkpoint(tmp_path,
 
 def test_unexpected_error_building_the_trainer_is_a_crash_not_bad_input(tmp_path, monkeypatch,
                                                                          capsys):
-    def faulty_init(self, cfg, run_dir):
+    def faulty_init(self, cfgs, run_dirs, workers=None):
         raise ValueError("injected fault")
 
     monkeypatch.setattr(Trainer, "__init__", faulty_init)

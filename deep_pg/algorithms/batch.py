@@ -1,65 +1,124 @@
-"""Turn a Rollout into the flat training batch every algorithm updates from."""
+"""Turn rollouts into the training batch every algorithm updates from.
+
+A pack's batch carries a leading member dimension: obs (M, B, obs_dim), advantages (M, B), ...
+A single run's batch (probes) is the same without it: obs (B, obs_dim), advantages (B,).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from deep_pg.config import Baseline
-from deep_pg.networks import GaussianPolicy, ValueNetwork
-from deep_pg.sampler import Rollout, gae
+from deep_pg.sampling.rollout import Rollout, gae
 
 
 @dataclass
 class Batch:
-    """Flat (T*N) tensors of one iteration's experience, time-major order."""
+    """One iteration's experience, pairs in time-major order (t * num_envs + env)."""
 
     obs: torch.Tensor
     actions: torch.Tensor
     logp_old: torch.Tensor  # log pi_old(a|s)
     mean_old: torch.Tensor  # pi_old's action means, for KL(pi_old || pi_new)
-    log_std_old: torch.Tensor
+    log_std_old: torch.Tensor  # (act_dim,), or (M, 1, act_dim) in a pack
     advantages: torch.Tensor  # what the policy gradient weighs log-probs with (not normalized)
     returns: torch.Tensor  # value targets: V_old + GAE advantages
     values_old: torch.Tensor
 
+    PER_PAIR = ("obs", "actions", "logp_old", "mean_old", "advantages", "returns", "values_old")
+
     def __len__(self) -> int:
-        return self.obs.shape[0]
+        return self.advantages.shape[-1]
 
     def select(self, idx: torch.Tensor | slice) -> "Batch":
-        """The transitions ``idx`` (gathered for an index tensor, views for a slice)."""
-        return Batch(self.obs[idx], self.actions[idx], self.logp_old[idx], self.mean_old[idx],
-                     self.log_std_old, self.advantages[idx], self.returns[idx],
-                     self.values_old[idx])
+        """The pairs ``idx`` of every member (views for a slice)."""
+        lead = (slice(None),) * (self.advantages.dim() - 1)
+        return self._with({k: getattr(self, k)[lead + (idx,)] for k in self.PER_PAIR})
+
+    def gather(self, idx: torch.Tensor) -> "Batch":
+        """Member m's pairs ``idx[m]`` for every m (idx: (M, b) indices)."""
+        rows = torch.arange(idx.shape[0]).unsqueeze(1)
+        return self._with({k: getattr(self, k)[rows, idx] for k in self.PER_PAIR})
+
+    def member(self, m: int) -> "Batch":
+        """Member ``m``'s batch, as a single run's."""
+        return self._with({k: getattr(self, k)[m] for k in self.PER_PAIR},
+                          log_std_old=self.log_std_old[m, 0])
+
+    def as_pack(self) -> "Batch":
+        """This single run's batch as the batch of a pack of one."""
+        return self._with({k: getattr(self, k).unsqueeze(0) for k in self.PER_PAIR},
+                          log_std_old=self.log_std_old.view(1, 1, -1))
+
+    def _with(self, per_pair: dict, **other) -> "Batch":
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return Batch(**{**values, **per_pair, **other})
 
 
-def make_batch(rollout: Rollout, policy: GaussianPolicy, value: ValueNetwork, gamma: float,
-               lam: float, timeout_bootstrap: bool, baseline: Baseline | str) -> Batch:
-    """Evaluate pi_old and V_old on the rollout and compute GAE advantages and value targets.
+def targets(rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+            values: np.ndarray, next_values: np.ndarray, gamma, lam, timeout_bootstrap,
+            baseline: Baseline | str) -> tuple[np.ndarray, np.ndarray]:
+    """(advantages, value targets) of (T, N) streams; ``gamma``, ``lam`` and ``timeout_bootstrap``
+    are scalars or (N,) arrays (a pack's members side by side as columns).
 
     env.timeout_bootstrap=false treats a time-limit truncation as terminal (reference behaviour).
     algo.baseline=zero replaces the advantages with discounted returns (GAE with V=0, lambda=1);
     the value network is still fit to its usual targets so value probes keep working.
     """
-    steps, n, obs_dim = rollout.obs.shape
-    obs = torch.from_numpy(rollout.obs.reshape(-1, obs_dim))
-    actions = torch.from_numpy(rollout.actions.reshape(steps * n, -1))
+    terminal = terminated | (truncated & ~np.asarray(timeout_bootstrap))
+    bootstrap = (~terminal).astype(np.float32)
+    episode_end = (terminated | truncated).astype(np.float32)
+    advantages = gae(rewards, values, next_values, bootstrap, episode_end, gamma, lam)
+    returns = advantages + values
+    if Baseline(baseline) is Baseline.zero:
+        zeros = np.zeros_like(values)
+        advantages = gae(rewards, zeros, zeros, bootstrap, episode_end, gamma, 1.0)
+    return advantages, returns
+
+
+def make_batch(rollout: Rollout, policy, value, gamma: float, lam: float,
+               timeout_bootstrap: bool, baseline: Baseline | str) -> Batch:
+    """A single run's batch: pi_old and V_old of ``policy``/``value`` on ``rollout``."""
+    return make_pack_batch([rollout], policy, value, np.array([gamma]), np.array([lam]),
+                           np.array([timeout_bootstrap]), baseline, members=False)
+
+
+def make_pack_batch(rollouts: Sequence[Rollout], policy, value, gamma: np.ndarray,
+                    lam: np.ndarray, timeout_bootstrap: np.ndarray, baseline: Baseline | str,
+                    members: bool = True) -> Batch:
+    """The pack's batch: member m's rollout evaluated by member m's networks (stacked nets with
+    ``members``, a single run's nets without), GAE advantages and value targets per member."""
+    steps, n, obs_dim = rollouts[0].obs.shape
+    m = len(rollouts)
+    stack = lambda key, *shape: torch.from_numpy(np.stack([getattr(r, key) for r in rollouts]).reshape(m, *shape))
+    obs, final_obs = stack("obs", steps * n, obs_dim), stack("final_obs", steps * n, obs_dim)
+    actions = stack("actions", steps * n, -1)
+    if not members:
+        obs, final_obs, actions = obs[0], final_obs[0], actions[0]
     with torch.no_grad():
         mean_old = policy(obs)
         log_std_old = policy.log_std.detach().clone()
         logp_old = policy.log_prob(obs, actions)
-        values = value(obs).numpy().reshape(steps, n)
-        next_values = value(torch.from_numpy(rollout.final_obs.reshape(-1, obs_dim))).numpy()
-    next_values = next_values.reshape(steps, n)
-    terminal = rollout.terminated if timeout_bootstrap else rollout.terminated | rollout.truncated
-    bootstrap = (~terminal).astype(np.float32)
-    episode_end = (rollout.terminated | rollout.truncated).astype(np.float32)
-    advantages = gae(rollout.rewards, values, next_values, bootstrap, episode_end, gamma, lam)
-    returns = advantages + values
-    if Baseline(baseline) is Baseline.zero:
-        zeros = np.zeros_like(values)
-        advantages = gae(rollout.rewards, zeros, zeros, bootstrap, episode_end, gamma, 1.0)
-    flat = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32).reshape(-1))
-    return Batch(obs, actions, logp_old, mean_old, log_std_old, flat(advantages), flat(returns),
-                 flat(values))
+        values = value(obs).numpy().reshape(m, steps, n)
+        next_values = value(final_obs).numpy().reshape(m, steps, n)
+    # Members side by side as columns (T, M * N): one GAE pass over the whole pack.
+    columns = lambda x: np.moveaxis(x, 0, 1).reshape(steps, m * n)
+    per_column = lambda x: np.repeat(np.asarray(x), n)
+    advantages, returns = targets(
+        columns(np.stack([r.rewards for r in rollouts])),
+        columns(np.stack([r.terminated for r in rollouts])),
+        columns(np.stack([r.truncated for r in rollouts])),
+        columns(values), columns(next_values), per_column(gamma).astype(np.float32),
+        per_column(lam).astype(np.float32), per_column(timeout_bootstrap), baseline)
+    flat = lambda x: torch.from_numpy(np.ascontiguousarray(
+        np.moveaxis(x.reshape(steps, m, n), 1, 0).reshape(m, steps * n), dtype=np.float32))
+    values_flat = torch.from_numpy(np.ascontiguousarray(values.reshape(m, steps * n), dtype=np.float32))
+    batch = Batch(obs, actions, logp_old, mean_old, log_std_old, flat(advantages), flat(returns),
+                  values_flat)
+    if not members:
+        batch.advantages, batch.returns, batch.values_old = (
+            batch.advantages[0], batch.returns[0], batch.values_old[0])
+    return batch

@@ -1,164 +1,287 @@
-"""What every policy update shares: the agent's parts, value fitting, gradient clipping, metrics."""
+"""What every policy update shares: a pack's agents, per-member settings, the loss terms, value
+fitting and metrics.
+
+A pack trains ``M`` runs at once: every network parameter carries a leading member dimension and
+every setting that may differ between members is an (M,) tensor in ``MemberSettings``. Each loss
+term below is written once, for any leading shape: a pack's (M, B) tensors or a single run's (B,)
+(the probes replay the same objective and the same update on one run).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
 from deep_pg.algorithms.batch import Batch
+from deep_pg.algorithms.optim import MemberAdam, clip_member_gradients
 from deep_pg.config import Activation
-from deep_pg.networks import GaussianPolicy, ValueNetwork, gaussian_kl
+from deep_pg.networks import (GaussianPolicy, StackedPolicy, StackedValue, ValueNetwork,
+                              gaussian_kl)
+
+NO_CLIP_REPORT_EPS = 0.2  # clip_frac of an algorithm that does not clip is reported at eps = 0.2
 
 
 class NonFiniteError(RuntimeError):
-    """A loss or a parameter became NaN/inf: training cannot continue."""
+    """A loss or a parameter became NaN/inf: training of that run cannot continue."""
+
+
+def _tensor(values, dtype=torch.float32) -> torch.Tensor:
+    return torch.tensor(list(values), dtype=dtype)
+
+
+@dataclass
+class MemberSettings:
+    """The settings that may differ between the members of a pack, one entry per member.
+
+    ``None`` (off) becomes inf for clips (clip(x, -inf, inf) = x), so a toggle acts in the same
+    single place for every member.
+    """
+
+    policy_lr: torch.Tensor
+    value_lr: torch.Tensor
+    adam_eps: torch.Tensor
+    lr_anneal: torch.Tensor  # bool: opt.lr_anneal
+    clip_eps: torch.Tensor  # algo.clip_eps, inf = no ratio clipping (PPO-NoClip)
+    report_clip_eps: torch.Tensor  # the eps clip_frac is measured at
+    value_clip: torch.Tensor  # bool: opt.value_clip
+    value_clip_eps: torch.Tensor
+    entropy_coef: torch.Tensor
+    grad_clip: torch.Tensor  # opt.grad_clip, inf = off
+    adv_norm: torch.Tensor  # bool: opt.adv_norm
+    max_kl: torch.Tensor  # TRPO delta at the start ...
+    max_kl_final: torch.Tensor  # ... and at the end (= max_kl without a schedule)
+    cg_damping: torch.Tensor
+    gamma: np.ndarray
+    gae_lambda: np.ndarray
+    timeout_bootstrap: np.ndarray  # bool
+
+    @classmethod
+    def from_configs(cls, cfgs: Sequence) -> "MemberSettings":
+        inf = float("inf")
+        a = [c.algo for c in cfgs]
+        o = [c.opt for c in cfgs]
+        return cls(
+            policy_lr=_tensor(x.policy_lr for x in a),
+            value_lr=_tensor(x.value_lr for x in a),
+            adam_eps=_tensor(x.adam_eps for x in a),
+            lr_anneal=_tensor((x.lr_anneal for x in o), torch.bool),
+            clip_eps=_tensor(inf if x.clip_eps is None else x.clip_eps for x in a),
+            report_clip_eps=_tensor(NO_CLIP_REPORT_EPS if x.clip_eps is None else x.clip_eps for x in a),
+            value_clip=_tensor((x.value_clip for x in o), torch.bool),
+            value_clip_eps=_tensor(x.value_clip_eps for x in a),
+            entropy_coef=_tensor(x.entropy_coef for x in a),
+            grad_clip=_tensor(inf if x.grad_clip is None else x.grad_clip for x in o),
+            adv_norm=_tensor((x.adv_norm for x in o), torch.bool),
+            max_kl=_tensor(x.max_kl for x in a),
+            max_kl_final=_tensor(x.max_kl if x.max_kl_final is None else x.max_kl_final for x in a),
+            cg_damping=_tensor(x.cg_damping for x in a),
+            gamma=np.array([x.gamma for x in a]),
+            gae_lambda=np.array([x.gae_lambda for x in a]),
+            timeout_bootstrap=np.array([c.env.timeout_bootstrap for c in cfgs]),
+        )
+
+    def lr_factor(self, progress: float) -> torch.Tensor:
+        """opt.lr_anneal: learning rates decay linearly from their initial value to 0 at the end."""
+        return torch.where(self.lr_anneal, torch.tensor(1.0 - progress), torch.tensor(1.0))
+
+    def kl_bound(self, progress: float) -> torch.Tensor:
+        """TRPO's delta, linearly scheduled from algo.max_kl to algo.max_kl_final."""
+        return self.max_kl + (self.max_kl_final - self.max_kl) * progress
 
 
 @dataclass
 class Agent:
+    """One run's networks and optimizer state: a pack member on its own (checkpoints, probes)."""
+
     policy: GaussianPolicy
     value: ValueNetwork
-    policy_optimizer: torch.optim.Optimizer | None  # None for TRPO (natural-gradient steps)
-    value_optimizer: torch.optim.Optimizer
-    schedulers: list[torch.optim.lr_scheduler.LRScheduler]
+    policy_optimizer: dict | None  # MemberAdam state of this member; None for TRPO
+    value_optimizer: dict
 
     def state_dict(self) -> dict:
-        return {
-            "policy": self.policy.state_dict(),
-            "value": self.value.state_dict(),
-            "policy_optimizer": self.policy_optimizer.state_dict() if self.policy_optimizer else None,
-            "value_optimizer": self.value_optimizer.state_dict(),
-            "schedulers": [s.state_dict() for s in self.schedulers],
-        }
+        return {"policy": self.policy.state_dict(), "value": self.value.state_dict(),
+                "policy_optimizer": self.policy_optimizer, "value_optimizer": self.value_optimizer}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.policy.load_state_dict(state["policy"])
-        self.value.load_state_dict(state["value"])
-        if self.policy_optimizer:
-            self.policy_optimizer.load_state_dict(state["policy_optimizer"])
-        self.value_optimizer.load_state_dict(state["value_optimizer"])
-        for scheduler, s in zip(self.schedulers, state["schedulers"], strict=True):
-            scheduler.load_state_dict(s)
 
-    def learning_rates(self) -> dict[str, float]:
-        rates = {"value_lr": self.value_optimizer.param_groups[0]["lr"]}
-        if self.policy_optimizer:
-            rates["policy_lr"] = self.policy_optimizer.param_groups[0]["lr"]
+@dataclass
+class PackAgent:
+    """The stacked networks and optimizers of a pack's members, with their settings."""
+
+    policy: StackedPolicy
+    value: StackedValue
+    policy_optimizer: MemberAdam | None  # None for TRPO (natural-gradient steps)
+    value_optimizer: MemberAdam
+    settings: MemberSettings
+
+    @classmethod
+    def from_agents(cls, agents: Sequence[Agent], settings: MemberSettings,
+                    family: str) -> "PackAgent":
+        policy = StackedPolicy([a.policy for a in agents])
+        value = StackedValue([a.value for a in agents])
+        policy_optimizer = None
+        if family != "trpo":
+            policy_optimizer = MemberAdam(policy.parameters(), settings.policy_lr, settings.adam_eps)
+        value_optimizer = MemberAdam(value.parameters(), settings.value_lr, settings.adam_eps)
+        pack = cls(policy, value, policy_optimizer, value_optimizer, settings)
+        for m, agent in enumerate(agents):
+            if agent.value_optimizer is not None:
+                pack.load_member_optimizers(m, agent)
+        return pack
+
+    @property
+    def num_members(self) -> int:
+        return self.policy.num_members
+
+    def schedule(self, progress: float) -> dict[str, torch.Tensor]:
+        """Set the learning rates this update uses (fraction ``progress`` of training done)."""
+        factor = self.settings.lr_factor(progress)
+        rates = {"value_lr": self.settings.value_lr * factor}
+        self.value_optimizer.lr = rates["value_lr"]
+        if self.policy_optimizer is not None:
+            rates["policy_lr"] = self.settings.policy_lr * factor
+            self.policy_optimizer.lr = rates["policy_lr"]
         return rates
 
+    def member(self, m: int) -> Agent:
+        return Agent(self.policy.member(m), self.value.member(m),
+                     self.policy_optimizer.member_state(m) if self.policy_optimizer else None,
+                     self.value_optimizer.member_state(m))
 
-def build_agent(cfg, obs_dim: int, act_dim: int, num_iterations: int) -> Agent:
+    def load_member(self, m: int, agent_state: dict) -> None:
+        """Member ``m`` from an ``Agent.state_dict()`` (a checkpoint)."""
+        self.policy.load_member_state(m, agent_state["policy"])
+        self.value.load_member_state(m, agent_state["value"])
+        self.load_member_optimizers(m, agent_state)
+
+    def load_member_optimizers(self, m: int, agent) -> None:
+        get = agent.get if isinstance(agent, dict) else lambda k: getattr(agent, k)
+        if self.policy_optimizer is not None:
+            self.policy_optimizer.load_member_state(m, get("policy_optimizer"))
+        self.value_optimizer.load_member_state(m, get("value_optimizer"))
+
+
+def initial_agent(cfg, obs_dim: int, act_dim: int) -> Agent:
+    """A run's freshly initialized networks, drawn from a generator seeded with its seed only."""
     a, o = cfg.algo, cfg.opt
     activation = Activation(o.activation).value
-    policy = GaussianPolicy(obs_dim, act_dim, a.hidden_sizes, activation, o.ortho_init, a.init_log_std)
-    value = ValueNetwork(obs_dim, a.hidden_sizes, activation, o.ortho_init)
-    policy_optimizer = None
-    if a.family != "trpo":
-        policy_optimizer = adam(policy.parameters(), a.policy_lr, a.adam_eps)
-    value_optimizer = adam(value.parameters(), a.value_lr, a.adam_eps)
-    optimizers = [opt for opt in (policy_optimizer, value_optimizer) if opt is not None]
-    # opt.lr_anneal: the learning rate decays linearly from its initial value to 0 at the end.
-    decay = (lambda it: 1.0 - it / num_iterations) if o.lr_anneal else (lambda it: 1.0)
-    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, decay) for opt in optimizers]
-    return Agent(policy, value, policy_optimizer, value_optimizer, schedulers)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    policy = GaussianPolicy(obs_dim, act_dim, a.hidden_sizes, activation, o.ortho_init,
+                            a.init_log_std, generator)
+    value = ValueNetwork(obs_dim, a.hidden_sizes, activation, o.ortho_init, generator)
+    return Agent(policy, value, None, None)
 
 
-def adam(parameters, lr: float, eps: float) -> torch.optim.Adam:
-    # The fused CPU kernel is several times faster than the per-tensor loop for these small nets.
-    return torch.optim.Adam(parameters, lr=lr, eps=eps, fused=True)
+# --- loss terms (any leading shape: (M, B) in a pack, (B,) for one run) -------------------------
+def normalize(advantages: torch.Tensor, enabled) -> torch.Tensor:
+    """opt.adv_norm: standardize advantages over the pairs (last dim), per member.
 
-
-def clip_gradients(parameters, max_norm: float | None) -> float:
-    """opt.grad_clip: rescale the gradients of ``parameters`` to global norm <= max_norm.
-
-    Returns the norm before clipping. Every algorithm (PPO, PG, TRPO/TRPO+ and value fitting)
-    calls this, so the toggle is honoured everywhere.
-    """
-    params = [p for p in parameters if p.grad is not None]
-    if max_norm is None:
-        return float(nn.utils.get_total_norm([p.grad for p in params], foreach=True))
-    return float(nn.utils.clip_grad_norm_(params, max_norm, foreach=True))
-
-
-def normalize(advantages: torch.Tensor, enabled: bool) -> torch.Tensor:
-    """opt.adv_norm: standardize advantages (per minibatch, or per batch for full-batch steps)."""
-    if not enabled or advantages.numel() < 2:
+    ``enabled`` is a bool or an (M,) bool tensor."""
+    if advantages.shape[-1] < 2:
         return advantages
-    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    mean = advantages.mean(-1, keepdim=True)
+    normalized = (advantages - mean) / (advantages.std(-1, keepdim=True) + 1e-8)
+    if isinstance(enabled, torch.Tensor):
+        return torch.where(enabled.unsqueeze(-1), normalized, advantages)
+    return normalized if enabled else advantages
 
 
-def minibatches(batch: Batch, num_minibatches: int, rng: np.random.Generator) -> Iterator[Batch]:
-    """A random partition of the batch into ``num_minibatches`` parts (one epoch).
+def surrogate(log_ratio: torch.Tensor, advantages: torch.Tensor,
+              clip_eps: torch.Tensor | float | None = None) -> torch.Tensor:
+    """The surrogate objective per pair (paper Eq. 1 and PPO's Eq. 2), ratio = pi / pi_old:
+    ratio * A, or min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A) with ``clip_eps``
+    ((M, 1) per member, inf = no clipping; a float or None for one run)."""
+    ratio = torch.exp(log_ratio)
+    objective = ratio * advantages
+    if clip_eps is None:
+        return objective
+    clipped = torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
+    return torch.minimum(objective, clipped)
+
+
+def value_loss(values: torch.Tensor, values_old: torch.Tensor, returns: torch.Tensor,
+               value_clip, clip_eps) -> torch.Tensor:
+    """Squared error of the predictions ``values`` to the GAE targets, averaged over pairs;
+    opt.value_clip takes the PPO-style pessimistic maximum
+    max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2). ``value_clip``/``clip_eps`` are
+    (M,) per member or scalars."""
+    loss = (values - returns).pow(2)
+    clip_eps = _column(clip_eps)
+    clipped = values_old + torch.clamp(values - values_old, -clip_eps, clip_eps)
+    pessimistic = torch.maximum(loss, (clipped - returns).pow(2))
+    loss = torch.where(_column(value_clip), pessimistic, loss)
+    return loss.mean(-1)
+
+
+def _column(x):
+    """(M,) per-member values as (M, 1) to broadcast over pairs; scalars as they are."""
+    return x.unsqueeze(-1) if isinstance(x, torch.Tensor) and x.dim() == 1 else torch.as_tensor(x)
+
+
+def minibatches(batch: Batch, num_minibatches: int, rngs: Sequence[np.random.Generator]
+                ) -> Iterator[Batch]:
+    """A random partition of each member's batch into ``num_minibatches`` parts (one epoch),
+    member m shuffled by its own ``rngs[m]``.
 
     The batch is shuffled once and cut into contiguous views: one gather per tensor per epoch
     instead of one per minibatch, which is measurable at 32 minibatches of 64.
     """
     n = len(batch)
-    shuffled = batch.select(torch.from_numpy(rng.permutation(n)))
+    shuffled = batch.gather(torch.from_numpy(np.stack([rng.permutation(n) for rng in rngs])))
     start = 0
     for size in (len(part) for part in np.array_split(np.arange(n), num_minibatches)):
         yield shuffled.select(slice(start, start + size))
         start += size
 
 
-def value_loss(values: torch.Tensor, values_old: torch.Tensor, returns: torch.Tensor,
-               value_clip: bool, clip_eps: float) -> torch.Tensor:
-    """Squared error of the predictions ``values`` to the GAE targets; opt.value_clip takes the
-    PPO-style pessimistic maximum max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2)."""
-    loss = (values - returns).pow(2)
-    if value_clip:
-        clipped = values_old + torch.clamp(values - values_old, -clip_eps, clip_eps)
-        loss = torch.maximum(loss, (clipped - returns).pow(2))
-    return loss.mean()
-
-
-def fit_value(agent: Agent, batch: Batch, cfg, rng: np.random.Generator) -> float:
-    """algo.value_epochs of Adam minibatch steps on the value loss; returns the mean loss."""
-    losses = []
-    # Plain locals: DictConfig attribute access is slow enough to matter in this loop.
-    value_clip, clip_eps, grad_clip = cfg.opt.value_clip, cfg.algo.value_clip_eps, cfg.opt.grad_clip
+def fit_value(agent: PackAgent, batch: Batch, cfg, rngs) -> torch.Tensor:
+    """algo.value_epochs of Adam minibatch steps on the value loss; returns each member's mean."""
+    s, losses = agent.settings, []
     for _ in range(cfg.algo.value_epochs):
-        for mb in minibatches(batch, cfg.algo.num_minibatches, rng):
-            loss = value_loss(agent.value(mb.obs), mb.values_old, mb.returns, value_clip, clip_eps)
-            agent.value_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip is not None:
-                clip_gradients(agent.value.parameters(), grad_clip)
+        for mb in minibatches(batch, cfg.algo.num_minibatches, rngs):
+            loss = value_loss(agent.value(mb.obs), mb.values_old, mb.returns, s.value_clip,
+                              s.value_clip_eps)
+            agent.value_optimizer.zero_grad()
+            loss.sum().backward()  # members share no parameters: each gets its own gradient
+            clip_member_gradients(agent.value.parameters(), s.grad_clip)
             agent.value_optimizer.step()
             losses.append(loss.detach())
-    return check_finite("value loss", float(torch.stack(losses).mean()))
+    return torch.stack(losses).mean(0)
 
 
-def check_finite(name: str, value: float) -> float:
-    if not np.isfinite(value):
-        raise NonFiniteError(f"{name} is {value}")
-    return value
-
-
-def check_parameters_finite(agent: Agent) -> None:
+def nonfinite_members(agent: PackAgent, metrics: dict[str, torch.Tensor]) -> dict[int, str]:
+    """Members whose losses or parameters are NaN/inf after an update, with the reason."""
+    failed: dict[int, str] = {}
+    for name in ("policy_loss", "value_loss"):
+        if name in metrics:
+            for m in torch.nonzero(~torch.isfinite(metrics[name])).flatten().tolist():
+                failed.setdefault(m, f"{name.replace('_', ' ')} is {float(metrics[name][m])}")
     for net_name, net in (("policy", agent.policy), ("value", agent.value)):
         for name, p in net.named_parameters():
-            if not torch.isfinite(p).all():
-                raise NonFiniteError(f"{net_name} parameter '{name}' is not finite")
+            bad = ~torch.isfinite(p.detach().flatten(1)).all(1)
+            for m in torch.nonzero(bad).flatten().tolist():
+                failed.setdefault(m, f"{net_name} parameter '{name}' is not finite")
+    return failed
 
 
-def trust_region_metrics(policy: GaussianPolicy, batch: Batch, clip_eps: float) -> dict[str, float]:
-    """mean KL(pi_old || pi_new) over the batch states, max and clip fraction of pi_new/pi_old."""
+def trust_region_metrics(policy, batch: Batch, clip_eps) -> dict[str, torch.Tensor]:
+    """mean KL(pi_old || pi_new) over the batch states, max and clip fraction of pi_new/pi_old,
+    per member ((M,) tensors) or for one run (0-d tensors)."""
     with torch.no_grad():
         mean_new = policy(batch.obs)
         kl = gaussian_kl(batch.mean_old, batch.log_std_old, mean_new, policy.log_std)
         ratio = torch.exp(policy.log_prob(batch.obs, batch.actions) - batch.logp_old)
     return {
-        "mean_kl": float(kl.mean()),
-        "max_ratio": float(ratio.max()),
-        "clip_frac": float(((ratio - 1.0).abs() > clip_eps).float().mean()),
+        "mean_kl": kl.mean(-1),
+        "max_ratio": ratio.amax(-1),
+        "clip_frac": ((ratio - 1.0).abs() > _column(clip_eps)).float().mean(-1),
     }
 
 
-def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
-    """1 - Var[R - V] / Var[R] of the pre-update value predictions (1 = perfect, <=0 = useless)."""
-    var = returns.var()
-    return float("nan") if var == 0 else float(1.0 - (returns - values).var() / var)
+def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
+    """1 - Var[R - V] / Var[R] of the pre-update value predictions per member (1 = perfect,
+    <= 0 = useless; NaN where the targets do not vary)."""
+    var = returns.var(-1)
+    explained = 1.0 - (returns - values).var(-1) / var
+    return torch.where(var == 0, torch.tensor(float("nan")), explained)

@@ -2,24 +2,24 @@
 of E[log pi(a|s) * A], with A from the value baseline or, with algo.baseline=zero, returns."""
 from __future__ import annotations
 
-import numpy as np
+import torch
 
 from deep_pg.algorithms.batch import Batch
-from deep_pg.algorithms.common import Agent, check_finite, clip_gradients, fit_value, normalize
+from deep_pg.algorithms.common import PackAgent, fit_value, normalize
+from deep_pg.algorithms.optim import clip_member_gradients
 
 
-def pg_update(agent: Agent, batch: Batch, cfg, rng: np.random.Generator,
-              progress: float = 0.0) -> dict[str, float]:
-    advantages = normalize(batch.advantages, cfg.opt.adv_norm)
-    loss = -(agent.policy.log_prob(batch.obs, batch.actions) * advantages).mean()
-    if cfg.algo.entropy_coef:
-        loss = loss - cfg.algo.entropy_coef * agent.policy.entropy()
-    agent.policy_optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    grad_norm = clip_gradients(agent.policy.parameters(), cfg.opt.grad_clip)
+def pg_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Tensor]:
+    s, policy = agent.settings, agent.policy
+    advantages = normalize(batch.advantages, s.adv_norm)
+    loss = -(policy.log_prob(batch.obs, batch.actions) * advantages).mean(-1)
+    loss = loss - s.entropy_coef * policy.entropy()
+    agent.policy_optimizer.zero_grad()
+    loss.sum().backward()
+    grad_norm = clip_member_gradients(policy.parameters(), s.grad_clip)
     agent.policy_optimizer.step()
     return {
-        "policy_loss": check_finite("policy loss", float(loss.detach())),
+        "policy_loss": loss.detach(),
         "policy_grad_norm": grad_norm,
-        "value_loss": fit_value(agent, batch, cfg, rng),
+        "value_loss": fit_value(agent, batch, cfg, rngs),
     }

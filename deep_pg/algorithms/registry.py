@@ -1,10 +1,15 @@
-"""algo.family -> update function: (agent, batch, cfg, rng, progress) -> metrics dict.
+"""algo.family -> update rule, and ``run_update``: the one way an update is made (training and
+the probes' replay of it alike).
 
-``progress`` is the fraction of training done before this update (for schedules such as TRPO's
-algo.max_kl_final); it defaults to 0 so probes can replay an update without it.
+Every update takes (pack agent, batch, cfg, per-member RNGs) and returns (M,) metric tensors;
+``cfg`` supplies the settings a pack shares (epochs, minibatches, CG steps: see
+``deep_pg.pack.PACK_KEYS``), ``agent.settings`` the per-member ones.
 """
 from __future__ import annotations
 
+import torch
+
+from deep_pg.algorithms.common import PackAgent
 from deep_pg.algorithms.pg import pg_update
 from deep_pg.algorithms.ppo import ppo_update
 from deep_pg.algorithms.trpo import trpo_update
@@ -14,3 +19,12 @@ UPDATES = {
     "pg": pg_update,
     "trpo": trpo_update,
 }
+
+
+def run_update(agent: PackAgent, batch, cfg, rngs, progress: float) -> dict[str, torch.Tensor]:
+    """One update at fraction ``progress`` of training (for schedules: opt.lr_anneal, TRPO's
+    algo.max_kl_final); returns the learning rates it used and the update's metrics."""
+    rates = agent.schedule(progress)
+    family = cfg.algo.family
+    extra = {"progress": progress} if family == "trpo" else {}
+    return {**rates, **UPDATES[family](agent, batch, cfg, rngs, **extra)}

@@ -7,6 +7,10 @@ mean KL at pi_old) estimated on a random algo.fisher_frac of the batch states; t
 so that its quadratic KL estimate equals delta, then halved (at most algo.max_backtracks times)
 until the surrogate improves and the *measured* mean KL over the whole batch is within delta.
 If no candidate passes, the policy is left unchanged and the rejection is logged.
+
+In a pack every quantity is per member: conjugate gradient with per-member dot products (a
+member that has converged stops moving), a per-member delta, and a line search in which each
+member keeps the first candidate that passes *its own* test.
 """
 from __future__ import annotations
 
@@ -14,102 +18,129 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch.nn.utils import parameters_to_vector
 
 from deep_pg.algorithms.batch import Batch
-from deep_pg.algorithms.common import Agent, check_finite, clip_gradients, fit_value, normalize
-from deep_pg.networks import GaussianPolicy, flat_parameters, gaussian_kl, set_flat_parameters
+from deep_pg.algorithms.common import PackAgent, fit_value, normalize, surrogate
+from deep_pg.algorithms.optim import clip_member_gradients
+from deep_pg.networks import StackedPolicy, gaussian_kl
+
+
+def flat_members(tensors) -> torch.Tensor:
+    """Stacked tensors (M, ...) as one (M, P) matrix: each member's parameters in one row."""
+    return torch.cat([t.reshape(t.shape[0], -1) for t in tensors], dim=1)
+
+
+def set_flat_members(policy: StackedPolicy, flat: torch.Tensor) -> None:
+    """Copy (M, P) rows into the stacked parameters in place (never rebinding them: views of a
+    vector are not aligned like fresh tensors and would round differently after a resume)."""
+    offset = 0
+    with torch.no_grad():
+        for p in policy.parameters():
+            size = p[0].numel()
+            p.copy_(flat[:, offset:offset + size].view_as(p))
+            offset += size
 
 
 def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor,
                        steps: int, tol: float = 1e-10) -> torch.Tensor:
-    """Approximately solve A x = b for symmetric positive definite A given as ``matvec``."""
+    """Approximately solve A_m x_m = b_m for each row m (A_m symmetric positive definite, given as
+    ``matvec`` on (M, P) rows); a row whose residual is below ``tol`` stops changing."""
     x = torch.zeros_like(b)
     r = b.clone()  # residual b - A x with x = 0
     p = r.clone()
-    rr = r.dot(r)
+    rr = (r * r).sum(1)
     for _ in range(steps):
-        if rr < tol:
+        active = rr >= tol
+        if not active.any():
             break
         ap = matvec(p)
-        alpha = rr / p.dot(ap)
+        alpha = torch.where(active, rr / (p * ap).sum(1), torch.zeros_like(rr)).unsqueeze(1)
         x += alpha * p
         r -= alpha * ap
-        rr_new = r.dot(r)
-        p = r + (rr_new / rr) * p
-        rr = rr_new
+        rr_new = (r * r).sum(1)
+        beta = torch.where(active, rr_new / rr, torch.zeros_like(rr)).unsqueeze(1)
+        p = torch.where(active.unsqueeze(1), r + beta * p, p)
+        rr = torch.where(active, rr_new, rr)
     return x
 
 
-def mean_kl(policy: GaussianPolicy, batch: Batch, idx: torch.Tensor | slice = slice(None)) -> torch.Tensor:
-    """mean KL(pi_old || pi) over the batch states ``idx``."""
-    return gaussian_kl(batch.mean_old[idx], batch.log_std_old, policy(batch.obs[idx]),
-                       policy.log_std).mean()
+def mean_kl(policy: StackedPolicy, batch: Batch) -> torch.Tensor:
+    """mean KL(pi_old || pi) over each member's batch states, shape (M,)."""
+    return gaussian_kl(batch.mean_old, batch.log_std_old, policy(batch.obs), policy.log_std).mean(-1)
 
 
-def fisher_vector_product(policy: GaussianPolicy, batch: Batch, idx: torch.Tensor,
-                          damping: float) -> Callable[[torch.Tensor], torch.Tensor]:
-    """v -> (F + damping I) v, F = Hessian of the mean KL at pi_old on the states ``idx``."""
+def fisher_vector_product(policy: StackedPolicy, batch: Batch, damping: torch.Tensor
+                          ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """v -> (F + damping I) v per member, F = Hessian of the member's mean KL at pi_old on
+    ``batch`` (the Fisher subsample)."""
     params = list(policy.parameters())
-    kl = mean_kl(policy, batch, idx)
-    grad_kl = parameters_to_vector(torch.autograd.grad(kl, params, create_graph=True))
+    kl = mean_kl(policy, batch)
+    grad_kl = flat_members(torch.autograd.grad(kl.sum(), params, create_graph=True))
 
     def fvp(v: torch.Tensor) -> torch.Tensor:
-        hv = torch.autograd.grad(grad_kl.dot(v), params, retain_graph=True)
-        return parameters_to_vector(hv) + damping * v
+        hv = torch.autograd.grad((grad_kl * v).sum(), params, retain_graph=True)
+        return flat_members(hv) + damping.unsqueeze(1) * v
 
     return fvp
 
 
-def surrogate(policy: GaussianPolicy, batch: Batch, advantages: torch.Tensor) -> torch.Tensor:
-    ratio = torch.exp(policy.log_prob(batch.obs, batch.actions) - batch.logp_old)
-    return (ratio * advantages).mean()
+def policy_surrogate(policy: StackedPolicy, batch: Batch, advantages: torch.Tensor) -> torch.Tensor:
+    """E[ratio * A] per member, shape (M,)."""
+    return surrogate(policy.log_prob(batch.obs, batch.actions) - batch.logp_old, advantages).mean(-1)
 
 
-def kl_bound(cfg, progress: float) -> float:
-    """delta, linearly scheduled to algo.max_kl_final over training when that is set."""
-    start, end = cfg.algo.max_kl, cfg.algo.max_kl_final
-    return start if end is None else start + (end - start) * progress
-
-
-def trpo_update(agent: Agent, batch: Batch, cfg, rng: np.random.Generator,
-                progress: float = 0.0) -> dict[str, float]:
-    a, policy = cfg.algo, agent.policy
+def trpo_update(agent: PackAgent, batch: Batch, cfg, rngs,
+                progress: float = 0.0) -> dict[str, torch.Tensor]:
+    a, s, policy = cfg.algo, agent.settings, agent.policy
     params = list(policy.parameters())
-    advantages = normalize(batch.advantages, cfg.opt.adv_norm)
-    surrogate_old = surrogate(policy, batch, advantages)
+    advantages = normalize(batch.advantages, s.adv_norm)
+    surrogate_old = policy_surrogate(policy, batch, advantages)
     policy.zero_grad(set_to_none=True)
-    surrogate_old.backward()
+    surrogate_old.sum().backward()
     # opt.grad_clip is honoured here too (the reference implementation ignored it for TRPO+).
-    grad_norm = clip_gradients(params, cfg.opt.grad_clip)
-    g = parameters_to_vector([p.grad for p in params])
+    grad_norm = clip_member_gradients(params, s.grad_clip)
+    g = flat_members([p.grad for p in params])
     policy.zero_grad(set_to_none=True)
 
     n = len(batch)
-    fisher_idx = torch.from_numpy(rng.choice(n, size=max(1, int(a.fisher_frac * n)), replace=False))
-    fvp = fisher_vector_product(policy, batch, fisher_idx, a.cg_damping)
+    fisher_size = max(1, int(a.fisher_frac * n))
+    fisher_idx = torch.from_numpy(np.stack([rng.choice(n, size=fisher_size, replace=False)
+                                            for rng in rngs]))
+    fvp = fisher_vector_product(policy, batch.gather(fisher_idx), s.cg_damping)
     direction = conjugate_gradient(fvp, g, a.cg_steps)
-    quad = direction.dot(fvp(direction))  # x^T F x: the KL of step x is ~ quad / 2
-    delta = kl_bound(cfg, progress)
-    full_step = torch.sqrt(2.0 * delta / quad.clamp_min(1e-12)) * direction
+    quad = (direction * fvp(direction)).sum(1)  # x^T F x: the KL of step x is ~ quad / 2
+    delta = s.kl_bound(progress)
+    full_step = torch.sqrt(2.0 * delta / quad.clamp_min(1e-12)).unsqueeze(1) * direction
 
-    old_params = flat_parameters(policy)
-    surrogate_before = float(surrogate_old.detach())
-    accepted, steps_taken, improvement, kl_reached = False, a.max_backtracks, 0.0, 0.0
+    old_params = flat_members([p.detach() for p in params])
+    surrogate_before = surrogate_old.detach()
+    members = policy.num_members
+    accepted = torch.zeros(members, dtype=torch.bool)
+    steps_taken = torch.full((members,), a.max_backtracks)
+    improvement, kl_reached = torch.zeros(members), torch.zeros(members)
+    current = old_params.clone()
     with torch.no_grad():
         for k in range(a.max_backtracks):
-            set_flat_parameters(policy, old_params + 0.5**k * full_step)
-            improvement = float(surrogate(policy, batch, advantages)) - surrogate_before
-            kl_reached = float(mean_kl(policy, batch))
-            if np.isfinite(improvement) and improvement > 0 and kl_reached <= delta:
-                accepted, steps_taken = True, k + 1
+            pending = ~accepted
+            if not pending.any():
                 break
-        if not accepted:
-            set_flat_parameters(policy, old_params)
-            improvement, kl_reached = 0.0, 0.0
-        step_norm = float((flat_parameters(policy) - old_params).norm())
+            current = torch.where(pending.unsqueeze(1), old_params + 0.5**k * full_step, current)
+            set_flat_members(policy, current)
+            gain = policy_surrogate(policy, batch, advantages) - surrogate_before
+            kl = mean_kl(policy, batch)
+            improvement = torch.where(pending, gain, improvement)
+            kl_reached = torch.where(pending, kl, kl_reached)
+            passed = pending & torch.isfinite(gain) & (gain > 0) & (kl <= delta)
+            steps_taken = torch.where(passed, k + 1, steps_taken)
+            accepted |= passed
+        # A member whose every candidate failed keeps its old policy.
+        current = torch.where(accepted.unsqueeze(1), current, old_params)
+        set_flat_members(policy, current)
+        improvement = torch.where(accepted, improvement, torch.zeros_like(improvement))
+        kl_reached = torch.where(accepted, kl_reached, torch.zeros_like(kl_reached))
+        step_norm = (current - old_params).norm(dim=1)
     return {
-        "policy_loss": check_finite("surrogate", -surrogate_before),
+        "policy_loss": -surrogate_before,
         "policy_grad_norm": grad_norm,
         "linesearch_steps": steps_taken,
         "step_accepted": accepted,
@@ -117,5 +148,5 @@ def trpo_update(agent: Agent, batch: Batch, cfg, rng: np.random.Generator,
         "kl_reached": kl_reached,
         "step_norm": step_norm,
         "max_kl": delta,
-        "value_loss": fit_value(agent, batch, cfg, rng),
+        "value_loss": fit_value(agent, batch, cfg, rngs),
     }

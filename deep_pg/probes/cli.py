@@ -84,8 +84,9 @@ def wandb_run(cfg, run_dir: Path, probe: str, iteration: int):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from deep_pg.config import validate
     from deep_pg.probes.runner import ProbeRunner
-    from deep_pg.trainer import Trainer
+    from deep_pg.trainer import CheckpointView
 
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s")
     try:
@@ -95,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.probe.name == "none":
             raise ConfigError("probe", "none", "a probe to run: gradient | value | baselines | "
                               "landscape | trust_region | all")
-        trainer = Trainer(cfg, run_dir)  # validates; writes nothing
-        trainer.load_state_dict(state)
+        validate(cfg)
+        trainer = CheckpointView(cfg, run_dir, state)  # what probes need; writes nothing
     except (ConfigError, ckpt.CheckpointError, ValueError, KeyError) as err:
         print(f"deep-pg-probe: error: {err}", file=sys.stderr)
         return 2
@@ -113,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"deep-pg-probe: {probe} at iteration {iteration} -> {path}")
     finally:
         runner.close()
-        trainer.env.close()
         if run is not None:
             run.finish()
     return 0

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from deep_pg.algorithms.batch import Batch
-from deep_pg.algorithms.common import Agent, normalize
-from deep_pg.algorithms.registry import UPDATES
+from deep_pg.algorithms.common import Agent, MemberSettings, PackAgent, normalize, surrogate
+from deep_pg.algorithms.registry import run_update
 from deep_pg.networks import flat_parameters
 
 log = logging.getLogger("deep_pg")
@@ -50,23 +50,22 @@ def surrogate_value(policy: nn.Module, batch: Batch, clip_eps: float | None) -> 
     ``clip_eps`` is set (advantages standardized over the whole batch)."""
     adv = normalize(batch.advantages, True)
     with torch.no_grad():
-        ratio = torch.exp(policy.log_prob(batch.obs, batch.actions) - batch.logp_old)
-        surrogate = ratio * adv
-        if clip_eps is not None:
-            surrogate = torch.minimum(surrogate, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
-    return float(surrogate.mean())
+        log_ratio = policy.log_prob(batch.obs, batch.actions) - batch.logp_old
+        return float(surrogate(log_ratio, adv, clip_eps).mean())
 
 
 def algorithm_step(agent: Agent, batch: Batch, cfg, rng: np.random.Generator,
                    progress: float) -> tuple[torch.Tensor, Agent]:
     """The policy parameter change ``algo.family``'s update makes from ``batch`` (PPO: the whole
-    multi-epoch update; TRPO: the natural step after line search), on a deep copy of the agent
-    (optimizer state included). ``progress`` is the fraction of training done, for schedules
-    (TRPO's algo.max_kl_final). Returns (step, the updated copy)."""
-    twin = copy.deepcopy(agent)
-    before = flat_parameters(twin.policy)
-    UPDATES[cfg.algo.family](twin, batch, cfg, rng, progress=progress)
-    step = flat_parameters(twin.policy) - before
+    multi-epoch update; TRPO: the natural step after line search): the training update itself,
+    run on a pack of one made from a copy of the agent (optimizer state included). ``progress``
+    is the fraction of training done, for schedules (opt.lr_anneal, TRPO's algo.max_kl_final).
+    Returns (step, the updated copy)."""
+    pack = PackAgent.from_agents([copy.deepcopy(agent)], MemberSettings.from_configs([cfg]),
+                                 cfg.algo.family)
+    run_update(pack, batch.as_pack(), cfg, [rng], progress)
+    twin = pack.member(0)
+    step = flat_parameters(twin.policy) - flat_parameters(agent.policy)
     if not step.any():
         _warn_zero_step(cfg.algo.name)
     return step, twin

@@ -33,5 +33,5 @@ def run(ctx: ProbeContext) -> list[dict]:
         for name, batch in batches.items():
             metrics = trust_region_metrics(updated.policy, batch, clip_eps)
             rows += [{"variant": name, "measure": m, "sample_count": len(batch),
-                      "num_pairs": len(batch), "trial": k, "value": metrics[m]} for m in MEASURES]
+                      "num_pairs": len(batch), "trial": k, "value": float(metrics[m])} for m in MEASURES]
     return rows

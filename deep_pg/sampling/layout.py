@@ -1,7 +1,7 @@
 """The shared-memory block of one sampling worker: one chunk of ``steps`` x ``num_envs`` steps.
 
 Main process and worker both call :func:`chunk_views` on the same block, so the layout is written
-down once. Arrays are time-major like ``deep_pg.sampler.Rollout``.
+down once. Arrays are time-major like ``deep_pg.sampling.rollout.Rollout``.
 """
 from __future__ import annotations
 

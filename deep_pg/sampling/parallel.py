@@ -1,8 +1,8 @@
 """``ParallelSampler``: the probes' sampler. W worker processes x E environments each.
 
-Why not the training ``Sampler``: probes need 1e6-1e7 state-action pairs at one policy, so
-collection runs in ``num_workers`` processes (both cores), each stepping its environments together
-with one batched policy forward per step and writing into a shared-memory chunk that this process
+Training samples each run's own environments with ``deep_pg.sampling.pool.PackSampler``; probes
+need 1e6-1e7 state-action pairs at one policy, so collection runs in ``num_workers`` processes
+(both cores), each stepping many environments together with one batched policy forward per step and writing into a shared-memory chunk that this process
 copies out. The policy and the observation normalizer are frozen copies; the environments, seeds
 and RNG streams are the sampler's own, so training state is never touched.
 
@@ -23,7 +23,7 @@ import numpy as np
 from deep_pg.envs.batch_env import make_env
 from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler
 from deep_pg.networks import GaussianPolicy
-from deep_pg.sampler import Rollout
+from deep_pg.sampling.rollout import Rollout
 from deep_pg.sampling.layout import chunk_nbytes, chunk_views
 from deep_pg.sampling.worker import worker_main
 

@@ -1,7 +1,7 @@
-"""Entry point of one local-launcher job: ``python -m deep_pg.sweep.local_job <payload> <result>``.
+"""Entry point of one local-launcher process: ``python -m deep_pg.sweep.local_job <payload> <result>``.
 
-Runs the pickled Hydra job and writes its ``JobReturn`` next to the payload (atomically, so the
-launcher reads a whole result or none).
+Runs the pickled Hydra job, or pack of jobs, and writes its ``JobReturn`` (a list of them for a
+pack) next to the payload (atomically, so the launcher reads a whole result or none).
 """
 from __future__ import annotations
 
@@ -13,17 +13,23 @@ from hydra.core.singleton import Singleton
 
 from deep_pg.atomic import atomic_open
 from deep_pg.sweep.jobs import JobFailed, run_sweep_job
+from deep_pg.sweep.pack_job import run_pack_job
 
 
 def main(payload_path: str, result_path: str) -> None:
     job = cloudpickle.loads(Path(payload_path).read_bytes())
     Singleton.set_state(job.pop("singletons"))
-    ret = run_sweep_job(**job)
+    if "jobs" in job:
+        rets = run_pack_job(**job)
+    else:
+        rets = run_sweep_job(**job)
     try:
-        data = cloudpickle.dumps(ret)
+        data = cloudpickle.dumps(rets)
     except Exception:  # an exception object that cannot be pickled: keep its message
-        ret.return_value = JobFailed(f"{type(ret._return_value).__name__}: {ret._return_value}")
-        data = cloudpickle.dumps(ret)
+        for ret in rets if isinstance(rets, list) else [rets]:
+            if ret.status.name != "COMPLETED":
+                ret.return_value = JobFailed(f"{type(ret._return_value).__name__}: {ret._return_value}")
+        data = cloudpickle.dumps(rets)
     with atomic_open(Path(result_path), "wb") as f:
         f.write(data)
 

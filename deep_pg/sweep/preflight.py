@@ -23,6 +23,14 @@ def fail(message: str) -> NoReturn:
     sys.exit(EXIT_BAD_INPUT)
 
 
+def check_pack_size(pack) -> int:
+    """hydra.launcher.pack: how many runs may share one process (1 = a process per run)."""
+    if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
+        fail(f"invalid value for 'hydra.launcher.pack': {pack!r} "
+             "(allowed: a positive integer, the most runs trained together in one process; 1 = unpacked)")
+    return pack
+
+
 def check_jobs(hydra_context: HydraContext, config: DictConfig,
                job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[DictConfig]:
     """The jobs' composed configs, after checking that their run directories are distinct and

@@ -55,7 +55,7 @@ class WandbLogger:
                 project=cfg.logger.project, entity=cfg.logger.entity, mode=mode,
                 dir=str(run_dir), config=config, group=group, job_type=cfg.algo.name,
                 tags=run_tags(cfg), name=f"{cfg.algo.name}-{cfg.env.name}-s{cfg.seed}",
-                id=id_file.read_text().strip(), resume="allow",
+                id=id_file.read_text().strip(), resume="allow", reinit="create_new",  # packs: one per run
                 settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
             )
             declare_x_axis(self.run)

@@ -5,6 +5,10 @@ run or module state can leak from one job to the next (a reused worker pool woul
 and a job that crashes or is killed takes nobody else with it. Jobs are single-threaded (the
 thread variables below, plus the config's ``torch_threads=1``), so ``n_jobs`` jobs fill
 ``n_jobs`` cores. Each job's stdout/stderr goes to ``<sweep dir>/.local_launcher/<job>.out``.
+
+With ``pack=K`` (> 1) jobs that can share a process (``deep_pg.sweep.packing``) are grouped into
+packs of up to K runs; each pack trains in one process with one sampling worker per core it can
+use, and ``n_jobs // workers`` packs run at a time (at least one).
 """
 from __future__ import annotations
 
@@ -25,7 +29,8 @@ from omegaconf import DictConfig
 
 from deep_pg.sweep import index
 from deep_pg.sweep.jobs import JobFailed, already_completed, failed_return, job_run_dir, report
-from deep_pg.sweep.preflight import check_jobs, fail
+from deep_pg.sweep.packing import group_into_packs
+from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail
 
 log = logging.getLogger("deep_pg")
 
@@ -39,11 +44,12 @@ def available_cores() -> int:
 
 
 class LocalLauncher(Launcher):
-    def __init__(self, n_jobs: Optional[int] = None) -> None:
+    def __init__(self, n_jobs: Optional[int] = None, pack: int = 1) -> None:
         if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs < 1):
             fail(f"invalid value for 'hydra.launcher.n_jobs': {n_jobs!r} "
                  "(allowed: a positive number of parallel jobs, or null for one per core)")
         self.n_jobs = n_jobs or available_cores()
+        self.pack = check_pack_size(pack)
         self.hydra_context: Optional[HydraContext] = None
         self.task_function: Optional[TaskFunction] = None
         self.config: Optional[DictConfig] = None
@@ -62,10 +68,67 @@ class LocalLauncher(Launcher):
         log.info("local launcher: %d jobs, %d at a time, in %s", len(job_overrides),
                  self.n_jobs, sweep_dir)
         jobs = [(initial_job_idx + i, list(o), c) for i, (o, c) in enumerate(zip(job_overrides, configs))]
-        with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
-            returns = list(pool.map(lambda job: self._start(sweep_dir, *job), jobs))
+        if self.pack > 1:
+            returns = self._launch_packs(sweep_dir, jobs)
+        else:
+            with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
+                returns = list(pool.map(lambda job: self._start(sweep_dir, *job), jobs))
         report(returns, sweep_dir)
         return returns
+
+    def _launch_packs(self, sweep_dir: Path, jobs: list) -> list[JobReturn]:
+        returns: dict[int, JobReturn] = {}
+        todo = []
+        for i, (num, overrides, config) in enumerate(jobs):
+            done = already_completed(num, overrides, config, sweep_dir)
+            if done is not None:
+                returns[i] = done
+            else:
+                todo.append(i)
+        packs = [[todo[k] for k in pack] for pack in group_into_packs([jobs[i][2] for i in todo], self.pack)]
+        workers = min(self.pack, available_cores())
+        at_once = max(1, self.n_jobs // workers)
+        log.info("local launcher: %d of %d jobs to run, in %d packs of up to %d (sizes %s), %d "
+                 "pack(s) at a time; %d already completed", len(todo), len(jobs), len(packs),
+                 self.pack, ", ".join(str(len(p)) for p in packs), at_once, len(jobs) - len(todo))
+        for k, pack in enumerate(packs):
+            log.info("pack %d: jobs %s", k, ", ".join(str(jobs[i][0]) for i in pack))
+        with ThreadPoolExecutor(max_workers=at_once) as pool:
+            results = pool.map(lambda pk: self._run_pack(sweep_dir, pk[0], [jobs[i] for i in pk[1]]),
+                               enumerate(packs))
+            for pack, rets in zip(packs, results):
+                returns.update(zip(pack, rets))
+        return [returns[i] for i in range(len(jobs))]
+
+    def _run_pack(self, sweep_dir: Path, number: int, jobs: list) -> list[JobReturn]:
+        work = sweep_dir / WORK_DIR
+        payload, result, output = (work / f"pack_{number}.pkl", work / f"pack_{number}.result.pkl",
+                                   work / f"pack_{number}.out")
+        result.unlink(missing_ok=True)
+        payload.write_bytes(cloudpickle.dumps({
+            "hydra_context": self.hydra_context, "config": self.config,
+            "jobs": [(overrides, num) for num, overrides, _ in jobs],
+            "job_id": f"local_pack_{number}", "singletons": Singleton.get_state()}))
+        with open(output, "w") as out:
+            proc = subprocess.run(
+                [sys.executable, "-m", "deep_pg.sweep.local_job", str(payload), str(result)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                env={**os.environ, **SINGLE_THREADED})
+        payload.unlink(missing_ok=True)
+        if result.exists():
+            rets: list[JobReturn] = cloudpickle.loads(result.read_bytes())
+            result.unlink()
+        else:  # the pack died before it could write its results or its index lines
+            reason = f"its pack's process died (exit code {proc.returncode}); output: {output}"
+            rets = []
+            for num, overrides, config in jobs:
+                rets.append(failed_return(overrides, JobFailed(reason)))
+                index.append(sweep_dir, index.record(num, overrides, job_run_dir(config), "failed",
+                                                     reason=reason, launcher_job_id=f"local_pack_{number}"))
+        for (num, _, config), ret in zip(jobs, rets):
+            status = "completed" if ret.status == JobStatus.COMPLETED else "FAILED"
+            log.info("job %d %s: %s", num, status, job_run_dir(config))
+        return rets
 
     def _start(self, sweep_dir: Path, num: int, overrides: list[str],
                config: DictConfig) -> JobReturn:

@@ -1,14 +1,21 @@
-"""Collect on-policy experience: one batched policy forward per step over all environments."""
+"""On-policy experience of one run: the Rollout, GAE, and the member sampler that collects it.
+
+A ``MemberSampler`` owns everything a run samples with: its environments, its observation
+normalizer and reward scaler (which update while sampling), and its action-noise stream. The
+policy arrives as numpy arrays each iteration, so the same object can live in this process (a
+pack of one) or in a sampling worker process (``deep_pg.sampling.pool``).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from deep_pg.envs.batch_env import BatchEnv
-from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler
-from deep_pg.networks import GaussianPolicy, numpy_forward
+from deep_pg.envs.normalization import build_normalizers
+from deep_pg.networks import numpy_mlp
 
 
 @dataclass
@@ -29,17 +36,26 @@ class Rollout:
         return self.rewards.size
 
 
-class Sampler:
-    """Steps a BatchEnv with a policy, normalizing observations and scaling rewards on the way."""
+@dataclass
+class PolicyArrays:
+    """A member's policy as numpy arrays: what a sampler needs to act, cheap to send to a worker."""
 
-    def __init__(self, env: BatchEnv, policy: GaussianPolicy, obs_normalizer: ObservationNormalizer,
-                 reward_scaler: RewardScaler, generator: torch.Generator):
-        self.env, self.policy = env, policy
-        self.obs_normalizer, self.reward_scaler = obs_normalizer, reward_scaler
-        self.generator = generator  # the stream of action noise
-        self._obs = obs_normalizer(env.obs)
+    layers: list[tuple[np.ndarray, np.ndarray]]  # (weight (in, out), bias) per layer of the mean
+    log_std: np.ndarray  # (act_dim,)
+    activation: str
 
-    def collect(self, steps_per_env: int) -> Rollout:
+
+class MemberSampler:
+    """Steps one run's environments with its policy, normalizing observations and scaling rewards
+    on the way. ``cfg`` is the run's config; environment i is first reset with ``seed + i``."""
+
+    def __init__(self, cfg):
+        self.env = BatchEnv(cfg.env.id, cfg.env.num_envs, cfg.seed, cfg.env.max_episode_steps)
+        self.obs_normalizer, self.reward_scaler = build_normalizers(cfg, self.env.obs_dim)
+        self.generator = torch.Generator().manual_seed(cfg.seed)  # the stream of action noise
+        self._obs = self.obs_normalizer(self.env.obs)
+
+    def collect(self, policy: PolicyArrays, steps_per_env: int) -> Rollout:
         env, n = self.env, self.env.num_envs
         obs = np.empty((steps_per_env, n, env.obs_dim), dtype=np.float32)
         actions = np.empty((steps_per_env, n, env.act_dim), dtype=np.float32)
@@ -49,11 +65,10 @@ class Sampler:
         final_obs = np.empty((steps_per_env, n, env.obs_dim), dtype=np.float32)
         episode_returns: list[float] = []
         episode_lengths: list[int] = []
-        with torch.inference_mode():
-            std = torch.exp(self.policy.log_std)
-            noise = torch.randn((steps_per_env, n, env.act_dim), generator=self.generator)
-            scaled_noise = (std * noise).numpy()
-        policy_mean = numpy_forward(self.policy.mean)  # the policy is fixed during a rollout
+        std = torch.from_numpy(np.exp(policy.log_std))
+        noise = torch.randn((steps_per_env, n, env.act_dim), generator=self.generator)
+        scaled_noise = (std * noise).numpy()
+        policy_mean = numpy_mlp(policy.layers, policy.activation)
         for t in range(steps_per_env):
             obs[t] = self._obs
             actions[t] = policy_mean(obs[t]) + scaled_noise[t]
@@ -72,25 +87,44 @@ class Sampler:
         return Rollout(obs, actions, rewards, terminated, truncated, final_obs,
                        episode_returns, episode_lengths)
 
-    def state_dict(self) -> dict:
-        return {"obs": self._obs.copy()}
+    def normalizers(self) -> tuple:
+        """Frozen copies of the observation normalizer and reward scaler (for probes)."""
+        return self.obs_normalizer.frozen(), self.reward_scaler.frozen()
 
-    def load_state_dict(self, state: dict) -> None:
-        self._obs = state["obs"].copy()
+    def state_dict(self) -> dict[str, Any]:
+        """Top-level entries of the run's checkpoint (probes read the normalizers from there)."""
+        return {
+            "env": self.env.state_dict(),
+            "obs_normalizer": self.obs_normalizer.state_dict(),
+            "reward_scaler": self.reward_scaler.state_dict(),
+            "sampler": {"actions": self.generator.get_state(), "obs": self._obs.copy()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.env.load_state_dict(state["env"])
+        self.obs_normalizer.load_state_dict(state["obs_normalizer"])
+        self.reward_scaler.load_state_dict(state["reward_scaler"])
+        self.generator.set_state(state["sampler"]["actions"])
+        self._obs = state["sampler"]["obs"].copy()
+
+    def close(self) -> None:
+        self.env.close()
 
 
 def gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, bootstrap: np.ndarray,
-        episode_end: np.ndarray, gamma: float, lam: float) -> np.ndarray:
+        episode_end: np.ndarray, gamma, lam) -> np.ndarray:
     """Generalized advantage estimates, time-major (T, N).
 
     ``next_values[t]`` is V of the observation step t ended in; ``bootstrap[t]`` is 0 where that
     state is terminal (so its value is 0) and 1 otherwise; ``episode_end[t]`` stops the backward
-    recursion at episode boundaries (terminated or truncated).
+    recursion at episode boundaries (terminated or truncated). ``gamma`` and ``lam`` are scalars
+    or (N,) arrays.
     """
     advantages = np.zeros_like(rewards)
     last = np.zeros(rewards.shape[1], dtype=rewards.dtype)
+    discount = gamma * lam
     for t in reversed(range(rewards.shape[0])):
         delta = rewards[t] + gamma * next_values[t] * bootstrap[t] - values[t]
-        last = delta + gamma * lam * (1.0 - episode_end[t]) * last
+        last = delta + discount * (1.0 - episode_end[t]) * last
         advantages[t] = last
     return advantages

@@ -1,0 +1,87 @@
+"""A pack of sweep jobs run in one process (``hydra.launcher.pack``), by either launcher.
+
+Each job still gets what Hydra gives a job: its composed config, its run directory with
+``.hydra/`` (config, hydra config, overrides) and its own line in the sweep index; only the
+process is shared. The pack's log goes to every member's ``deep_pg.log`` (it is the story of
+that run too) and to the launcher's output file.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus, setup_globals
+from hydra.types import HydraContext
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from deep_pg.sweep import index
+from deep_pg.sweep.jobs import JobFailed, failed_return, job_config, job_run_dir
+
+log = logging.getLogger("deep_pg")
+
+
+def _save_hydra_files(config: DictConfig, task_cfg: DictConfig, run_dir: Path,
+                      overrides: Sequence[str]) -> None:
+    """What Hydra's run_job writes into a job's output directory."""
+    hydra_dir = run_dir / str(config.hydra.output_subdir)
+    hydra_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(task_cfg, hydra_dir / "config.yaml")
+    OmegaConf.save(OmegaConf.create({"hydra": config.hydra}), hydra_dir / "hydra.yaml")
+    OmegaConf.save(OmegaConf.create(list(overrides)), hydra_dir / "overrides.yaml")
+
+
+def _log_to(run_dirs: Sequence[Path]) -> list[logging.Handler]:
+    handlers = []
+    for run_dir in run_dirs:
+        handler = logging.FileHandler(run_dir / "deep_pg.log")
+        handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+        logging.getLogger().addHandler(handler)
+        handlers.append(handler)
+    return handlers
+
+
+def run_pack_job(hydra_context: HydraContext, config: DictConfig,
+                 jobs: Sequence[tuple[Sequence[str], int]], job_id: str) -> list[JobReturn]:
+    """Train the jobs ``(overrides, job number)`` as one pack; one JobReturn per job."""
+    from deep_pg.run import run_pack  # imports torch: keep launcher start light
+
+    setup_globals()
+    configs = [job_config(hydra_context, config, list(o), num, job_id) for o, num in jobs]
+    run_dirs = [job_run_dir(c) for c in configs]
+    sweep_dir = Path(str(configs[0].hydra.sweep.dir))
+    task_cfgs = []
+    for cfg, run_dir, (overrides, _) in zip(configs, run_dirs, jobs):
+        task_cfg = copy.deepcopy(cfg)
+        with read_write(task_cfg), open_dict(task_cfg):
+            del task_cfg["hydra"]
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _save_hydra_files(cfg, task_cfg, run_dir, overrides)
+        task_cfgs.append(task_cfg)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(levelname)s] - %(message)s")
+    logging.getLogger().setLevel(logging.INFO)
+    HydraConfig.instance().set_config(configs[0])
+    handlers = _log_to(run_dirs)
+    try:
+        outcomes = run_pack(task_cfgs, run_dirs, sweep=sweep_dir.name)
+    finally:
+        for handler in handlers:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+    returns = []
+    for (overrides, num), run_dir, outcome in zip(jobs, run_dirs, outcomes):
+        if outcome.status == "completed":
+            ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
+            ret.return_value = outcome.final_return
+            entry = index.record(num, overrides, run_dir, "completed", skipped=outcome.skipped,
+                                 launcher_job_id=job_id)
+        else:
+            ret = failed_return(list(overrides), JobFailed(outcome.reason))
+            entry = index.record(num, overrides, run_dir, "failed", reason=outcome.reason,
+                                 launcher_job_id=job_id)
+        index.append(sweep_dir, entry)
+        returns.append(ret)
+    return returns
