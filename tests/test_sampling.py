@@ -20,7 +20,7 @@ def sampler():
 def normalizers(obs_dim: int):
     obs_norm = ObservationNormalizer(obs_dim, normalize=True, clip=5.0)
     obs_norm(np.random.default_rng(0).normal(2.0, 3.0, size=(100, obs_dim)))  # some statistics
-    scaler = RewardScaler(1, 0.99, scale=True, clip=None)
+    scaler = RewardScaler(1, 0.99, mode="returns", clip=None)
     scaler(np.array([4.0]), np.array([False]))
     scaler(np.array([-2.0]), np.array([False]))
     return obs_norm, scaler

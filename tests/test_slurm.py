@@ -106,7 +106,8 @@ def test_ablation16_sweep_on_slurm(cluster, tmp_path):
         bits = re.search(r"/opt=([01]{4})/", str(run_dir)).group(1)
         bits_seen.add(bits)
         config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
-        assert [config["opt"][t] for t in TOGGLES] == [b == "1" for b in bits]
+        on = {"returns": True, "none": False}  # reward_scaling is a mode; the others are booleans
+        assert [on.get(config["opt"][t], config["opt"][t]) for t in TOGGLES] == [b == "1" for b in bits]
         assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
         assert len(RunStore(run_dir).read_metrics()) == 2
     assert len(bits_seen) == 16

@@ -40,7 +40,8 @@ def sweep_params(*overrides: str) -> dict:
 # --- presets ------------------------------------------------------------------------------------
 def test_ablation16_sweeps_the_four_toggles():
     assert sweep_params("+sweep=ablation16") == {
-        f"opt.{t}": "true,false" for t in ("lr_anneal", "reward_scaling", "ortho_init", "value_clip")}
+        "opt.lr_anneal": "true,false", "opt.reward_scaling": "returns,none",
+        "opt.ortho_init": "true,false", "opt.value_clip": "true,false"}
 
 
 def test_seeds_preset_gives_three_seeds():
