@@ -18,7 +18,8 @@ from analysis.comparison import compare_algorithms
 from analysis.errors import AnalysisError
 from analysis.figures import BUILDERS, MissingData
 from analysis.final import FinalReward, final_rewards
-from analysis.runs import Runs, duplicates_message, load_runs
+from analysis.compact import MANIFEST, find_stores
+from analysis.runs import WANDB_PREFIX, Runs, duplicates_message, load_runs
 from analysis.schema import ABLATION_TOGGLES
 
 log = logging.getLogger("analysis")
@@ -217,9 +218,39 @@ def make_report(source: str, out: Path, final_reward: FinalReward = FinalReward(
     return path
 
 
+def study_dirs(source: str) -> list[Path]:
+    """The studies of a results folder: its subfolders holding compact stores
+    (`analysis.compact`), when there are two or more. Each study gets its own report: runs of
+    different studies (a 16-way ablation, a comparison at tuned settings) must not be pooled."""
+    root = Path(source)
+    if source.startswith(WANDB_PREFIX) or not root.is_dir() or (root / MANIFEST).is_file():
+        return []
+    studies = sorted({root / store.relative_to(root).parts[0] for store in find_stores(root)})
+    return studies if len(studies) > 1 else []
+
+
+def make_study_reports(studies: list[Path], out: Path, final_reward: FinalReward) -> Path:
+    """One report per study in ``out/STUDY/``, and an index page linking them."""
+    out.mkdir(parents=True, exist_ok=True)
+    items = []
+    for study in studies:
+        path = make_report(str(study), out / study.name, final_reward, progress=False)
+        items.append(f"<li><a href='{html.escape(study.name)}/index.html'>"
+                     f"{html.escape(study.name)}</a></li>")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>deep_pg reports</title>"
+            f"<style>{_CSS}</style></head><body><h1>deep_pg reports</h1><p class='meta'>"
+            f"One report per study of <code>{html.escape(str(studies[0].parent))}</code></p>"
+            f"<ul>{''.join(items)}</ul></body></html>")
+    path = out / "index.html"
+    path.write_text(page)
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="deep-pg-report", description=__doc__)
-    parser.add_argument("source", help="a sweep/run directory tree, or wandb://ENTITY/PROJECT")
+    parser.add_argument("source", help="a sweep/run directory tree, a folder of compact results "
+                        "(deep-pg-export; one report per study subfolder), or "
+                        "wandb://ENTITY/PROJECT")
     parser.add_argument("--out", type=Path, required=True, help="folder for index.html and files")
     parser.add_argument("--group", help="wandb group (the sweep) to read; wandb sources only")
     parser.add_argument("--final", default="last:10",
@@ -229,8 +260,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     try:
-        path = make_report(args.source, args.out, FinalReward.parse(args.final),
-                           group=args.group, progress=False if args.no_progress else None)
+        final = FinalReward.parse(args.final)
+        studies = study_dirs(args.source)
+        if studies and args.group is None:
+            path = make_study_reports(studies, args.out, final)
+        else:
+            path = make_report(args.source, args.out, final, group=args.group,
+                               progress=False if args.no_progress else None)
     except AnalysisError as err:
         print(f"deep-pg-report: error: {err}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)

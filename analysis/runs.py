@@ -142,6 +142,19 @@ def from_records(records: Sequence[RunRecord], source: str, notes: list[str] | N
                 source=source, notes=list(notes or []), duplicates=duplicates)
 
 
+def _load_path(root: Path, progress: bool | None) -> list[RunRecord]:
+    """The run directories and the compact stores (`analysis.compact`) under ``root``."""
+    from analysis.compact import load_stores
+
+    stored = load_stores(root) if root.is_dir() else []
+    try:
+        return stored + load_local(root, progress=progress)
+    except AnalysisError:
+        if stored:  # only compact stores here
+            return stored
+        raise
+
+
 def load_runs(source: str | Path, *, group: str | None = None,
               filters: dict[str, Any] | None = None, progress: bool | None = None) -> Runs:
     """Load runs from a folder tree of run directories or from ``wandb://entity/project``.
@@ -159,7 +172,7 @@ def load_runs(source: str | Path, *, group: str | None = None,
         if group is not None or filters:
             raise AnalysisError("group/filters select runs of a wandb project; for a local "
                                 "path, pass the sweep directory itself")
-        records, notes = load_local(Path(text), progress=progress), []
+        records, notes = _load_path(Path(text), progress), []
     runs = from_records(records, source=text, notes=notes)
     shown = 10  # enough to see the pattern without flooding a load of hundreds of runs
     for run_id, problem in runs.problems.head(shown).itertuples(index=False):
