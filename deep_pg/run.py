@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 
 from deep_pg.checkpoint import CheckpointCadence, CheckpointError, load
 from deep_pg.config import ConfigError, check_known_keys
+from deep_pg.exits import BadInput, RunFailed
 from deep_pg.probes.schedule import ProbeSchedule
 from deep_pg.sweep.preemption import checkpoint_before_requeue
 from deep_pg.tracking.failure import log_traceback, one_line_reason, summary_before_training
@@ -32,8 +33,7 @@ from deep_pg.tracking.wandb_logger import WandbLogger
 
 log = logging.getLogger("deep_pg")
 
-EXIT_BAD_INPUT = 2
-EXIT_FAILED = 1
+EXIT_FAILED = RunFailed.exit_code
 
 
 @dataclass
@@ -70,15 +70,16 @@ def report_bad_input(message: str, run_dir: Path) -> Outcome:
 
 
 def run_training(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
-    """Train one run (a pack of one); exits 2 on bad input and 1 if the run failed."""
+    """Train one run (a pack of one); raises BadInput (exit 2) or RunFailed (exit 1) with the
+    reason if it did not complete."""
     sweep = None
     if run_dir is None:
         run_dir, sweep = hydra_run_dir()
     outcome, = run_pack([cfg], [Path(run_dir)], sweep)
     if outcome.status == "bad_input":
-        sys.exit(EXIT_BAD_INPUT)
+        raise BadInput(outcome.reason)
     if outcome.status == "failed":
-        sys.exit(EXIT_FAILED)
+        raise RunFailed(outcome.reason)
     if not outcome.skipped:
         print(f"deep-pg: run directory {run_dir}")
     return outcome.final_return

@@ -1,7 +1,8 @@
 """Entry point of one local-launcher process: ``python -m deep_pg.sweep.local_job <payload> <result>``.
 
 Runs the pickled Hydra job, or pack of jobs, and writes its ``JobReturn`` (a list of them for a
-pack) next to the payload (atomically, so the launcher reads a whole result or none).
+pack) next to the payload (atomically, so the launcher reads a whole result or none). A failed
+job's return holds a ``JobFailed`` with its reason (``deep_pg.sweep.jobs``), which always pickles.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import cloudpickle
 from hydra.core.singleton import Singleton
 
 from deep_pg.atomic import atomic_open
-from deep_pg.sweep.jobs import JobFailed, run_sweep_job
+from deep_pg.sweep.jobs import run_sweep_job
 from deep_pg.sweep.pack_job import run_pack_job
 
 
@@ -23,15 +24,8 @@ def main(payload_path: str, result_path: str) -> None:
         rets = run_pack_job(**job)
     else:
         rets = run_sweep_job(**job)
-    try:
-        data = cloudpickle.dumps(rets)
-    except Exception:  # an exception object that cannot be pickled: keep its message
-        for ret in rets if isinstance(rets, list) else [rets]:
-            if ret.status.name != "COMPLETED":
-                ret.return_value = JobFailed(f"{type(ret._return_value).__name__}: {ret._return_value}")
-        data = cloudpickle.dumps(rets)
     with atomic_open(Path(result_path), "wb") as f:
-        f.write(data)
+        f.write(cloudpickle.dumps(rets))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from typing import Any, NoReturn, Sequence
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf
 
-from deep_pg.config import ConfigError, check_known_keys
+from deep_pg.config import ConfigError
+from deep_pg.sweep import apps
 from deep_pg.sweep.jobs import job_config, job_run_dir
 
 EXIT_BAD_INPUT = 2  # as deep_pg.run: bad input exits 2 with one line on stderr
@@ -43,7 +44,7 @@ def check_jobs(hydra_context: HydraContext, config: DictConfig,
     for num, overrides in enumerate(job_overrides, start=initial_job_idx):
         cfg = job_config(hydra_context, config, overrides, num, f"preflight_{num}")
         try:
-            check_known_keys(cfg)  # e.g. +algo.lr=1e-3: stop before anything is launched
+            apps.check(cfg)  # e.g. +algo.lr=1e-3: stop before anything is launched
         except ConfigError as err:
             fail(str(err))
         own = _params(cfg)

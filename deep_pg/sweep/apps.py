@@ -1,0 +1,63 @@
+"""The two Hydra apps whose jobs the launchers run, told apart by ``hydra.job.name``: ``deep_pg``
+(training) and ``deep_pg_probe`` (probes on a kept checkpoint). What a launcher asks of a job
+that depends on the app is here: how to check its config before launching, and whether it is
+done already (skip-if-done). Heavy imports stay inside the functions: launchers start light.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from deep_pg.tracking.run_store import SUMMARY_FILE
+
+PROBE_APP = "deep_pg_probe"
+
+
+def is_probe_job(cfg: DictConfig) -> bool:
+    return str(cfg.hydra.job.name) == PROBE_APP
+
+
+def check(cfg: DictConfig) -> None:
+    """Raise ConfigError naming the first bad key of a job's composed config."""
+    if is_probe_job(cfg):
+        from deep_pg.probes.request import load_request
+
+        load_request(cfg)  # known keys, the checkpoint, the probe settings against it
+    else:
+        from deep_pg.config import check_known_keys
+
+        check_known_keys(cfg)
+
+
+def is_done(cfg: DictConfig) -> bool:
+    """A completed run of this config; a probe result (or shard) with identical settings."""
+    if is_probe_job(cfg):
+        from deep_pg.probes.request import request_done
+
+        return request_done(cfg)
+    from deep_pg.sweep.jobs import job_run_dir
+    from deep_pg.trainer import completed_run_mismatch  # imports torch
+
+    run_dir = job_run_dir(cfg)
+    return (read_summary(run_dir).get("status") == "completed"
+            and completed_run_mismatch(run_dir, cfg) is None)
+
+
+def was_done(cfg: DictConfig) -> bool:
+    """Before a job runs: will it find its work done (its index line then says skipped)?"""
+    if is_probe_job(cfg):
+        return is_done(cfg)
+    from deep_pg.sweep.jobs import job_run_dir
+
+    return read_summary(job_run_dir(cfg)).get("status") == "completed"
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / SUMMARY_FILE
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
