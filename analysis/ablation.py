@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.schema import ABLATION_TOGGLES, COMPLETED
-from analysis.stats import bootstrap_ci, iqm, probability_of_improvement
+from analysis.stats import iqm, probability_of_improvement
+from deep_pg.bootstrap import bootstrap_ci
 
 CELL = ["algo", "env"]  # the ablation is analysed separately per algorithm and environment
 

@@ -1,17 +1,16 @@
 """Statistics for comparing training outcomes, in the style of Agarwal et al. (2021),
 "Deep RL at the edge of the statistical precipice": interval estimates over point estimates,
 the interquartile mean (robust to the outlier seeds RL produces) and the probability of
-improvement. Resampling is done by scipy.stats.bootstrap (a maintained implementation)."""
+improvement. Intervals: ``deep_pg.bootstrap`` (the one implementation the probes use too)."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-CONFIDENCE = 0.95
-RESAMPLES = 2000
+from deep_pg.bootstrap import bootstrap_ci
 
 
 def iqm(values, axis: int = -1) -> np.ndarray:
@@ -25,26 +24,6 @@ def probability_of_improvement(x, y, axis: int = -1) -> np.ndarray:
     x = np.expand_dims(np.moveaxis(np.asarray(x, float), axis, -1), -1)
     y = np.expand_dims(np.moveaxis(np.asarray(y, float), axis, -1), -2)
     return ((x > y) + 0.5 * (x == y)).mean(axis=(-2, -1))
-
-
-def bootstrap_ci(samples: Sequence[np.ndarray], statistic: Callable = np.mean,
-                 confidence: float = CONFIDENCE, n_resamples: int = RESAMPLES,
-                 seed: int = 0, method: str = "percentile") -> tuple[float, float, float]:
-    """(point estimate, CI low, CI high) of ``statistic`` over one or more independent samples.
-
-    With fewer than two values per sample, or no spread, the interval is the point itself
-    (a bootstrap cannot say more). ``method`` is scipy's: percentile (default: defined for any
-    data, even tiny seed counts) or BCa (better coverage for skewed data, needs spread)."""
-    samples = [np.asarray(s, float)[~np.isnan(np.asarray(s, float))] for s in samples]
-    if any(len(s) == 0 for s in samples):
-        return np.nan, np.nan, np.nan
-    point = float(statistic(*samples, axis=-1))
-    if any(len(s) < 2 for s in samples) or all(np.ptp(s) == 0 for s in samples):
-        return point, point, point
-    res = stats.bootstrap(samples, statistic, n_resamples=n_resamples, confidence_level=confidence,
-                          method=method, vectorized=True, paired=False,
-                          rng=np.random.default_rng(seed))
-    return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def summarize(values, seed: int = 0) -> dict[str, float]:

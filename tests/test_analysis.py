@@ -24,8 +24,9 @@ from analysis.final import FinalReward, final_rewards
 from analysis.report import main as report_main, make_report
 from analysis.runs import from_records
 from analysis.schema import ABLATION_TOGGLES, HEADLINE, IDENTITY_KEYS
-from analysis.stats import bootstrap_ci, iqm, probability_of_improvement
+from analysis.stats import iqm, probability_of_improvement
 from analysis.wandb_source import build_filters, parse_path, record_from_api_run
+from deep_pg.bootstrap import bootstrap_ci
 from deep_pg.run import run_training
 from deep_pg.trainer import IDENTITY_KEYS as TRAINER_IDENTITY_KEYS
 from conftest import TINY, make_cfg
@@ -301,8 +302,9 @@ def test_iqm_and_probability_of_improvement():
 
 # --- the report --------------------------------------------------------------------------------
 def _write_probe_tables(run_dir: Path, offset: float) -> None:
-    """Probe tables in the format deep_pg/probes/results.py writes (variant/measure per probe,
-    trial rows plus a trial == -1 mean row with its CI), standing in for a probe run here."""
+    """Probe tables in the format deep_pg/probes/results.py writes (measure = the quantity,
+    variant = the condition; trial rows plus a trial == -1 mean row with its CI), standing in for
+    a probe run here."""
     rng = np.random.default_rng(int(offset * 10))
     rows = {"gradient": [], "value": [], "baselines": [], "landscape": [], "trust_region": []}
 
@@ -324,8 +326,8 @@ def _write_probe_tables(run_dir: Path, offset: float) -> None:
                     rng.normal(0, .02, 4))
         add("baselines", it, "true_value", "fit_mre", 50000, [0.1])
         for split in ("train", "heldout"):
-            for variant, level in (("gae", 0.01), ("returns", 0.5)):
-                add("value", it, variant, split, 2048, level * it * (1 + offset) *
+            for measure, level in (("gae", 0.01), ("returns", 0.5)):
+                add("value", it, split, measure, 2048, level * it * (1 + offset) *
                     rng.uniform(0.8, 1.2, 3))
             for measure, level in (("mean_kl", 0.01), ("max_ratio", 1.5)):
                 add("trust_region", it, split, measure, 2048, level * (1 + offset) *
@@ -333,12 +335,12 @@ def _write_probe_tables(run_dir: Path, offset: float) -> None:
         for m in (256, 2048):
             for a in np.linspace(0, 3, 4):
                 for b in np.linspace(0, 3, 4):
-                    point = dict(iteration=it, probe="landscape", measure="mean", trial=-1,
+                    point = dict(iteration=it, probe="landscape", variant="step_random", trial=-1,
                                  step_samples=m, step_coef=a, random_coef=b)
-                    rows["landscape"].append(dict(point, variant="surrogate", sample_count=m,
+                    rows["landscape"].append(dict(point, measure="surrogate", sample_count=m,
                                                   value=a - b))
                     for n in (2000, 100000):
-                        rows["landscape"].append(dict(point, variant="return", sample_count=n,
+                        rows["landscape"].append(dict(point, measure="return", sample_count=n,
                             value=a - b ** 2 + rng.normal(0, 1e4 / n)))
     (run_dir / "probes").mkdir()
     for probe, table in rows.items():

@@ -52,7 +52,7 @@ def test_gradient_estimates_converge_to_the_true_gradient(sampler, tmp_path):
     trials = ctx.collect_trials(6, *gradient.trial_layout(ctx, counts), ctx.agent.policy, "t")
     estimates = gradient.gradient_estimates(ctx, trials, counts)
     truth, _ = gradient.true_batches(ctx, "truth")
-    true_gradient = surrogate_gradient(ctx.agent.policy, truth.obs, truth.actions, truth.advantages)
+    true_gradient = surrogate_gradient(ctx.agent.policy, truth, ctx.cfg)
     to_true = [np.mean([cosine_similarity(e, true_gradient) for e in estimates[:, c]]) for c in range(2)]
     pairwise = [pairwise_cosine(estimates[:, c]).mean() for c in range(2)]
     assert to_true[1] > 0.5 and to_true[1] > to_true[0] + 0.2, to_true
@@ -81,10 +81,11 @@ def test_gradient_probe_reports_the_truths_reliability_and_the_corrected_similar
 def test_value_probe_reports_both_definitions(sampler, tmp_path):
     ctx = context(sampler, tmp_path, "probe.num_estimates=2", "probe.heldout_samples=256")
     df = pd.DataFrame(value.run(ctx))
-    assert set(df.variant) == {"gae", "returns", "ref_returns", "ref_gae_sq"}
+    assert set(df.measure) == {"gae", "returns", "ref_returns", "ref_gae_sq"}
+    assert set(df.variant) == {"train", "heldout"}
     assert (df.groupby(["variant", "measure"]).size() == 2).all() and np.isfinite(df.value).all()
     # Pendulum never terminates: the reference scores every state but the time-limit steps
-    ref = df[(df.variant == "ref_returns") & (df.measure == "heldout")]
+    ref = df[(df.measure == "ref_returns") & (df.variant == "heldout")]
     assert (ref.num_pairs <= ref.sample_count).all() and (ref.num_pairs > 0.9 * ref.sample_count).all()
 
 
@@ -105,13 +106,13 @@ def test_landscape_origin_is_the_current_policy_return(sampler, tmp_path):
                   "probe.landscape_step_samples=[256]")
     before = flat_parameters(ctx.agent.policy).clone()
     rows = landscape.run(ctx)
-    origin = [r for r in rows if r["variant"] == "return" and r["step_coef"] == 0 and r["random_coef"] == 0]
+    origin = [r for r in rows if r["measure"] == "return" and r["step_coef"] == 0 and r["random_coef"] == 0]
     stats = landscape.policy_return(ctx, ctx.agent.policy, 400, ctx.seed("landscape/return", 256, 0, 0, 400))
     assert len(origin) == 1 and origin[0]["value"] == pytest.approx(stats.returns.mean(), rel=1e-12)
-    surrogate_origin = [r for r in rows if r["variant"] == "surrogate" and r["step_coef"] == 0
+    surrogate_origin = [r for r in rows if r["measure"] == "surrogate" and r["step_coef"] == 0
                         and r["random_coef"] == 0]
     assert surrogate_origin[0]["value"] == pytest.approx(0.0, abs=1e-5)  # E[ratio 1 * A_hat] = 0
-    far = [r for r in rows if r["variant"] == "return" and r["step_coef"] > 0]
+    far = [r for r in rows if r["measure"] == "return" and r["step_coef"] > 0]
     assert all(r["value"] != origin[0]["value"] for r in far)
     assert torch.equal(flat_parameters(ctx.agent.policy), before)
 

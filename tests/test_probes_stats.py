@@ -4,22 +4,21 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from conftest import TINY, make_cfg
-from deep_pg.algorithms.batch import make_batch
-from deep_pg.algorithms.common import trust_region_metrics
+from deep_pg.algorithms.batch import Batch, make_batch
+from deep_pg.algorithms.common import MemberSettings, trust_region_metrics
 from deep_pg.config import ConfigError, validate
 from deep_pg.networks import GaussianPolicy, ValueNetwork
 from deep_pg.probes.context import mc_returns
 from deep_pg.probes.results import MEAN_TRIAL, read_results, with_means, write_results
-from deep_pg.probes.stats import (bootstrap_ci, corrected_cosine, cosine_similarity,
-                                  mean_relative_error, pairwise_bootstrap_ci, pairwise_cosine,
-                                  spearman_brown)
+from deep_pg.bootstrap import bootstrap_ci
+from deep_pg.probes.stats import (corrected_cosine, cosine_similarity, mean_relative_error,
+                                  pairwise_bootstrap_ci, pairwise_cosine, spearman_brown)
 from deep_pg.probes.value import squared_relative_error, stream_returns
-from deep_pg.probes.surrogate import surrogate_gradient
+from deep_pg.probes.surrogate import surrogate_gradient, surrogate_value
 from deep_pg.sampling.rollout import Rollout
 
 
@@ -54,25 +53,32 @@ def test_mean_relative_error_formula():
 
 def test_bootstrap_interval_is_reproducible_and_brackets_the_mean():
     values = np.random.default_rng(0).normal(3.0, 1.0, size=50)
-    low, high = bootstrap_ci(values, 500, seed=1)
-    assert (low, high) == bootstrap_ci(values, 500, seed=1)
-    assert low < values.mean() < high
+    point, low, high = bootstrap_ci([values], n_resamples=500, seed=1)
+    assert (point, low, high) == bootstrap_ci([values], n_resamples=500, seed=1)
+    assert point == pytest.approx(values.mean()) and low < point < high
     # roughly mean +- 1.96 sd / sqrt(n)
     assert high - low == pytest.approx(2 * 1.96 * values.std() / np.sqrt(50), rel=0.25)
-    assert np.isnan(bootstrap_ci(values[:1], 500, seed=1)[0])
+    assert bootstrap_ci([values[:1]], n_resamples=500, seed=1) == (values[0],) * 3  # no spread
 
 
-def test_surrogate_gradient_is_the_gradient_of_eq1_with_normalized_advantages():
+@pytest.mark.parametrize("adv_norm", [True, False])
+def test_surrogate_gradient_and_value_honour_adv_norm_as_training_does(adv_norm):
+    """The probed gradient is that of Eq. 1 with the advantages the update uses: standardized
+    with opt.adv_norm, raw without; so is the landscape's surrogate value."""
     torch.manual_seed(0)
     policy = GaussianPolicy(3, 2, [8], "tanh", ortho_init=False)
     obs, actions, adv = torch.randn(50, 3), torch.randn(50, 2), torch.randn(50) * 3 + 1
-    adv_hat = (adv - adv.mean()) / (adv.std() + 1e-8)
+    adv_hat = (adv - adv.mean()) / (adv.std() + 1e-8) if adv_norm else adv
     logp_old = policy.log_prob(obs, actions).detach()
     objective = (torch.exp(policy.log_prob(obs, actions) - logp_old) * adv_hat).mean()
     expected = torch.cat([g.reshape(-1) for g in torch.autograd.grad(objective, list(policy.parameters()))])
-    got = surrogate_gradient(policy, obs, actions, adv)
+    batch = Batch(obs, actions, logp_old, policy(obs).detach(), policy.log_std.detach(), adv, adv, adv)
+    cfg = make_cfg(*TINY, f"opt.adv_norm={adv_norm}")
+    got = surrogate_gradient(policy, batch, cfg)
     assert torch.allclose(got, expected, atol=1e-6)
     assert all(p.grad is None for p in policy.parameters())  # no side effect on .grad
+    # at the current policy every ratio is 1: the objective is the mean advantage the update sees
+    assert surrogate_value(policy, batch, cfg) == pytest.approx(float(adv_hat.mean()), abs=1e-6)
 
 
 def test_mc_returns_exact_at_terminal_and_tail_rule_elsewhere():
@@ -165,7 +171,8 @@ def test_pairwise_interval_covers_the_population_similarity_unlike_the_per_estim
     for r in range(repeats):
         estimates = torch.tensor(g + sigma * rng.normal(size=(k, dim)))
         intervals = {"estimates": pairwise_bootstrap_ci(estimates, 500, seed=r),
-                     "per_estimate_means": bootstrap_ci(pairwise_cosine(estimates), 500, seed=r)}
+                     "per_estimate_means": bootstrap_ci([pairwise_cosine(estimates)],
+                                                        n_resamples=500, seed=r)[1:]}
         for name, (low, high) in intervals.items():
             covered[name] += low <= population <= high
     # nominal 95%; measured 0.935 vs 0.59 with these seeds
@@ -215,11 +222,14 @@ def test_reference_returns_stop_at_any_episode_end_or_the_stream_end_and_skip_do
 
 
 def test_reference_gae_error_is_squared_over_absolute_target_and_clipped_pessimistically():
+    unclipped = MemberSettings.from_configs([make_cfg(*TINY, "opt.value_clip=false")])
+    clipped = MemberSettings.from_configs([make_cfg(*TINY, "opt.value_clip=true",
+                                                    "algo.value_clip_eps=0.5")])
     predicted, targets, old = np.array([2.0, 0.0]), np.array([1.0, -2.0]), np.array([1.0, -1.0])
-    assert squared_relative_error(predicted, targets, old, None) == pytest.approx((1 / 1 + 4 / 2) / 2)
+    assert squared_relative_error(predicted, targets, old, unclipped) == pytest.approx((1 / 1 + 4 / 2) / 2)
     # right on target but 1 away from V_old: the clipped prediction (0.5 away) is what counts
-    assert squared_relative_error(np.array([1.0]), np.array([1.0]), np.array([0.0]), 0.5) == 0.25
-    assert squared_relative_error(np.array([1.0]), np.array([1.0]), np.array([0.0]), None) == 0.0
+    assert squared_relative_error(np.array([1.0]), np.array([1.0]), np.array([0.0]), clipped) == 0.25
+    assert squared_relative_error(np.array([1.0]), np.array([1.0]), np.array([0.0]), unclipped) == 0.0
 
 
 @pytest.mark.parametrize("overrides, warns", [

@@ -12,10 +12,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import (FuncFormatter, Locator, LogLocator, MaxNLocator,  # noqa: E402
                                NullFormatter)
-from scipy import stats  # noqa: E402
 
-from analysis.probe_columns import canonical  # noqa: E402
-from analysis.stats import bootstrap_ci  # noqa: E402
+from deep_pg.bootstrap import bootstrap_ci, interval  # noqa: E402
+from deep_pg.probes.results import MEAN_TRIAL  # noqa: E402
 
 # The paper's line where implementations estimate the gradient: 2K state-action pairs.
 PRACTICE_SAMPLES = 2048
@@ -47,10 +46,15 @@ def ordered(algos) -> list[str]:
 
 
 def probe_table(runs, probe: str, needs: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The canonical probe table, or MissingData naming what is absent."""
+    """A probe's table, one row per measurement: the probe's mean rows (trial == MEAN_TRIAL,
+    with its CIs) where it wrote them, else the trial rows; or MissingData naming what is absent.
+    Every probe names its columns alike (``deep_pg.probes.results``: ``measure`` the quantity,
+    ``variant`` the condition), so no probe needs translating."""
     if probe not in runs.probes:
         raise MissingData(f"no run has probes/{probe}.parquet (train with probe={probe})")
-    table = canonical(runs.probes[probe], probe)
+    table = runs.probes[probe]
+    if "trial" in table and (table["trial"] == MEAN_TRIAL).any():
+        table = table[table["trial"] == MEAN_TRIAL].reset_index(drop=True)
     missing = [c for c in needs if c not in table]
     if missing:
         raise MissingData(f"probes/{probe}.parquet lacks column(s) {', '.join(missing)}")
@@ -68,10 +72,8 @@ def mean_band(matrix: np.ndarray, confidence: float = 0.95, seed: int = 0):
     high = low.copy()
     full = ~np.isnan(matrix).any(axis=0)
     if matrix.shape[0] >= 2 and full.any():
-        res = stats.bootstrap((matrix[:, full],), np.mean, axis=0, n_resamples=1000,
-                              confidence_level=confidence, method="percentile",
-                              rng=np.random.default_rng(seed))
-        low[full], high[full] = res.confidence_interval.low, res.confidence_interval.high
+        low[full], high[full] = interval((matrix[:, full],), np.mean, n_resamples=1000, seed=seed,
+                                         axis=0, confidence=confidence)
     return mean, low, high
 
 

@@ -4,11 +4,11 @@ pairwise similarity of estimates (paper Figs. 1, 9), similarity to the "true" gr
 actual step (appendix A.4), and the baselines (Fig. 4)."""
 from __future__ import annotations
 
-from analysis.figures.common import (Figure, MissingData, algo_colors, grid, log_axis, ordered,
+from analysis.figures.common import (Figure, MissingData, algo_colors, grid, log_axis,
                                      practice_line, probe_table, trial_band)
 
 _GRADIENT_PANELS = [
-    # (metric, variant, name, title, y label)
+    # (measure, variant, name, title, y label)
     ("pairwise", "gradient", "gradient_pairwise", "Gradient variance (paper Figs. 1, 9)",
      "avg pairwise cos similarity"),
     ("true", "gradient", "gradient_true", "Convergence to the true gradient (paper Figs. 2, 10)",
@@ -27,16 +27,16 @@ CORRECTED = {"true": "true_corrected"}
 
 def _per_env_iteration(table, env, line_key, colors_for, title_prefix, ylabel):
     """One panel per probe iteration; one line (with CI) per ``line_key`` value, dashed for a
-    corrected metric."""
+    corrected measure."""
     part = table[table["env"] == env]
     iterations = sorted(part["iteration"].unique())
     fig, axes = grid(len(iterations))
     for i, (ax, it) in enumerate(zip(axes, iterations)):
         at = part[part["iteration"] == it]
-        for (key, metric), rows in at.groupby([line_key, "metric"], sort=False):
+        for (key, measure), rows in at.groupby([line_key, "measure"], sort=False):
             band = trial_band(rows, "sample_count")
             color, label = colors_for(key)
-            corrected = metric in CORRECTED.values()
+            corrected = measure in CORRECTED.values()
             ax.plot(band["sample_count"], band["mean"], color=color, lw=1.4,
                     ls="--" if corrected else "-",
                     label="dashed: corrected, ÷√ρ_N" if corrected else label)
@@ -55,14 +55,14 @@ def _per_env_iteration(table, env, line_key, colors_for, title_prefix, ylabel):
 
 
 def gradient_figures(runs, ctx) -> list[Figure]:
-    table = probe_table(runs, "gradient", needs=("metric", "variant", "sample_count", "iteration"))
+    table = probe_table(runs, "gradient", needs=("measure", "variant", "sample_count", "iteration"))
     colors = algo_colors(table["algo"].unique())
     out, missing = [], []
-    for metric, variant, name, title, ylabel in _GRADIENT_PANELS:
-        metrics = {metric, CORRECTED.get(metric, metric)}
-        sel = table[table["metric"].isin(metrics) & (table["variant"] == variant)]
+    for measure, variant, name, title, ylabel in _GRADIENT_PANELS:
+        measures = {measure, CORRECTED.get(measure, measure)}
+        sel = table[table["measure"].isin(measures) & (table["variant"] == variant)]
         if sel.empty:
-            missing.append(f"{name}: no rows with metric={metric}, variant={variant}")
+            missing.append(f"{name}: no rows with measure={measure}, variant={variant}")
             continue
         seen = set()
 
@@ -81,7 +81,7 @@ def gradient_figures(runs, ctx) -> list[Figure]:
                               + (" Dashed: the same similarity divided by √ρ_N, ρ_N the expected "
                                  "similarity of two independent 'true' estimates (from its two "
                                  "halves): what it would be without the noise of the 'true' "
-                                 "direction itself." if metric in CORRECTED else ""),
+                                 "direction itself." if measure in CORRECTED else ""),
                               fig))
     if not out:
         raise MissingData("; ".join(missing))
@@ -89,12 +89,12 @@ def gradient_figures(runs, ctx) -> list[Figure]:
 
 
 def baseline_figures(runs, ctx) -> list[Figure]:
-    table = probe_table(runs, "baselines", needs=("baseline", "metric", "sample_count", "iteration"))
-    table = table[table["metric"] == "pairwise"]  # the table also holds the true value net's fit
-    palette = {"value": "tab:blue", "true": "tab:green", "zero": "tab:red"}
+    table = probe_table(runs, "baselines", needs=("variant", "measure", "sample_count", "iteration"))
+    table = table[table["measure"] == "pairwise"]  # the table also holds the true value net's fit
+    palette = {"value_net": "tab:blue", "true_value": "tab:green", "zero": "tab:red"}
     out = []
     for (env, algo), sel in table.groupby(["env", "algo"], sort=True):
-        fig = _per_env_iteration(sel, env, "baseline",
+        fig = _per_env_iteration(sel, env, "variant",
                                  lambda b: (palette.get(b, "tab:gray"), f"{b} baseline"),
                                  f"{algo} ", "avg pairwise cos similarity")
         out.append(Figure(f"baselines_{algo}_{env}", f"Baselines: {algo} on {env} (paper Fig. 4)",

@@ -9,12 +9,12 @@ import numpy as np
 
 from analysis.figures.common import Figure, MissingData, probe_table
 
-NEEDS = ("metric", "step_coord", "random_coord", "sample_count", "iteration")
+NEEDS = ("measure", "step_coef", "random_coef", "sample_count", "iteration")
 
 
 def _surface(ax, rows, title):
     """Mean over trials at each grid point, drawn as a 3-D surface like the paper's."""
-    mesh = rows.pivot_table(index="random_coord", columns="step_coord", values="value",
+    mesh = rows.pivot_table(index="random_coef", columns="step_coef", values="value",
                             aggfunc="mean")
     x, y = np.meshgrid(mesh.columns.to_numpy(float), mesh.index.to_numpy(float))
     ax.plot_surface(x, y, mesh.to_numpy(float), cmap="viridis", linewidth=0, antialiased=True)
@@ -32,9 +32,9 @@ def _one_run_per_cell(table):
 
 def concentration_figures(runs, ctx) -> list[Figure]:
     table = _one_run_per_cell(probe_table(runs, "landscape", needs=NEEDS))
-    table = table[table["metric"] == "return"]
+    table = table[table["measure"] == "return"]
     if table.empty:
-        raise MissingData("probes/landscape.parquet has no metric=return rows")
+        raise MissingData("probes/landscape.parquet has no measure=return rows")
     out = []
     for (algo, env, run_id, it), rows in table.groupby(["algo", "env", "run_id", "iteration"]):
         if "step_samples" in rows:  # one step regime: the reward surface is the subject here
@@ -57,9 +57,9 @@ def concentration_figures(runs, ctx) -> list[Figure]:
 
 def surrogate_figures(runs, ctx) -> list[Figure]:
     table = _one_run_per_cell(probe_table(runs, "landscape", needs=NEEDS))
-    if not {"return", "surrogate"} <= set(table["metric"].unique()):
-        raise MissingData("probes/landscape.parquet needs both metric=return and "
-                          "metric=surrogate rows")
+    if not {"return", "surrogate"} <= set(table["measure"].unique()):
+        raise MissingData("probes/landscape.parquet needs both measure=return and "
+                          "measure=surrogate rows")
     if "step_samples" not in table:
         table = table.assign(step_samples=0)
     out = []
@@ -68,10 +68,10 @@ def surrogate_figures(runs, ctx) -> list[Figure]:
         fig = plt.figure(figsize=(8, 3.6 * len(panels)))
         for r, (it, step_samples) in enumerate(panels):
             cell = rows[(rows["iteration"] == it) & (rows["step_samples"] == step_samples)]
-            true = cell[cell["metric"] == "return"]
+            true = cell[cell["measure"] == "return"]
             true = true[true["sample_count"] == true["sample_count"].max()]
             for c, (part, label) in enumerate(((true, "true reward"),
-                                               (cell[cell["metric"] == "surrogate"], "surrogate"))):
+                                               (cell[cell["measure"] == "surrogate"], "surrogate"))):
                 ax = fig.add_subplot(len(panels), 2, 2 * r + c + 1, projection="3d")
                 if part.empty:
                     ax.set_title(f"{label}: no rows", fontsize=9)

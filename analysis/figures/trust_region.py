@@ -10,20 +10,20 @@ _LINESTYLE = {"train": "-", "heldout": "--"}
 
 
 def trust_region_probe_figures(runs, ctx) -> list[Figure]:
-    table = probe_table(runs, "trust_region", needs=("metric", "split", "env_steps"))
+    table = probe_table(runs, "trust_region", needs=("measure", "variant", "env_steps"))
     colors = algo_colors(table["algo"].unique())
     out = []
     for env, part in table.groupby("env", sort=True):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-        for ax, metric in zip(axes, ("mean_kl", "max_ratio")):
-            rows = part[part["metric"] == metric]
-            for (algo, split), sel in rows.groupby(["algo", "split"]):
+        for ax, measure in zip(axes, ("mean_kl", "max_ratio")):
+            rows = part[part["measure"] == measure]
+            for (algo, split), sel in rows.groupby(["algo", "variant"]):
                 band = trial_band(sel, "env_steps")
                 ax.plot(band["env_steps"], band["mean"], color=colors[algo],
                         ls=_LINESTYLE.get(split, ":"), marker="o", ms=3, label=f"{algo} {split}")
                 ax.fill_between(band["env_steps"], band["low"], band["high"], color=colors[algo],
                                 alpha=0.15, lw=0)
-            ax.set_title(f"{env}: {metric}")
+            ax.set_title(f"{env}: {measure}")
             log_axis(ax, "y")
             steps_axis(ax, steps_per_iter(runs, part["run_id"]))
             if not rows.empty:

@@ -10,19 +10,19 @@ from analysis.figures.common import (Figure, MissingData, algo_colors, log_axis,
                                      probe_table, steps_axis, steps_per_iter, trial_band)
 
 _SPLITS = {"heldout": "held-out (paper Figs. 3, 12)", "train": "train (paper Fig. 11)"}
-_METRICS = [("gae", "GAE MRE"), ("returns", "Returns MRE"),
+_MEASURES = [("gae", "GAE MRE"), ("returns", "Returns MRE"),
             ("ref_gae_sq", "GAE (V−t)²/|t|, reference"), ("ref_returns", "Returns MRE, reference")]
 
 
 def value_figures(runs, ctx) -> list[Figure]:
-    table = probe_table(runs, "value", needs=("metric", "split", "iteration"))
+    table = probe_table(runs, "value", needs=("measure", "variant", "iteration"))
     colors = algo_colors(table["algo"].unique())
     out = []
     for split, label in _SPLITS.items():
-        for env, part in table[table["split"] == split].groupby("env", sort=True):
+        for env, part in table[table["variant"] == split].groupby("env", sort=True):
             fig, axes = plt.subplots(2, 2, figsize=(10, 7.2))
-            for ax, (metric, ylabel) in zip(axes.flat, _METRICS):
-                rows = part[part["metric"] == metric]
+            for ax, (measure, ylabel) in zip(axes.flat, _MEASURES):
+                rows = part[part["measure"] == measure]
                 for algo in ordered(rows["algo"].unique()):
                     # CI over runs (and trials) of the algorithm at each iteration
                     band = trial_band(rows[rows["algo"] == algo], "env_steps")
@@ -34,7 +34,7 @@ def value_figures(runs, ctx) -> list[Figure]:
                 log_axis(ax, "y", base=2)  # the paper's axis: MRE spans powers of two
                 steps_axis(ax, steps_per_iter(runs, part["run_id"]))
                 if rows.empty:
-                    ax.text(0.5, 0.5, f"no {metric} rows", ha="center", transform=ax.transAxes)
+                    ax.text(0.5, 0.5, f"no {measure} rows", ha="center", transform=ax.transAxes)
                 else:
                     ax.legend(fontsize=8)
             fig.tight_layout()

@@ -17,41 +17,55 @@ from deep_pg.sampling.rollout import Rollout, gae
 
 @dataclass
 class Batch:
-    """One iteration's experience, pairs in time-major order (t * num_envs + env)."""
+    """One iteration's experience, pairs in time-major order (t * num_envs + env).
+
+    A batch to fit a value network only (``value_targets``) has just obs, returns and values_old;
+    its policy fields are None.
+    """
 
     obs: torch.Tensor
-    actions: torch.Tensor
-    logp_old: torch.Tensor  # log pi_old(a|s)
-    mean_old: torch.Tensor  # pi_old's action means, for KL(pi_old || pi_new)
-    log_std_old: torch.Tensor  # (act_dim,), or (M, 1, act_dim) in a pack
-    advantages: torch.Tensor  # what the policy gradient weighs log-probs with (not normalized)
+    actions: torch.Tensor | None
+    logp_old: torch.Tensor | None  # log pi_old(a|s)
+    mean_old: torch.Tensor | None  # pi_old's action means, for KL(pi_old || pi_new)
+    log_std_old: torch.Tensor | None  # (act_dim,), or (M, 1, act_dim) in a pack
+    advantages: torch.Tensor | None  # what the policy gradient weighs log-probs with (not normalized)
     returns: torch.Tensor  # value targets: V_old + GAE advantages
     values_old: torch.Tensor
 
     PER_PAIR = ("obs", "actions", "logp_old", "mean_old", "advantages", "returns", "values_old")
 
+    @classmethod
+    def value_targets(cls, obs: torch.Tensor, returns: torch.Tensor) -> "Batch":
+        """Pairs (state, value target) to fit a fresh value network to (V_old = 0: no clipping
+        around an old network)."""
+        return cls(obs, None, None, None, None, None, returns, torch.zeros_like(returns))
+
     def __len__(self) -> int:
-        return self.advantages.shape[-1]
+        return self.returns.shape[-1]
 
     def select(self, idx: torch.Tensor | slice) -> "Batch":
         """The pairs ``idx`` of every member (views for a slice)."""
-        lead = (slice(None),) * (self.advantages.dim() - 1)
-        return self._with({k: getattr(self, k)[lead + (idx,)] for k in self.PER_PAIR})
+        lead = (slice(None),) * (self.returns.dim() - 1)
+        return self._with(self._per_pair(lambda x: x[lead + (idx,)]))
 
     def gather(self, idx: torch.Tensor) -> "Batch":
         """Member m's pairs ``idx[m]`` for every m (idx: (M, b) indices)."""
         rows = torch.arange(idx.shape[0]).unsqueeze(1)
-        return self._with({k: getattr(self, k)[rows, idx] for k in self.PER_PAIR})
+        return self._with(self._per_pair(lambda x: x[rows, idx]))
 
     def member(self, m: int) -> "Batch":
         """Member ``m``'s batch, as a single run's."""
-        return self._with({k: getattr(self, k)[m] for k in self.PER_PAIR},
-                          log_std_old=self.log_std_old[m, 0])
+        log_std = None if self.log_std_old is None else self.log_std_old[m, 0]
+        return self._with(self._per_pair(lambda x: x[m]), log_std_old=log_std)
 
     def as_pack(self) -> "Batch":
         """This single run's batch as the batch of a pack of one."""
-        return self._with({k: getattr(self, k).unsqueeze(0) for k in self.PER_PAIR},
-                          log_std_old=self.log_std_old.view(1, 1, -1))
+        log_std = None if self.log_std_old is None else self.log_std_old.view(1, 1, -1)
+        return self._with(self._per_pair(lambda x: x.unsqueeze(0)), log_std_old=log_std)
+
+    def _per_pair(self, fn) -> dict:
+        """``fn`` of every per-pair field that this batch has."""
+        return {k: fn(getattr(self, k)) for k in self.PER_PAIR if getattr(self, k) is not None}
 
     def _with(self, per_pair: dict, **other) -> "Batch":
         values = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -4,7 +4,8 @@ fitting and metrics.
 A pack trains ``M`` runs at once: every network parameter carries a leading member dimension and
 every setting that may differ between members is an (M,) tensor in ``MemberSettings``. Each loss
 term below is written once, for any leading shape: a pack's (M, B) tensors or a single run's (B,)
-(the probes replay the same objective and the same update on one run).
+with the settings of a pack of one (the probes measure the same objective and replay the same
+update on one run).
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ class MemberSettings:
     value_lr: torch.Tensor
     adam_eps: torch.Tensor
     lr_anneal: torch.Tensor  # bool: opt.lr_anneal
-    clip_eps: torch.Tensor  # algo.clip_eps, inf = no ratio clipping (PPO-NoClip)
+    clip_eps: torch.Tensor  # PPO's algo.clip_eps; inf = no ratio clip (PPO-NoClip, TRPO, PG)
     report_clip_eps: torch.Tensor  # the eps clip_frac is measured at
     value_clip: torch.Tensor  # bool: opt.value_clip
     value_clip_eps: torch.Tensor
@@ -67,7 +68,8 @@ class MemberSettings:
             value_lr=_tensor(x.value_lr for x in a),
             adam_eps=_tensor(x.adam_eps for x in a),
             lr_anneal=_tensor((x.lr_anneal for x in o), torch.bool),
-            clip_eps=_tensor(inf if x.clip_eps is None else x.clip_eps for x in a),
+            clip_eps=_tensor(x.clip_eps if x.family == "ppo" and x.clip_eps is not None else inf
+                             for x in a),
             report_clip_eps=_tensor(NO_CLIP_REPORT_EPS if x.clip_eps is None else x.clip_eps for x in a),
             value_clip=_tensor((x.value_clip for x in o), torch.bool),
             value_clip_eps=_tensor(x.value_clip_eps for x in a),
@@ -187,22 +189,28 @@ def normalize(advantages: torch.Tensor, enabled) -> torch.Tensor:
     return normalized if enabled else advantages
 
 
-def surrogate(log_ratio: torch.Tensor, advantages: torch.Tensor,
-              clip_eps: torch.Tensor | float | None = None) -> torch.Tensor:
-    """The surrogate objective per pair (paper Eq. 1 and PPO's Eq. 2), ratio = pi / pi_old:
-    ratio * A, or min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A) with ``clip_eps``
-    ((M, 1) per member, inf = no clipping; a float or None for one run)."""
-    ratio = torch.exp(log_ratio)
+def surrogate(policy, batch: Batch, advantages: torch.Tensor, clip_eps) -> torch.Tensor:
+    """The surrogate objective per pair at ``policy`` (paper Eq. 1 and PPO's Eq. 2), ratio =
+    pi / pi_old: min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A), which is ratio * A where
+    ``clip_eps`` is inf ((M,) per member, or 0-d / a float for one run)."""
+    ratio = torch.exp(policy.log_prob(batch.obs, batch.actions) - batch.logp_old)
+    clip_eps = _column(clip_eps)
     objective = ratio * advantages
-    if clip_eps is None:
-        return objective
     clipped = torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
     return torch.minimum(objective, clipped)
 
 
-def value_loss(values: torch.Tensor, values_old: torch.Tensor, returns: torch.Tensor,
-               value_clip, clip_eps) -> torch.Tensor:
-    """Squared error of the predictions ``values`` to the GAE targets, averaged over pairs;
+def surrogate_objective(policy, batch: Batch, settings: MemberSettings) -> torch.Tensor:
+    """What the policy update maximizes (PPO, TRPO; and what the probes measure): the mean over
+    the batch's pairs of ``surrogate``, advantages normalized as opt.adv_norm says and the ratio
+    clipped as the member's algorithm clips it. (M,) per member."""
+    advantages = normalize(batch.advantages, settings.adv_norm)
+    return surrogate(policy, batch, advantages, settings.clip_eps).mean(-1)
+
+
+def value_errors(values: torch.Tensor, values_old: torch.Tensor, returns: torch.Tensor,
+                 value_clip, clip_eps) -> torch.Tensor:
+    """Squared error of the predictions ``values`` to the targets ``returns`` per pair;
     opt.value_clip takes the PPO-style pessimistic maximum
     max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2). ``value_clip``/``clip_eps`` are
     (M,) per member or scalars."""
@@ -210,8 +218,13 @@ def value_loss(values: torch.Tensor, values_old: torch.Tensor, returns: torch.Te
     clip_eps = _column(clip_eps)
     clipped = values_old + torch.clamp(values - values_old, -clip_eps, clip_eps)
     pessimistic = torch.maximum(loss, (clipped - returns).pow(2))
-    loss = torch.where(_column(value_clip), pessimistic, loss)
-    return loss.mean(-1)
+    return torch.where(_column(value_clip), pessimistic, loss)
+
+
+def value_loss(values: torch.Tensor, values_old: torch.Tensor, returns: torch.Tensor,
+               value_clip, clip_eps) -> torch.Tensor:
+    """The value network's loss: ``value_errors`` to the GAE targets, averaged over pairs."""
+    return value_errors(values, values_old, returns, value_clip, clip_eps).mean(-1)
 
 
 def _column(x):
@@ -235,18 +248,25 @@ def minibatches(batch: Batch, num_minibatches: int, rngs: Sequence[np.random.Gen
         start += size
 
 
-def fit_value(agent: PackAgent, batch: Batch, cfg, rngs) -> torch.Tensor:
-    """algo.value_epochs of Adam minibatch steps on the value loss; returns each member's mean."""
-    s, losses = agent.settings, []
-    for _ in range(cfg.algo.value_epochs):
-        for mb in minibatches(batch, cfg.algo.num_minibatches, rngs):
-            loss = value_loss(agent.value(mb.obs), mb.values_old, mb.returns, s.value_clip,
-                              s.value_clip_eps)
-            agent.value_optimizer.zero_grad()
-            loss.sum().backward()  # members share no parameters: each gets its own gradient
-            clip_member_gradients(agent.value.parameters(), s.grad_clip)
-            agent.value_optimizer.step()
-            losses.append(loss.detach())
+def value_step(agent: PackAgent, mb: Batch) -> torch.Tensor:
+    """One Adam step of every member's value network on its value loss on ``mb``; returns the
+    (M,) losses."""
+    s = agent.settings
+    loss = value_loss(agent.value(mb.obs), mb.values_old, mb.returns, s.value_clip,
+                      s.value_clip_eps)
+    agent.value_optimizer.zero_grad()
+    loss.sum().backward()  # members share no parameters: each gets its own gradient
+    clip_member_gradients(agent.value.parameters(), s.grad_clip)
+    agent.value_optimizer.step()
+    return loss.detach()
+
+
+def fit_value(agent: PackAgent, batch: Batch, epochs: int, num_minibatches: int, rngs
+              ) -> torch.Tensor:
+    """``epochs`` passes of ``value_step`` over random minibatches (training: algo.value_epochs,
+    algo.num_minibatches); returns each member's mean loss."""
+    losses = [value_step(agent, mb) for _ in range(epochs)
+              for mb in minibatches(batch, num_minibatches, rngs)]
     return torch.stack(losses).mean(0)
 
 

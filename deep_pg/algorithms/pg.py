@@ -21,5 +21,6 @@ def pg_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Tens
     return {
         "policy_loss": loss.detach(),
         "policy_grad_norm": grad_norm,
-        "value_loss": fit_value(agent, batch, cfg, rngs),
+        "value_loss": fit_value(agent, batch, cfg.algo.value_epochs, cfg.algo.num_minibatches,
+                                rngs),
     }

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from deep_pg.algorithms.batch import Batch
-from deep_pg.algorithms.common import PackAgent, fit_value, normalize, surrogate
+from deep_pg.algorithms.common import PackAgent, fit_value, surrogate_objective
 from deep_pg.algorithms.optim import clip_member_gradients
 from deep_pg.networks import StackedPolicy, gaussian_kl
 
@@ -84,17 +84,11 @@ def fisher_vector_product(policy: StackedPolicy, batch: Batch, damping: torch.Te
     return fvp
 
 
-def policy_surrogate(policy: StackedPolicy, batch: Batch, advantages: torch.Tensor) -> torch.Tensor:
-    """E[ratio * A] per member, shape (M,)."""
-    return surrogate(policy.log_prob(batch.obs, batch.actions) - batch.logp_old, advantages).mean(-1)
-
-
 def trpo_update(agent: PackAgent, batch: Batch, cfg, rngs,
                 progress: float = 0.0) -> dict[str, torch.Tensor]:
     a, s, policy = cfg.algo, agent.settings, agent.policy
     params = list(policy.parameters())
-    advantages = normalize(batch.advantages, s.adv_norm)
-    surrogate_old = policy_surrogate(policy, batch, advantages)
+    surrogate_old = surrogate_objective(policy, batch, s)
     policy.zero_grad(set_to_none=True)
     surrogate_old.sum().backward()
     # opt.grad_clip is honoured here too (the reference implementation ignored it for TRPO+).
@@ -126,7 +120,7 @@ def trpo_update(agent: PackAgent, batch: Batch, cfg, rngs,
                 break
             current = torch.where(pending.unsqueeze(1), old_params + 0.5**k * full_step, current)
             set_flat_members(policy, current)
-            gain = policy_surrogate(policy, batch, advantages) - surrogate_before
+            gain = surrogate_objective(policy, batch, s) - surrogate_before
             kl = mean_kl(policy, batch)
             improvement = torch.where(pending, gain, improvement)
             kl_reached = torch.where(pending, kl, kl_reached)
@@ -148,5 +142,5 @@ def trpo_update(agent: PackAgent, batch: Batch, cfg, rngs,
         "kl_reached": kl_reached,
         "step_norm": step_norm,
         "max_kl": delta,
-        "value_loss": fit_value(agent, batch, cfg, rngs),
+        "value_loss": fit_value(agent, batch, a.value_epochs, a.num_minibatches, rngs),
     }

@@ -12,13 +12,18 @@ Monte-Carlo returns on 10% of those pairs held out of the fit, so its quality is
 from __future__ import annotations
 
 import logging
+import math
+from dataclasses import replace
 
 import numpy as np
 import torch
 from torch import nn
 
+from deep_pg.algorithms.batch import Batch
+from deep_pg.algorithms.common import MemberSettings, PackAgent, fit_value
+from deep_pg.algorithms.optim import MemberAdam
 from deep_pg.config import Activation
-from deep_pg.networks import ValueNetwork
+from deep_pg.networks import StackedValue, ValueNetwork
 from deep_pg.probes.context import ProbeContext, to_tensor
 from deep_pg.probes.gradient import gradient_estimates, similarity_rows, trial_layout
 from deep_pg.probes.stats import mean_relative_error
@@ -26,6 +31,7 @@ from deep_pg.probes.stats import mean_relative_error
 FIT_EPOCHS = 30
 FIT_MINIBATCH = 512
 FIT_LR = 1e-3
+FIT_ADAM_EPS = 1e-8
 FIT_HELDOUT = 0.1
 MIN_FIT_PAIRS = 1000
 
@@ -45,8 +51,9 @@ class StandardizedValue(nn.Module):
 
 def fit_true_value(ctx: ProbeContext) -> tuple[StandardizedValue, float] | None:
     """Fit a fresh network (the agent's architecture) to Monte-Carlo returns of the current
-    policy; returns it and its MRE on the held-out tenth, or None when too few returns are
-    observable (see context.mc_returns)."""
+    policy with training's value fitting (``fit_value``: Adam minibatch steps on the squared
+    error; FIT_* settings, no value or gradient clipping); returns it and its MRE on the
+    held-out tenth, or None when too few returns are observable (see context.mc_returns)."""
     cfg = ctx.cfg
     streams, steps = ctx.layout(cfg.probe.value_fit_samples)
     (rollout, _), = ctx.collect_trials(1, streams, steps + ctx.mc_tail, ctx.agent.policy,
@@ -59,8 +66,8 @@ def fit_true_value(ctx: ProbeContext) -> tuple[StandardizedValue, float] | None:
                     valid.sum(), valid.size, MIN_FIT_PAIRS)
         return None
     obs, targets = to_tensor(rollout.obs[valid]), to_tensor(returns[valid])
-    gen = torch.Generator().manual_seed(ctx.seed("baselines/fit_init"))
-    order = torch.randperm(len(targets), generator=gen)
+    rng = np.random.default_rng(ctx.seed("baselines/fit_init"))
+    order = torch.from_numpy(rng.permutation(len(targets)))
     n_held = max(1, int(FIT_HELDOUT * len(targets)))
     held, train = order[:n_held], order[n_held:]
     mean, std = float(targets[train].mean()), float(targets[train].std()) + 1e-8
@@ -68,19 +75,23 @@ def fit_true_value(ctx: ProbeContext) -> tuple[StandardizedValue, float] | None:
         torch.manual_seed(ctx.seed("baselines/net_init"))
         net = ValueNetwork(obs.shape[1], cfg.algo.hidden_sizes, Activation(cfg.opt.activation).value,
                            cfg.opt.ortho_init)
-    optimizer = torch.optim.Adam(net.parameters(), lr=FIT_LR)
-    scaled = (targets - mean) / std
-    for _ in range(FIT_EPOCHS):
-        for idx in torch.randperm(len(train), generator=gen).split(FIT_MINIBATCH):
-            rows = train[idx]
-            loss = (net(obs[rows]) - scaled[rows]).pow(2).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    value = StandardizedValue(net, mean, std).requires_grad_(False)
+    fitter = value_fitter(net, MemberSettings.from_configs([cfg]))
+    data = Batch.value_targets(obs[train], (targets[train] - mean) / std).as_pack()
+    fit_value(fitter, data, FIT_EPOCHS, math.ceil(len(train) / FIT_MINIBATCH), [rng])
+    value = StandardizedValue(fitter.value.member(0), mean, std).requires_grad_(False)
     with torch.no_grad():
         fit_mre = mean_relative_error(value(obs[held]).numpy(), targets[held].numpy())
     return value, fit_mre
+
+
+def value_fitter(net: ValueNetwork, settings: MemberSettings) -> PackAgent:
+    """A pack of one that fits only the value network ``net``: Adam at FIT_LR, no value-loss or
+    gradient clipping (the run's other ``settings`` are not used by a value fit)."""
+    value = StackedValue([net])
+    optimizer = MemberAdam(value.parameters(), torch.tensor([FIT_LR]), torch.tensor([FIT_ADAM_EPS]))
+    settings = replace(settings, value_clip=torch.tensor([False]),
+                       grad_clip=torch.tensor([float("inf")]))
+    return PackAgent(None, value, None, optimizer, settings)
 
 
 def run(ctx: ProbeContext) -> list[dict]:

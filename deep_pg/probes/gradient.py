@@ -51,7 +51,7 @@ def gradient_estimates(ctx: ProbeContext, trials, counts: list[int], value=None,
     """(K, len(counts), P) surrogate gradients, one per trial and count."""
     policy = ctx.agent.policy
     return torch.stack([
-        torch.stack([surrogate_gradient(policy, b.obs, b.actions, b.advantages)
+        torch.stack([surrogate_gradient(policy, b, ctx.cfg)
                      for b in batches(ctx, rollout, counts, value, baseline)])
         for rollout, _ in trials])
 
@@ -117,12 +117,12 @@ def run(ctx: ProbeContext) -> list[dict]:
     trials = ctx.collect_trials(p.num_estimates, *trial_layout(ctx, counts), policy, "gradient/trials")
     truth, halves = true_batches(ctx, "gradient/true")
     half_pairs = len(halves[0])
-    half_gradients = [surrogate_gradient(policy, h.obs, h.actions, h.advantages) for h in halves]
+    half_gradients = [surrogate_gradient(policy, h, ctx.cfg) for h in halves]
     half_steps = [algorithm_step(ctx.agent, h, ctx.cfg, np.random.default_rng(
         ctx.seed("gradient/true_step_half", i)), ctx.progress)[0] for i, h in enumerate(halves)]
     true_step, _ = algorithm_step(ctx.agent, truth, ctx.cfg,
                                   np.random.default_rng(ctx.seed("gradient/true_step")), ctx.progress)
-    true_gradient = surrogate_gradient(policy, truth.obs, truth.actions, truth.advantages)
+    true_gradient = surrogate_gradient(policy, truth, ctx.cfg)
     rows = []
     for variant, estimates, parts, reference in (
             ("gradient", gradient_estimates(ctx, trials, counts), half_gradients, true_gradient),

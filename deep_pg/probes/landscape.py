@@ -7,13 +7,14 @@ the current policy theta_0, on the plane
 probe.landscape_step_samples (the agent's 2,048 and optionally many more); ``random`` is a Gaussian
 direction scaled to unit L2 norm (our reading of the paper's "random norm 2 Gaussian vector"),
 over all policy parameters including log_std, the same for every m. At each point:
-- variants ``return`` (mean undiscounted episode return, as training reports) and
+- measures ``return`` (mean undiscounted episode return, as training reports) and
   ``discounted_return`` (from the initial state), estimated from complete episodes worth
   ``sample_count`` pairs for each count in probe.landscape_samples, each point with its own seed,
   with a 95% bootstrap interval over episodes;
-- variant ``surrogate``: the objective the algorithm maximizes (PPO: clipped), evaluated on the
-  step's batch.
-Rows carry ``step_samples``, ``step_coef`` (a), ``random_coef`` (b) and ``step_norm`` (L2 norm of
+- measure ``surrogate``: the objective the algorithm maximizes (``surrogate_objective``: PPO's
+  clipped, opt.adv_norm as in training), evaluated on the step's batch.
+Every row has variant ``step_random`` (the plane: step direction x random direction) and carries
+``step_samples``, ``step_coef`` (a), ``random_coef`` (b) and ``step_norm`` (L2 norm of
 the step); ``trial`` is MEAN_TRIAL since each point is one estimate with its own interval.
 """
 from __future__ import annotations
@@ -23,12 +24,14 @@ import copy
 import numpy as np
 import torch
 
+from deep_pg.bootstrap import bootstrap_ci
 from deep_pg.networks import flat_parameters, set_flat_parameters
 from deep_pg.probes.context import ProbeContext
 from deep_pg.probes.results import MEAN_TRIAL
-from deep_pg.probes.stats import bootstrap_ci
 from deep_pg.probes.surrogate import algorithm_step, surrogate_value
 from deep_pg.sampling import EpisodeStats
+
+PLANE = "step_random"  # the landscape's one condition: the step x random-direction plane
 
 
 def policy_return(ctx: ProbeContext, policy, num_pairs: int, seed: int) -> EpisodeStats:
@@ -45,7 +48,6 @@ def random_direction(ctx: ProbeContext, size: int) -> torch.Tensor:
 
 def run(ctx: ProbeContext) -> list[dict]:
     p, cfg = ctx.cfg.probe, ctx.cfg
-    clip_eps = cfg.algo.clip_eps if cfg.algo.family == "ppo" else None
     theta0 = flat_parameters(ctx.agent.policy)
     random = random_direction(ctx, theta0.numel())
     coefs = np.linspace(0.0, p.landscape_max, p.landscape_grid)
@@ -60,18 +62,19 @@ def run(ctx: ProbeContext) -> list[dict]:
         for i, a in enumerate(coefs):
             for j, b in enumerate(coefs):
                 set_flat_parameters(twin, theta0 + float(a) * step + float(b) * random)
-                point = {"step_samples": m, "step_coef": float(a), "random_coef": float(b),
-                         "step_norm": float(step.norm()), "trial": MEAN_TRIAL}
-                rows.append({**point, "variant": "surrogate", "measure": "mean",
+                point = {"variant": PLANE, "step_samples": m, "step_coef": float(a),
+                         "random_coef": float(b), "step_norm": float(step.norm()),
+                         "trial": MEAN_TRIAL}
+                rows.append({**point, "measure": "surrogate",
                              "sample_count": len(batch), "num_pairs": len(batch),
-                             "value": surrogate_value(twin, batch, clip_eps)})
+                             "value": surrogate_value(twin, batch, cfg)})
                 for n in p.landscape_samples:
                     stats = policy_return(ctx, twin, n, ctx.seed("landscape/return", m, i, j, n))
-                    for variant, values in (("return", stats.returns),
+                    for measure, values in (("return", stats.returns),
                                             ("discounted_return", stats.discounted_returns)):
-                        low, high = bootstrap_ci(values, p.bootstrap_resamples,
-                                                 ctx.seed("landscape/ci", m, i, j, n))
-                        rows.append({**point, "variant": variant, "measure": "mean",
+                        _, low, high = bootstrap_ci([values], n_resamples=p.bootstrap_resamples,
+                                                    seed=ctx.seed("landscape/ci", m, i, j, n))
+                        rows.append({**point, "measure": measure,
                                      "sample_count": n, "num_pairs": stats.num_pairs,
                                      "value": float(values.mean()), "ci_low": low, "ci_high": high,
                                      "num_episodes": len(values)})

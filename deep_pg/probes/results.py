@@ -1,11 +1,18 @@
 """Probe results: long-format rows, 95% bootstrap CIs over trials, ``probes/<probe>.parquet``.
 
 Every row has (iteration, probe, variant, measure, sample_count, num_pairs, trial, value, ci_low,
-ci_high) and a probe may add columns (the landscape's coordinates). Rows with ``trial`` >= 0 are
-single trials (no interval); the row with ``trial == MEAN_TRIAL`` holds the mean over the trials
-of its group with the 95% percentile-bootstrap interval of that mean. A probe may write that row
-itself when the trials are not independent draws (pairwise similarity: its interval resamples
-the estimates, see ``stats.pairwise_bootstrap_ci``); ``with_means`` then keeps it.
+ci_high) and a probe may add columns (the landscape's coordinates). In every probe ``measure`` is
+the quantity measured (``pairwise``, ``true``, ``gae``, ``mean_kl``, ``return``, ...) and
+``variant`` the condition or definition it was measured under (the raw ``gradient`` or the
+algorithm's ``step``; the ``value_net`` / ``true_value`` / ``zero`` baseline; the ``train`` or
+``heldout`` batch; the landscape's ``step_random`` plane), so readers need no per-probe
+translation.
+
+Rows with ``trial`` >= 0 are single trials (no interval); the row with ``trial == MEAN_TRIAL``
+holds the mean over the trials of its group with the 95% percentile-bootstrap interval of that
+mean (``deep_pg.bootstrap``; a single trial's interval is the value itself). A probe may write
+that row itself when the trials are not independent draws (pairwise similarity: its interval
+resamples the estimates, see ``stats.pairwise_bootstrap_ci``); ``with_means`` then keeps it.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from deep_pg.atomic import atomic_open
-from deep_pg.probes.stats import bootstrap_ci
+from deep_pg.bootstrap import bootstrap_ci
 
 MEAN_TRIAL = -1
 COLUMNS = ["iteration", "probe", "variant", "measure", "sample_count", "num_pairs", "trial",
@@ -39,7 +46,8 @@ def with_means(rows: list[dict], resamples: int, seed: int) -> pd.DataFrame:
     for i, (group, part) in enumerate(trials.groupby(keys, sort=False, dropna=False)):
         if _key(group) in given:
             continue
-        low, high = bootstrap_ci(part["value"].to_numpy(), resamples, seed + i)
+        _, low, high = bootstrap_ci([part["value"].to_numpy()], n_resamples=resamples,
+                                    seed=seed + i)
         means.append({**dict(zip(keys, group)), "num_pairs": int(round(part["num_pairs"].mean())),
                       "trial": MEAN_TRIAL, "value": part["value"].mean(),
                       "ci_low": low, "ci_high": high})

@@ -1,10 +1,11 @@
-"""The statistics every probe reports: cosine similarity, mean relative error, bootstrap CIs."""
+"""The statistics every probe reports: cosine similarity, mean relative error, the interval of
+pairwise similarity (other intervals: ``deep_pg.bootstrap``)."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-CI_LEVEL = 0.95
+from deep_pg.bootstrap import CONFIDENCE
 
 
 def cosine_similarity(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -49,7 +50,7 @@ def pairwise_bootstrap_ci(estimates: torch.Tensor, resamples: int, seed: int) ->
     sums = np.where(distinct, cos[idx[:, :, None], idx[:, None, :]], 0.0).sum(axis=(1, 2))
     counts = distinct.sum(axis=(1, 2))
     means = sums[counts > 0] / counts[counts > 0]  # a resample of one estimate has no pair
-    alpha = (1.0 - CI_LEVEL) / 2
+    alpha = (1.0 - CONFIDENCE) / 2
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return float(low), float(high)
 
@@ -72,18 +73,3 @@ def mean_relative_error(predictions: np.ndarray, targets: np.ndarray) -> float:
     """MRE = mean over states of |V - target| / |target| (DESIGN.md)."""
     predictions, targets = np.asarray(predictions, float), np.asarray(targets, float)
     return float(np.mean(np.abs(predictions - targets) / np.abs(targets)))
-
-
-def bootstrap_ci(values: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of the mean of ``values`` (fixed RNG: reproducible).
-
-    Vectorized: one (resamples, n) index draw. A single value has no spread: (nan, nan).
-    """
-    values = np.asarray(values, dtype=float)
-    if values.size < 2:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, values.size, size=(resamples, values.size))].mean(axis=1)
-    alpha = (1.0 - CI_LEVEL) / 2
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    return float(low), float(high)

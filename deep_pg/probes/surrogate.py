@@ -1,8 +1,11 @@
-"""The gradient being probed and the algorithm's actual step, as flat parameter vectors.
+"""The gradient being probed, the objective it is the gradient of, and the algorithm's actual step,
+as flat parameter vectors; all from the algorithm's own code (``algorithms.common``).
 
-Gradient (paper Eq. 1 with normalized advantages, Eq. 14-15), at the current policy pi_0:
+Gradient (paper Eq. 1, Eq. 14-15), at the current policy pi_0:
     g = grad_theta E[ pi_theta(a|s) / pi_0(a|s) * A_hat ]  at theta = theta_0  =  E[ grad log pi(a|s) * A_hat ]
-with A_hat the advantages standardized over the estimate's own pairs.
+with A_hat the advantages as the update weighs them: standardized over the estimate's own pairs
+when opt.adv_norm is on (as training standardizes them), raw when it is off. PPO's clip does not
+change it: at theta_0 every ratio is 1, inside the clip range.
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ import torch
 from torch import nn
 
 from deep_pg.algorithms.batch import Batch
-from deep_pg.algorithms.common import Agent, MemberSettings, PackAgent, normalize, surrogate
+from deep_pg.algorithms.common import (Agent, MemberSettings, PackAgent, normalize, surrogate,
+                                       surrogate_objective)
 from deep_pg.algorithms.registry import run_update
 from deep_pg.networks import flat_parameters
 
@@ -25,33 +29,32 @@ log = logging.getLogger("deep_pg")
 GRADIENT_CHUNK = 65536
 
 
-def surrogate_gradient(policy: nn.Module, obs: torch.Tensor, actions: torch.Tensor,
-                       advantages: torch.Tensor) -> torch.Tensor:
-    """Eq. 1 at the current policy with advantages standardized over these pairs (flat vector).
+def surrogate_gradient(policy: nn.Module, batch: Batch, cfg) -> torch.Tensor:
+    """The gradient of ``surrogate_objective`` on ``batch`` at the current policy (flat vector),
+    for the run of config ``cfg``; in chunks of GRADIENT_CHUNK pairs, the advantages normalized
+    over the whole batch first.
 
     Uses autograd.grad, so the policy's ``.grad`` fields are never touched.
     """
-    adv = normalize(advantages, True)
+    settings = MemberSettings.from_configs([cfg])  # the run's, as a pack of one
+    advantages = normalize(batch.advantages, settings.adv_norm)
     params = list(policy.parameters())
     total = [torch.zeros_like(p) for p in params]
-    n = obs.shape[0]
+    n = len(batch)
     for start in range(0, n, GRADIENT_CHUNK):
         sl = slice(start, start + GRADIENT_CHUNK)
-        # sum(log pi * A_hat) / n: the ratio pi_theta / pi_0 has gradient grad log pi at theta_0
-        objective = (policy.log_prob(obs[sl], actions[sl]) * adv[sl]).sum() / n
+        pairs = surrogate(policy, batch.select(sl), advantages[..., sl], settings.clip_eps)
+        objective = pairs.sum() / n
         for acc, g in zip(total, torch.autograd.grad(objective, params)):
             acc += g
     return torch.cat([g.reshape(-1) for g in total])
 
 
-def surrogate_value(policy: nn.Module, batch: Batch, clip_eps: float | None) -> float:
-    """The objective the algorithm maximizes on ``batch`` at ``policy``'s parameters:
-    E[ratio * A_hat], or PPO's E[min(ratio * A_hat, clip(ratio, 1 +- eps) * A_hat)] when
-    ``clip_eps`` is set (advantages standardized over the whole batch)."""
-    adv = normalize(batch.advantages, True)
+def surrogate_value(policy: nn.Module, batch: Batch, cfg) -> float:
+    """The objective the algorithm of config ``cfg`` maximizes (``surrogate_objective``: PPO's
+    clipped, opt.adv_norm as in training) on ``batch`` at ``policy``'s parameters."""
     with torch.no_grad():
-        log_ratio = policy.log_prob(batch.obs, batch.actions) - batch.logp_old
-        return float(surrogate(log_ratio, adv, clip_eps).mean())
+        return float(surrogate_objective(policy, batch, MemberSettings.from_configs([cfg])))
 
 
 def algorithm_step(agent: Agent, batch: Batch, cfg, rng: np.random.Generator,

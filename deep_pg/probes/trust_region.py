@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deep_pg.algorithms.common import trust_region_metrics
+from deep_pg.algorithms.common import MemberSettings, trust_region_metrics
 from deep_pg.probes.context import ProbeContext, take
 from deep_pg.probes.surrogate import algorithm_step
 
@@ -19,7 +19,7 @@ MEASURES = ("mean_kl", "max_ratio")
 
 def run(ctx: ProbeContext) -> list[dict]:
     p, policy, cfg = ctx.cfg.probe, ctx.agent.policy, ctx.cfg
-    clip_eps = cfg.algo.clip_eps if cfg.algo.clip_eps is not None else 0.2  # only for clip_frac
+    clip_eps = MemberSettings.from_configs([cfg]).report_clip_eps  # as training reports clip_frac
     layouts = {"train": ctx.layout(cfg.algo.steps_per_iter), "heldout": ctx.layout(p.heldout_samples)}
     data = {name: ctx.collect_trials(p.num_estimates, *layout, policy, f"trust_region/{name}")
             for name, layout in layouts.items()}
