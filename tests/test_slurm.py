@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deep_pg.run import run_training
+from deep_pg.run import run_pack, run_training
 from deep_pg.sweep import index
 from deep_pg.tracking.run_store import RunStore
 from conftest import REPO, TINY, make_cfg, run_cli
@@ -32,6 +32,8 @@ SLURM = ["hydra/launcher=slurm", "hydra.launcher.mem_gb=1", "hydra.launcher.time
 # Long enough (16 iterations of 1024 steps) to be interrupted mid-run.
 LONG = ["env=pendulum", "total_steps=16384", "algo.steps_per_iter=1024", "algo.num_minibatches=4",
         "algo.epochs=4", "algo.value_epochs=4", "logger.mode=disabled", "checkpoint.every=1000"]
+# A pack of two with a worker process each goes about four times as fast: twice as long.
+LONG_PACK = [o for o in LONG if not o.startswith("total_steps=")] + ["total_steps=32768"]
 NOT_REPRODUCIBLE = ("sps",)  # and every key with "time" in it: wall-clock measurements
 
 
@@ -94,11 +96,9 @@ def reproducible(rows: list[dict]) -> list[dict]:
             for row in rows]
 
 
-def test_ablation16_sweep_on_slurm(cluster, tmp_path):
-    sweep_dir = tmp_path / "ablation"
-    proc = run_cli("-m", "+sweep=ablation16", *TWO_ITERS, *SLURM, f"hydra.sweep.dir={sweep_dir}",
-                   cwd=tmp_path)
-    assert "all 16 jobs completed" in proc.stderr + proc.stdout
+def ablation16_lines(sweep_dir: Path) -> list[dict]:
+    """Checks the 16 run directories of a +sweep=ablation16 sweep (each completed, with its own
+    toggles) and the index line of each; returns the lines."""
     run_dirs = sorted(p.parent for p in sweep_dir.rglob("summary.json"))
     assert len(run_dirs) == 16
     bits_seen = set()
@@ -114,7 +114,54 @@ def test_ablation16_sweep_on_slurm(cluster, tmp_path):
     lines = index.read(sweep_dir)
     assert len(lines) == 16 and {line["status"] for line in lines} == {"completed"}
     assert sorted(Path(line["run_dir"]) for line in lines) == run_dirs
+    return lines
+
+
+def test_ablation16_sweep_on_slurm(cluster, tmp_path):
+    sweep_dir = tmp_path / "ablation"
+    proc = run_cli("-m", "+sweep=ablation16", *TWO_ITERS, *SLURM, f"hydra.sweep.dir={sweep_dir}",
+                   cwd=tmp_path)
+    assert "all 16 jobs completed" in proc.stderr + proc.stdout
+    lines = ablation16_lines(sweep_dir)
     assert all(re.fullmatch(r"\d+_\d+", line["launcher_job_id"]) for line in lines)
+    assert len({line["launcher_job_id"] for line in lines}) == 16  # one array task per run
+
+
+def test_ablation16_packed_runs_as_two_array_tasks(cluster, tmp_path):
+    sweep_dir = tmp_path / "packed"
+    sweep = ["-m", "+sweep=ablation16", *TWO_ITERS, *SLURM, "hydra.launcher.pack=8",
+             f"hydra.sweep.dir={sweep_dir}"]
+    proc = run_cli(*sweep, cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert "16 jobs in 2 packs of up to 8 (sizes 8, 8)" in out
+    assert "pack 0: jobs 0, 1, 2, 3, 4, 5, 6, 7\n" in out
+    assert "pack 1: jobs 8, 9, 10, 11, 12, 13, 14, 15\n" in out
+    lines = ablation16_lines(sweep_dir)
+    tasks = {}
+    for line in lines:
+        tasks.setdefault(line["launcher_job_id"], set()).add(line["job"])
+    [array] = {task.split("_")[0] for task in tasks}
+    assert tasks == {f"{array}_0": set(range(8)), f"{array}_1": set(range(8, 16))}
+    for line in lines:
+        log = (Path(line["run_dir"]) / "deep_pg.log").read_text()
+        assert "pack of 8 runs in one process" in log
+
+    # Relaunched after three runs were lost: the 13 completed ones are skipped, not resubmitted,
+    # and the three others make one pack.
+    lost = sorted(Path(line["run_dir"]) for line in lines if line["job"] in (2, 9, 14))
+    for run_dir in lost:
+        shutil.rmtree(run_dir)
+    proc = run_cli(*sweep, cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert "13 of 16 runs already completed" in out
+    assert "3 jobs in 1 packs of up to 8 (sizes 3)" in out and "pack 0: jobs 2, 9, 14\n" in out
+    relaunch = index.read(sweep_dir)[16:]
+    assert sorted(line["job"] for line in relaunch if line["skipped"]) == \
+        sorted(set(range(16)) - {2, 9, 14})
+    rerun = [line for line in relaunch if not line["skipped"]]
+    assert sorted(Path(line["run_dir"]) for line in rerun) == lost
+    assert len({line["launcher_job_id"] for line in rerun}) == 1
+    assert all(line["status"] == "completed" and line["iterations"] == 2 for line in rerun)
 
 
 def test_requeued_job_resumes_to_the_same_metrics(cluster, tmp_path):
@@ -149,6 +196,46 @@ def test_requeued_job_resumes_to_the_same_metrics(cluster, tmp_path):
         "final_return"]
     [line] = index.read(sweep_dir)
     assert line["status"] == "completed" and line["final_return"] == summary["final_return"]
+
+
+def test_requeued_pack_resumes_every_member_to_the_same_metrics(cluster, tmp_path):
+    sweep_dir = tmp_path / "requeue_pack"
+    name = f"deep_pg_requeue_pack_{tmp_path.name}"
+    # Two cores: the pack's two members sample in two worker processes, which get the signal too.
+    sweep = start_sweep(*LONG_PACK, "seed=3,5", *SLURM, "hydra.launcher.pack=2",
+                        "hydra.launcher.cpus_per_task=2", f"hydra.launcher.name={name}",
+                        f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    try:
+        run_dirs = [sweep_dir / "ppo/pendulum/opt=1111/lr=1e-3" / (
+            "algo.epochs=4/algo.num_minibatches=4/algo.steps_per_iter=1024/"
+            f"algo.value_epochs=4/total_steps=32768/seed={seed}") for seed in (3, 5)]
+        wait_until(lambda: min(metric_lines(d) for d in run_dirs) >= 2, 180,
+                   "the pack to train two iterations")
+        subprocess.run(["scancel", "--signal=USR2", queued_job(name)], check=True)
+        out, err = sweep.communicate(timeout=300)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 0, err
+    reference = [tmp_path / "uninterrupted" / str(seed) for seed in (3, 5)]
+    run_pack([make_cfg(*LONG_PACK, f"seed={seed}") for seed in (3, 5)], reference)
+    for run_dir, ref in zip(run_dirs, reference):
+        log = (run_dir / "deep_pg.log").read_text()
+        assert "pack of 2 runs in one process (2 sampling workers)" in log
+        saved = re.search(rf"requeue signal received: saved {re.escape(str(run_dir))}/\S+ "
+                          r"at iteration (\d+)", log)
+        resumed = re.search(rf"resumed from {re.escape(str(run_dir))}/\S+ at iteration (\d+)",
+                            log)
+        assert saved and resumed, log
+        assert 2 <= int(resumed.group(1)) == int(saved.group(1)) < 32
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["status"] == "completed" and summary["iterations"] == 32
+        assert reproducible(RunStore(run_dir).read_metrics()) == \
+            reproducible(RunStore(ref).read_metrics())
+        assert summary["final_return"] == json.loads((ref / "summary.json").read_text())[
+            "final_return"]
+    lines = index.read(sweep_dir)
+    assert sorted(Path(line["run_dir"]) for line in lines) == sorted(run_dirs)
+    assert {line["status"] for line in lines} == {"completed"}
 
 
 def test_killed_job_is_reported_failed_not_hung(cluster, tmp_path):
@@ -186,11 +273,19 @@ def _cmdline(proc_dir: Path) -> str:
     ("+hydra.launcher.gpus=1", "'hydra.launcher.gpus' is not an option of hydra/launcher=slurm"),
     ("+hydra.launcher.additional_parameters.no_such_option=1",
      "sbatch refused the job array of 2 jobs, nothing was submitted: sbatch: unrecognized option"),
+    ("hydra.launcher.pack=0", "invalid value for 'hydra.launcher.pack': 0 (allowed: a positive "
+     "integer, the most runs trained together in one process; 1 = unpacked)"),
+    ("hydra.launcher.pack=-2", "invalid value for 'hydra.launcher.pack': -2 (allowed: a positive"),
+    ("hydra.launcher.pack=1.5", "invalid value for 'hydra.launcher.pack': 1.5 (allowed: a"),
+    ("hydra.launcher.pack=2 hydra.launcher.cpus_per_task=4",
+     "invalid value for 'hydra.launcher.cpus_per_task': 4 (allowed with hydra.launcher.pack=2: "
+     "at most 2;"),
 ])
 def test_bad_slurm_input_stops_before_anything_is_queued(cluster, tmp_path, override, message):
     name = f"deep_pg_bad_{tmp_path.name}"
-    proc = run_cli("-m", *TWO_ITERS, "seed=0,1", *SLURM, f"hydra.launcher.name={name}", override,
-                   f"hydra.sweep.dir={tmp_path / 's'}", cwd=tmp_path, check=False)
+    proc = run_cli("-m", *TWO_ITERS, "seed=0,1", *SLURM, f"hydra.launcher.name={name}",
+                   *override.split(), f"hydra.sweep.dir={tmp_path / 's'}", cwd=tmp_path,
+                   check=False)
     assert proc.returncode == 2
     assert f"deep-pg: error: {message}" in proc.stderr
     queued = subprocess.run(["sacct", "-n", "-X", f"--name={name}", "-o", "jobid"],

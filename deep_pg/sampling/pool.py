@@ -17,6 +17,7 @@ import traceback
 from typing import Any, Sequence
 
 from deep_pg.sampling.rollout import MemberSampler, PolicyArrays, Rollout
+from deep_pg.sweep.preemption import ignore_in_worker
 
 
 class SamplerError(RuntimeError):
@@ -64,6 +65,7 @@ def _serve(conn) -> None:
     """Worker process: answer commands until 'close'; errors go back as text."""
     import torch
 
+    ignore_in_worker()  # a Slurm requeue signal is the pack's to handle
     torch.set_num_threads(1)
     members = _Members()
     try:

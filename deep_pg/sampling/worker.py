@@ -16,6 +16,7 @@ import torch
 
 from deep_pg.sampling.envs import EnvGroup
 from deep_pg.sampling.layout import chunk_views
+from deep_pg.sweep.preemption import ignore_in_worker
 
 
 class Worker:
@@ -110,6 +111,7 @@ class Worker:
 def worker_main(conn, index: int, env_id: str, num_envs: int, max_episode_steps: int | None,
                 shm_name: str, chunk_steps: int) -> None:
     """Process entry point: serve commands until 'close'; errors go back to the caller as text."""
+    ignore_in_worker()  # a Slurm requeue signal is the job's main process's to handle
     torch.set_num_threads(1)
     worker = None
     try:

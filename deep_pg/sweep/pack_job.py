@@ -44,8 +44,10 @@ def _log_to(run_dirs: Sequence[Path]) -> list[logging.Handler]:
 
 
 def run_pack_job(hydra_context: HydraContext, config: DictConfig,
-                 jobs: Sequence[tuple[Sequence[str], int]], job_id: str) -> list[JobReturn]:
-    """Train the jobs ``(overrides, job number)`` as one pack; one JobReturn per job."""
+                 jobs: Sequence[tuple[Sequence[str], int]], job_id: str,
+                 workers: int | None = None) -> list[JobReturn]:
+    """Train the jobs ``(overrides, job number)`` as one pack; one JobReturn per job.
+    ``workers``: sampling processes (None: one per available core, see deep_pg.trainer)."""
     from deep_pg.run import run_pack  # imports torch: keep launcher start light
 
     setup_globals()
@@ -66,7 +68,7 @@ def run_pack_job(hydra_context: HydraContext, config: DictConfig,
     HydraConfig.instance().set_config(configs[0])
     handlers = _log_to(run_dirs)
     try:
-        outcomes = run_pack(task_cfgs, run_dirs, sweep=sweep_dir.name)
+        outcomes = run_pack(task_cfgs, run_dirs, sweep=sweep_dir.name, workers=workers)
     finally:
         for handler in handlers:
             logging.getLogger().removeHandler(handler)

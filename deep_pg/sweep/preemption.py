@@ -5,7 +5,8 @@ reruns the same Hydra job from the start, and ``run_training`` resumes from ``ch
 Checkpointing inside the signal handler could catch the trainer halfway through an update, so the
 handler here only notes the signal; the trainer's iteration hook saves the checkpoint between
 iterations and then hands over to submitit's own handler. Slurm's ``signal_delay_s`` must
-therefore exceed one iteration (see conf/hydra/launcher/slurm.yaml).
+therefore exceed one iteration (see conf/hydra/launcher/slurm.yaml). A pack saves every member's
+checkpoint and is requeued whole; its sampling workers ignore the signal (``ignore_in_worker``).
 """
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ SIGNAL = signal.SIGUSR2  # what submitit asks Slurm to send before the time limi
 
 class Requeued(SystemExit):
     """The job saved its checkpoint and was requeued; its next attempt resumes."""
+
+
+def ignore_in_worker() -> None:
+    """For a job's worker processes. Slurm signals every process of the job step, and SIGUSR2's
+    default action ends a process: a sampling worker would die under its pack, which only then
+    saves its checkpoints. The job's main process alone checkpoints and requeues."""
+    signal.signal(SIGNAL, signal.SIG_IGN)
 
 
 def checkpoint_before_requeue(trainer: Any) -> None:
@@ -41,9 +49,9 @@ def _requeue_hook(pending: list, requeue: Callable[[int, Any], None]) -> Callabl
     def hook(trainer: Any) -> None:
         if not pending:
             return
-        path = trainer.save_checkpoint()
-        log.warning("requeue signal received: saved %s at iteration %d; the job is requeued and "
-                    "its next attempt resumes from there", path, trainer.iteration)
+        for path in trainer.save_checkpoint():  # every member's, for a pack
+            log.warning("requeue signal received: saved %s at iteration %d; the job is requeued "
+                        "and its next attempt resumes from there", path, trainer.iteration)
         signal.signal(SIGNAL, requeue)
         try:
             requeue(*pending[0])  # submitit: requeue the Slurm job, then exit

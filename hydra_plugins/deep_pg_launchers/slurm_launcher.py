@@ -7,7 +7,9 @@ On top of the plugin it extends, this launcher
 - waits for *every* job and reports all failures together (the plugin raises at the first failed
   task while the rest keep running), writing the index line of any job that died without one;
 - runs each job through ``deep_pg.sweep.jobs.run_sweep_job``, so its index line is written where
-  it ran, and a requeued job (``deep_pg.sweep.preemption``) resumes in the same run directory.
+  it ran, and a requeued job (``deep_pg.sweep.preemption``) resumes in the same run directory;
+- with ``pack=K`` (> 1), groups the jobs into packs (``deep_pg.sweep.packing``) and runs each
+  pack as one array task (``PackTask``) whose ``cpus_per_task`` cores are its sampling workers.
 """
 from __future__ import annotations
 
@@ -20,28 +22,37 @@ from typing import Any, Dict, Sequence
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn
-from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
+from hydra_plugins.deep_pg_launchers.slurm_config import DeepPgSlurmConf
+from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as PluginSlurm
 
 from deep_pg.sweep import index
 from deep_pg.sweep.jobs import (JobFailed, already_completed, failed_return, job_run_dir,
                                 report, run_sweep_job)
-from deep_pg.sweep.preflight import check_jobs, fail
+from deep_pg.sweep.pack_job import run_pack_job
+from deep_pg.sweep.packing import group_into_packs
+from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail
 
 log = logging.getLogger("deep_pg")
 
-OPTIONS = sorted(f.name for f in dataclasses.fields(SlurmQueueConf) if f.name != "_target_")
+OPTIONS = sorted(f.name for f in dataclasses.fields(DeepPgSlurmConf) if f.name != "_target_")
 GENERIC = {f.name for f in dataclasses.fields(BaseQueueConf)}  # submitit's cluster-neutral names
 EXECUTOR_INIT = {"submitit_folder", "max_num_timeout"}
 
 
 class SlurmLauncher(PluginSlurm):
-    def __init__(self, **params: Any) -> None:
+    def __init__(self, pack: Any = 1, **params: Any) -> None:
         unknown = sorted(set(params) - set(OPTIONS))
         if unknown:
             fail(f"'hydra.launcher.{unknown[0]}' is not an option of hydra/launcher=slurm "
                  f"(options: {', '.join(OPTIONS)})")
+        self.pack = check_pack_size(pack)
         super().__init__(**params)
+        self.cores = self.params.get("cpus_per_task") or 1
+        if self.pack > 1 and self.cores > self.pack:
+            fail(f"invalid value for 'hydra.launcher.cpus_per_task': {self.cores} (allowed with "
+                 f"hydra.launcher.pack={self.pack}: at most {self.pack}; a pack runs one sampling "
+                 "worker per core, at most one per member, so more cores would idle)")
 
     def __call__(self, overrides: Sequence[str], job_num: int,
                  singletons: Dict[type, Singleton]) -> JobReturn:
@@ -74,11 +85,31 @@ class SlurmLauncher(PluginSlurm):
             log.info("%d of %d runs already completed in %s; not resubmitted",
                      len(job_overrides) - len(todo), len(job_overrides), sweep_dir)
         if todo:
-            jobs = self._submit([(o, num, Singleton.get_state()) for _, num, o in todo])
-            for (i, num, overrides), job in zip(todo, jobs):
-                returns[i] = self._wait(job, num, overrides, run_dirs[i], sweep_dir)
+            tasks, submitted = self._submit_tasks(todo, configs)
+            for task, job in zip(tasks, submitted):
+                members = [(num, overrides, run_dirs[i]) for i, num, overrides in task]
+                for (i, _, _), ret in zip(task, self._wait(job, members, sweep_dir)):
+                    returns[i] = ret
         report(returns, sweep_dir)
         return returns
+
+    def _submit_tasks(self, todo: list[tuple[int, int, list[str]]],
+                      configs: list) -> tuple[list[list[tuple]], list[Any]]:
+        """One array task per job, or with ``pack`` > 1 per pack: the tasks' jobs, and the
+        submitted tasks."""
+        if self.pack == 1:
+            params = [(o, num, Singleton.get_state()) for _, num, o in todo]
+            return [[job] for job in todo], self._submit(self, params, f"{len(todo)} jobs")
+        packs = [[todo[k] for k in pack]
+                 for pack in group_into_packs([configs[i] for i, _, _ in todo], self.pack)]
+        log.info("slurm launcher: %d jobs in %d packs of up to %d (sizes %s), one array task "
+                 "each with %d cpus (its sampling workers)", len(todo), len(packs), self.pack,
+                 ", ".join(str(len(p)) for p in packs), self.cores)
+        for k, pack in enumerate(packs):
+            log.info("pack %d: jobs %s", k, ", ".join(str(num) for _, num, _ in pack))
+        params = [([(o, num) for _, num, o in pack], Singleton.get_state()) for pack in packs]
+        what = f"{len(packs)} packs of {len(todo)} jobs"
+        return packs, self._submit(PackTask(self), params, what)
 
     def _check_cluster(self) -> None:
         if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
@@ -95,7 +126,7 @@ class SlurmLauncher(PluginSlurm):
                 fail(f"invalid value for 'hydra.launcher.partition': {name!r} "
                      f"(partitions on this cluster: {', '.join(partitions)})")
 
-    def _submit(self, job_params: list[tuple]) -> list[Any]:
+    def _submit(self, task: Any, task_params: list[tuple], what: str) -> list[Any]:
         """One sbatch call for the whole array: it is queued whole or not at all."""
         import submitit
 
@@ -106,21 +137,52 @@ class SlurmLauncher(PluginSlurm):
             key if key in GENERIC else f"slurm_{key}": value
             for key, value in self.params.items() if key not in EXECUTOR_INIT})
         try:
-            jobs = executor.map_array(self, *zip(*job_params))
+            jobs = executor.map_array(task, *zip(*task_params))
         except Exception as err:
-            fail(f"sbatch refused the job array of {len(job_params)} jobs, nothing was "
-                 f"submitted: {' '.join(str(err).split())}")
-        log.info("submitted Slurm job array %s (%d jobs); waiting for them to end",
-                 jobs[0].job_id.split("_")[0], len(jobs))
+            fail(f"sbatch refused the job array of {what}, nothing was submitted: "
+                 f"{' '.join(str(err).split())}")
+        log.info("submitted Slurm job array %s (%s); waiting for them to end",
+                 jobs[0].job_id.split("_")[0], what)
         return jobs
 
-    def _wait(self, job: Any, num: int, overrides: list[str], run_dir: Path,
-              sweep_dir: Path) -> JobReturn:
+    def _wait(self, job: Any, members: list[tuple[int, list[str], Path]],
+              sweep_dir: Path) -> list[JobReturn]:
+        """One result per member of the array task (one job, or a pack's jobs)."""
         try:
-            return job.results()[0]
+            result = job.results()[0]
+            return result if isinstance(result, list) else [result]
         except Exception as err:  # killed, out of memory, timed out without a requeue, ...
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             reason = f"Slurm job {job.job_id} ended {job.state} without a result: {first}"
-            index.append(sweep_dir, index.record(num, overrides, run_dir, "failed",
-                                                 reason=reason, launcher_job_id=job.job_id))
-            return failed_return(overrides, JobFailed(reason))
+            returns = []
+            for num, overrides, run_dir in members:
+                index.append(sweep_dir, index.record(num, overrides, run_dir, "failed",
+                                                     reason=reason, launcher_job_id=job.job_id))
+                returns.append(failed_return(overrides, JobFailed(reason)))
+            return returns
+
+
+class PackTask:
+    """What one array task of a packed launch runs on its compute node: the pack's jobs in one
+    process (``run_pack_job``) with one sampling worker per allocated core. ``checkpoint`` is
+    what lets submitit requeue it: the same pack runs again and every member resumes from the
+    checkpoint the requeue hook saved (``deep_pg.sweep.preemption``)."""
+
+    def __init__(self, launcher: SlurmLauncher):
+        self.hydra_context, self.config = launcher.hydra_context, launcher.config
+        self.cores = launcher.cores
+
+    def __call__(self, jobs: list[tuple[list[str], int]],
+                 singletons: Dict[type, Singleton]) -> list[JobReturn]:
+        import submitit
+
+        Singleton.set_state(singletons)
+        # Passed, not read from the CPU affinity: clusters without task/affinity do not pin.
+        workers = self.cores if len(jobs) > 1 else None
+        return run_pack_job(self.hydra_context, self.config, jobs,
+                            submitit.JobEnvironment().job_id, workers=workers)
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
