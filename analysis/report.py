@@ -21,6 +21,7 @@ from analysis.final import FinalReward, final_rewards
 from analysis.compact import MANIFEST, find_stores
 from analysis.runs import WANDB_PREFIX, Runs, duplicates_message, load_runs
 from analysis.schema import ABLATION_TOGGLES
+from analysis.trust_region import trust_region_table
 
 log = logging.getLogger("analysis")
 EXIT_BAD_INPUT = 2
@@ -77,6 +78,10 @@ def analyse(runs: Runs, final_reward: FinalReward) -> Context:
                                  ctx.best)
         ctx.tables["toggles"] = (f"Tuned agents with each optimization on vs off ({ctx.selection})",
                                  ctx.toggles)
+    trust = trust_region_table(runs.curves, used)
+    if not trust.empty:
+        ctx.tables["trust_region"] = ("Trust region over training, per run then mean over runs "
+                                      "(95% CIs over seeds)", trust)
     summary, pairs = ctx.comparison
     if summary is not None and not summary.empty:
         ctx.tables["comparison"] = ("Final reward per algorithm (best setting; 95% bootstrap CIs)",
@@ -120,6 +125,11 @@ TABLE_NOTES = {
                   "algorithm's runs on the env, for the setting with the highest mean final "
                   "reward over seeds (its seeds are the n summarized); settings_tried: among how "
                   "many settings it was chosen.",
+    "trust_region": "After every update, on its batch: median_mean_kl is the median over "
+                    "iterations of the mean KL(old || new); within_delta the share of iterations "
+                    "with mean KL ≤ that iteration's δ (TRPO); median/largest_max_ratio the "
+                    "median and largest max π_new/π_old; beyond_clip the share of iterations "
+                    "with max ratio > 1 + ε (PPO). Each is a per-run value averaged over runs.",
     "duplicates": "Each run here has the same config and seed as the run in same_as, which is "
                   "the one counted.",
 }

@@ -1,0 +1,88 @@
+"""How each algorithm keeps its trust region over training (blog post 002; paper §3.2).
+
+Training logs, after every update and on that update's batch, the mean KL between the old and
+the new policy (``mean_kl``) and the largest probability ratio π_new/π_old (``max_ratio``). Per
+run this module reduces them over iterations to: the median mean KL, the share of iterations
+whose mean KL is within TRPO's δ (the δ of that iteration: TRPO+ moves it linearly from
+``algo.max_kl`` to ``algo.max_kl_final``), the median and the largest max ratio, and the share
+of iterations whose max ratio exceeds PPO's 1 + ε. Per (env, algo) the runs' values are
+averaged with a 95% bootstrap interval over seeds. (The held-out view of the same quantities is
+the ``trust_region`` probe.)
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.stats import bootstrap_ci
+
+PER_RUN = ["median_mean_kl", "within_delta", "median_max_ratio", "largest_max_ratio",
+           "beyond_clip"]
+
+
+def _delta(config: pd.Series, iterations: pd.Series, total: float) -> np.ndarray | None:
+    """TRPO's δ at each logged iteration, or None for algorithms without one."""
+    start = config.get("algo.max_kl")
+    if start is None or pd.isna(start):
+        return None
+    final = config.get("algo.max_kl_final")
+    if final is None or pd.isna(final):
+        return np.full(len(iterations), float(start))
+    progress = (iterations.to_numpy(float) - 1) / max(total, 1)  # the update's progress
+    return start + (final - start) * progress
+
+
+def per_run(curves: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run of ``configs`` with a logged mean_kl: the PER_RUN reductions over its
+    iterations (runs of ``curves`` not in ``configs`` are left out)."""
+    rows = []
+    needed = {"mean_kl", "max_ratio"}
+    if not needed <= set(curves.columns):
+        return pd.DataFrame(columns=["run_id", "env", "algo", "seed", *PER_RUN])
+    by_id = configs.set_index("run_id")
+    curves = curves[curves["run_id"].isin(by_id.index)].dropna(subset=["mean_kl"])
+    for run_id, run in curves.groupby("run_id", sort=True):
+        config = by_id.loc[run_id]
+        kl, ratio = run["mean_kl"].to_numpy(float), run["max_ratio"].to_numpy(float)
+        delta = _delta(config, run["iteration"], float(config.get("total_iterations") or len(run)))
+        eps = config.get("algo.clip_eps")
+        clipped = eps is not None and not pd.isna(eps)
+        rows.append({
+            "run_id": run_id, "env": config["env"], "algo": config["algo"], "seed": config["seed"],
+            "median_mean_kl": float(np.median(kl)),
+            "within_delta": float(np.mean(kl <= delta * (1 + 1e-6))) if delta is not None else np.nan,
+            "median_max_ratio": float(np.median(ratio)),
+            "largest_max_ratio": float(np.max(ratio)),
+            "beyond_clip": float(np.mean(ratio > 1 + eps)) if clipped else np.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def trust_region_table(curves: pd.DataFrame, configs: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Per (env, algo): n runs, the bound each algorithm sets itself, and each PER_RUN value
+    as a mean over runs with its 95% bootstrap interval (``<value>_low``, ``<value>_high``)."""
+    runs = per_run(curves, configs)
+    rows = []
+    for (env, algo), cell in runs.groupby(["env", "algo"], sort=True):
+        ids = configs.set_index("run_id").loc[cell["run_id"]]
+        row = {"env": env, "algo": algo, "n": len(cell), "bound": _bound(ids)}
+        for column in PER_RUN:
+            values = cell[column].dropna().to_numpy()
+            if len(values) == 0:
+                row.update({column: np.nan, f"{column}_low": np.nan, f"{column}_high": np.nan})
+                continue
+            point, low, high = bootstrap_ci([values], np.mean, seed=seed)
+            row.update({column: point, f"{column}_low": low, f"{column}_high": high})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _bound(configs: pd.DataFrame) -> str:
+    """The trust region an algorithm's runs set themselves, in words."""
+    parts = []
+    for key, label in (("algo.max_kl", "δ"), ("algo.max_kl_final", "final δ"),
+                       ("algo.clip_eps", "ε")):
+        if key in configs and configs[key].notna().any():
+            values = sorted(configs[key].dropna().unique())
+            parts.append(f"{label} {', '.join(f'{v:g}' for v in values)}")
+    return "; ".join(parts) or "none"
