@@ -15,14 +15,9 @@ import pandas as pd
 from analysis.schema import ABLATION_TOGGLES, COMPLETED
 from analysis.stats import iqm, probability_of_improvement
 from deep_pg.bootstrap import bootstrap_ci
+from deep_pg.identity import toggle_on
 
 CELL = ["algo", "env"]  # the ablation is analysed separately per algorithm and environment
-
-
-def toggle_on(value) -> bool:
-    """A toggle's on/off state. opt.reward_scaling is a mode (returns | rewards | none), off when
-    'none'; runs made before it had modes hold true/false (as booleans or 'True'/'False')."""
-    return str(value).lower() not in ("false", "none")
 
 
 def config_name(row, toggles: Sequence[str] = ABLATION_TOGGLES) -> str:

@@ -9,21 +9,18 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
+from deep_pg import identity as run
+
 # Run status: what summary.json says, or "incomplete" when it is absent (running or killed).
 COMPLETED, FAILED, INCOMPLETE = "completed", "failed", "incomplete"
 
-# The four toggles of the blog's 16-way ablation, in the order of the sweep's opt=XXXX names.
-ABLATION_TOGGLES = ("opt.lr_anneal", "opt.reward_scaling", "opt.ortho_init", "opt.value_clip")
+# The four toggles of the blog's 16-way ablation as config columns, in the order of the sweep's
+# opt=XXXX names.
+ABLATION_TOGGLES = tuple(f"opt.{name}" for name in run.ABLATION_TOGGLES)
 
 HEADLINE = ["run_id", "algo", "family", "env", "env_id", "seed", "lr", "value_lr", "total_steps",
             "status", "reason", "iterations", "total_iterations", "summary_final_return",
             "corrupt_lines", "run_dir", "modified"]
-
-# The config sections that say what was trained: two runs equal on these are one experiment run
-# twice. The same list as deep_pg.trainer.IDENTITY_KEYS (what a resumed run must match); logging,
-# checkpointing, probing and Hydra's own keys are left out. Kept here so the analysis does not
-# import the trainer (and torch); a test checks that both lists agree.
-IDENTITY_KEYS = ("algo", "env", "opt", "seed", "total_steps")
 
 # Columns of the wide per-iteration table (`Runs.curves`) that index rather than measure.
 CURVE_INDEX = ["run_id", "iteration", "env_steps"]
@@ -70,9 +67,12 @@ def headline(run_id: str, run_dir: str, flat_config: Mapping[str, Any],
 
 
 def identity(flat_config: Mapping[str, Any]) -> str | None:
-    """A run's identity: its IDENTITY_KEYS config entries as one canonical string, or None when
-    the run has no config to tell (such a run is never taken for a duplicate)."""
-    keys = {k: v for k, v in flat_config.items() if k.split(".")[0] in IDENTITY_KEYS}
+    """A run's identity: its ``deep_pg.identity.IDENTITY_KEYS`` config entries as one canonical
+    string (opt.reward_scaling canonical, as training compares it), or None when the run has no
+    config to tell (such a run is never taken for a duplicate)."""
+    keys = {k: v for k, v in flat_config.items() if k.split(".")[0] in run.IDENTITY_KEYS}
     if not any("." in k for k in keys):  # seed/total_steps alone (from summary.json) say too little
         return None
+    if "opt.reward_scaling" in keys:
+        keys["opt.reward_scaling"] = run.canonical_reward_scaling(keys["opt.reward_scaling"])
     return json.dumps(keys, sort_keys=True, default=str)

@@ -22,9 +22,10 @@ from deep_pg.algorithms.batch import Batch, make_pack_batch
 from deep_pg.algorithms.common import (Agent, MemberSettings, PackAgent, explained_variance,
                                        initial_agent, nonfinite_members, trust_region_metrics)
 from deep_pg.algorithms.registry import run_update
-from deep_pg.config import ConfigError, reward_scaling_mode, to_container, validate
+from deep_pg.config import ConfigError, to_container, validate
 from deep_pg.envs.batch_env import make_env
 from deep_pg.envs.normalization import build_normalizers
+from deep_pg.identity import IDENTITY_KEYS, run_identity
 from deep_pg.sampling.pool import PackSampler
 from deep_pg.sampling.rollout import PolicyArrays
 from deep_pg.sweep.packing import first_difference
@@ -34,22 +35,6 @@ log = logging.getLogger("deep_pg")
 
 LAST_CHECKPOINT = "checkpoints/last.pt"
 FINAL_RETURN_WINDOW = 10  # final return = mean return of the last 10 iterations
-# A resumed run must match the checkpoint on these config sections (logging, checkpointing
-# and probing may change between attempts).
-IDENTITY_KEYS = ("algo", "env", "opt", "seed", "total_steps")
-
-
-def run_identity(config: dict) -> dict:
-    """The IDENTITY_KEYS of a config, with opt.reward_scaling in its canonical spelling (a sweep's
-    `true` and a checkpoint's `returns` — or an older checkpoint's True — are the same run)."""
-    identity = {k: config.get(k) for k in IDENTITY_KEYS}
-    opt = identity.get("opt")
-    if isinstance(opt, dict) and "reward_scaling" in opt:
-        try:
-            identity["opt"] = {**opt, "reward_scaling": reward_scaling_mode(opt["reward_scaling"])}
-        except ConfigError:
-            pass  # left as it is: it then differs and is reported
-    return identity
 
 
 def check_same_run(path: Path, saved_config: dict, current_config: dict) -> None:

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis.ablation import BLOG, HELD_OUT, tuned_agents
-
-TOGGLES = ["opt.lr_anneal", "opt.reward_scaling", "opt.ortho_init", "opt.value_clip"]
+from analysis.schema import ABLATION_TOGGLES as TOGGLES
 
 
 def runs(returns: dict[tuple[int, float, int], float]) -> pd.DataFrame:

@@ -23,12 +23,11 @@ from analysis.figures.curves import trust_region_curves
 from analysis.final import FinalReward, final_rewards
 from analysis.report import main as report_main, make_report
 from analysis.runs import from_records
-from analysis.schema import ABLATION_TOGGLES, HEADLINE, IDENTITY_KEYS
+from analysis.schema import ABLATION_TOGGLES, HEADLINE, identity
 from analysis.stats import iqm, probability_of_improvement
 from analysis.wandb_source import build_filters, parse_path, record_from_api_run
 from deep_pg.bootstrap import bootstrap_ci
 from deep_pg.run import run_training
-from deep_pg.trainer import IDENTITY_KEYS as TRAINER_IDENTITY_KEYS
 from conftest import TINY, make_cfg
 
 ITERATIONS = 4  # TINY: 1024 steps of 256
@@ -183,8 +182,13 @@ def _reruns(sweep: Path, tree: Path) -> tuple[str, str, str]:
     return original, again, killed
 
 
-def test_identity_keys_are_the_trainers():
-    assert IDENTITY_KEYS == TRAINER_IDENTITY_KEYS
+def test_identity_reads_reward_scaling_as_training_does():
+    """A sweep's `true` (stored 'True'), a checkpoint's `returns`: one run, as for resuming."""
+    run = {"algo.name": "ppo", "opt.lr_anneal": True, "seed": 0, "logger.mode": "offline"}
+    same = [identity({**run, "opt.reward_scaling": v}) for v in ("True", True, "returns")]
+    assert len(set(same)) == 1
+    assert identity({**run, "opt.reward_scaling": "none"}) != same[0]
+    assert identity({**run, "opt.reward_scaling": "returns", "logger.mode": "online"}) == same[0]
 
 
 def test_reruns_of_one_seed_count_once_and_warn(sweep, tmp_path, caplog):

@@ -2,13 +2,10 @@
 Best effort, like the training logger: wandb trouble is logged once and never stops a probe."""
 from __future__ import annotations
 
-import logging
-
 import pandas as pd
 
 from deep_pg.probes.results import MEAN_TRIAL
-
-log = logging.getLogger("deep_pg")
+from deep_pg.tracking.wandb_logger import give_up
 
 
 def log_probe(run, probe: str, iteration: int, df: pd.DataFrame) -> None:
@@ -30,5 +27,4 @@ def log_probe(run, probe: str, iteration: int, df: pd.DataFrame) -> None:
                     data[name] = float(part["value"].iloc[0])
         run.log(data, step=iteration)
     except Exception as err:  # noqa: BLE001 - the parquet file is the record of truth
-        log.warning("wandb could not log probe %s at iteration %d (%s: %s); results are in "
-                    "probes/%s.parquet", probe, iteration, type(err).__name__, err, probe)
+        give_up(f"log probe {probe} at iteration {iteration}", err)

@@ -17,8 +17,7 @@ from urllib.parse import urlparse
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from deep_pg.config import ConfigError, reward_scaling_mode
-from deep_pg.tracking.wandb_logger import ABLATION_TOGGLES
+from deep_pg.identity import ABLATION_TOGGLES, canonical_reward_scaling, toggle_on
 
 # The step size that matters for each algorithm family, and its name in run directories.
 STEP_SIZE = {"ppo": ("policy_lr", "lr"), "pg": ("policy_lr", "lr"), "trpo": ("max_kl", "max_kl")}
@@ -41,13 +40,9 @@ def run_subdir(*, _root_: DictConfig) -> str:
     A bit is 0 when its toggle is off (opt.reward_scaling=none or false)."""
     cfg = _root_
     step_key, step_name = STEP_SIZE.get(cfg.algo.family, ("policy_lr", "lr"))
-    try:
-        scaling = reward_scaling_mode(cfg.opt.reward_scaling)
-    except ConfigError:  # named as typed: the job itself reports the bad value, in one line
-        scaling = str(cfg.opt.reward_scaling)
-    on = {name: bool(cfg.opt[name]) for name in ABLATION_TOGGLES} | {
-        "reward_scaling": scaling != "none"}
-    bits = "".join("1" if on[name] else "0" for name in ABLATION_TOGGLES)
+    # a bad value is named as typed: the job itself reports it, in one line
+    scaling = canonical_reward_scaling(cfg.opt.reward_scaling)
+    bits = "".join("1" if toggle_on(cfg.opt[name]) else "0" for name in ABLATION_TOGGLES)
     parts = [cfg.algo.name, cfg.env.name, f"opt={bits}",
              f"{step_name}={short_number(cfg.algo[step_key])}"]
     shown = {"algo", "env", "seed", f"algo.{step_key}", *(f"opt.{t}" for t in ABLATION_TOGGLES)}

@@ -7,25 +7,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from deep_pg.config import reward_scaling_mode
+from deep_pg.identity import ABLATION_TOGGLES, toggle_on
 
 log = logging.getLogger(__name__)
 
 RUN_ID_FILE = "wandb_run_id"
 X_AXIS = "env_steps"
-ABLATION_TOGGLES = ("lr_anneal", "reward_scaling", "ortho_init", "value_clip")
-
-
-def toggle_on(opt, name: str) -> bool:
-    """Whether an ablation toggle is on; opt.reward_scaling is a mode, off only when 'none'."""
-    if name == "reward_scaling":
-        return reward_scaling_mode(opt[name]) != "none"
-    return bool(opt[name])
 
 
 def run_tags(cfg) -> list[str]:
     """algo, env and the on/off state of the four ablation toggles, for grouping in the UI."""
-    toggles = [f"{name}={'on' if toggle_on(cfg.opt, name) else 'off'}" for name in ABLATION_TOGGLES]
+    toggles = [f"{name}={'on' if toggle_on(cfg.opt[name]) else 'off'}"
+               for name in ABLATION_TOGGLES]
     return [cfg.algo.name, cfg.env.name, *toggles]
 
 
@@ -36,31 +29,52 @@ def declare_x_axis(run) -> None:
     run.define_metric("*", step_metric=X_AXIS)
 
 
+def start_run(cfg, run_dir: Path, resumable: bool = False, **init) -> Any | None:
+    """The one ``wandb.init``, for training runs and probe jobs alike: cfg.logger's project,
+    entity and mode, files under ``run_dir``, wandb's console capture and system stats off, and
+    ``init``'s fields (name, job_type, group, config, ...). ``resumable``: the run id kept in
+    ``run_dir``, so resumes and requeues log to the same wandb run. None when logger.mode is
+    disabled or wandb cannot start (said once: the local files are the record of truth)."""
+    mode = str(getattr(cfg.logger.mode, "value", cfg.logger.mode))
+    if mode == "disabled":
+        return None
+    try:
+        import wandb
+
+        if resumable:
+            id_file = Path(run_dir) / RUN_ID_FILE
+            if not id_file.exists():
+                id_file.write_text(uuid.uuid4().hex[:16])
+            init.update(id=id_file.read_text().strip(), resume="allow")
+        return wandb.init(project=cfg.logger.project, entity=cfg.logger.entity, mode=mode,
+                          dir=str(run_dir), **init,
+                          settings=wandb.Settings(silent=True, console="off", x_disable_stats=True))
+    except Exception as err:  # no network, bad credentials, broken install, ...
+        give_up("start", err)
+        return None
+
+
+def give_up(action: str, err: Exception) -> None:
+    """Say why wandb failed at ``action`` and quiet wandb's own output from here on."""
+    log.warning("wandb could not %s (%s: %s); continuing with the local files only "
+                "(metrics.jsonl, summary.json, probes/)", action, type(err).__name__, err)
+    os.environ.setdefault("WANDB_SILENT", "true")
+
+
 class WandbLogger:
     """Logs one dict per iteration. If wandb cannot start or log, says so once and goes quiet:
     the local run store is the record of truth and stays complete either way."""
 
     def __init__(self, cfg, run_dir: Path, config: dict[str, Any], group: str | None):
-        self.run = None
-        mode = str(getattr(cfg.logger.mode, "value", cfg.logger.mode))
-        if mode == "disabled":
-            return
-        try:
-            import wandb
-
-            id_file = Path(run_dir) / RUN_ID_FILE
-            if not id_file.exists():  # the same id across resumes and requeues
-                id_file.write_text(uuid.uuid4().hex[:16])
-            self.run = wandb.init(
-                project=cfg.logger.project, entity=cfg.logger.entity, mode=mode,
-                dir=str(run_dir), config=config, group=group, job_type=cfg.algo.name,
-                tags=run_tags(cfg), name=f"{cfg.algo.name}-{cfg.env.name}-s{cfg.seed}",
-                id=id_file.read_text().strip(), resume="allow", reinit="create_new",  # packs: one per run
-                settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
-            )
-            declare_x_axis(self.run)
-        except Exception as err:  # no network, bad credentials, broken install, ...
-            self._give_up("start", err)
+        self.run = start_run(cfg, run_dir, resumable=True, config=config, group=group,
+                             job_type=cfg.algo.name, tags=run_tags(cfg),
+                             name=f"{cfg.algo.name}-{cfg.env.name}-s{cfg.seed}",
+                             reinit="create_new")  # packs: one wandb run per run
+        if self.run is not None:
+            try:
+                declare_x_axis(self.run)
+            except Exception as err:
+                self._give_up("start", err)
 
     def log(self, row: dict[str, Any], step: int) -> None:
         if self.run is None:
@@ -88,7 +102,5 @@ class WandbLogger:
         self.run = None
 
     def _give_up(self, action: str, err: Exception) -> None:
-        log.warning("wandb could not %s (%s: %s); continuing with the local run store only "
-                    "(metrics.jsonl, summary.json)", action, type(err).__name__, err)
+        give_up(action, err)
         self.run = None
-        os.environ.setdefault("WANDB_SILENT", "true")
