@@ -156,6 +156,8 @@ class ProbeConfig:
     bootstrap_resamples: int = 500
     num_workers: int = 2  # sampling processes
     envs_per_worker: int = 16
+    shards: int = 1  # deep-pg-probe jobs the "true" gradient's sample is split over (docs/probes.md)
+    part_pairs: int = 65536  # pairs per part of the "true" sample: the unit shards split
 
 
 @dataclass
@@ -238,7 +240,7 @@ def validate(cfg: DictConfig | Config) -> None:
 NOT_RUN_CONFIG = ("hydra",)
 
 
-def check_known_keys(cfg: DictConfig) -> None:
+def check_known_keys(cfg: DictConfig, schema: Any = Config) -> None:
     """Raise ConfigError for the first key the schema does not define.
 
     ``+key=value`` (Hydra's own hint for a key it rejects) adds keys past the typed schema, so a
@@ -246,7 +248,7 @@ def check_known_keys(cfg: DictConfig) -> None:
     """
     given = OmegaConf.to_container(cfg, resolve=False)
     given = {k: v for k, v in given.items() if k not in NOT_RUN_CONFIG}
-    _check_keys(given, OmegaConf.to_container(OmegaConf.structured(Config)), "")
+    _check_keys(given, OmegaConf.to_container(OmegaConf.structured(schema)), "")
 
 
 def _check_keys(given: dict, schema: dict, prefix: str) -> None:

@@ -51,7 +51,7 @@ def test_gradient_estimates_converge_to_the_true_gradient(sampler, tmp_path):
     counts = [64, 16384]
     trials = ctx.collect_trials(6, *gradient.trial_layout(ctx, counts), ctx.agent.policy, "t")
     estimates = gradient.gradient_estimates(ctx, trials, counts)
-    truth, _ = gradient.true_batches(ctx, "truth")
+    truth = gradient.true_sample(ctx, "truth").batch
     true_gradient = surrogate_gradient(ctx.agent.policy, truth, ctx.cfg)
     to_true = [np.mean([cosine_similarity(e, true_gradient) for e in estimates[:, c]]) for c in range(2)]
     pairwise = [pairwise_cosine(estimates[:, c]).mean() for c in range(2)]
@@ -139,19 +139,24 @@ def test_probing_leaves_training_unchanged_and_checkpoints_can_be_reprobed(tmp_p
         assert np.isfinite(df[df.measure != "true_corrected"].value).all(), name
     assert sorted(p.name for p in (probed / "checkpoints").iterdir()) == ["iter_0.pt", "iter_2.pt", "last.pt"]
 
-    # the entry point re-runs a probe on a kept checkpoint and reproduces what training measured
+    # the entry point finds what training measured (identical settings) and does nothing; with
+    # force=true it re-runs the probe on the kept checkpoint and reproduces it
     before = read_results(probed, "trust_region")
-    proc = subprocess.run([sys.executable, "-m", "deep_pg.probes.cli", f"run_dir={probed}",
-                           "checkpoint=2", "probe=trust_region", *PROBE_SMALL, "logger.mode=disabled"],
-                          capture_output=True, text=True, timeout=300)
+    args = [sys.executable, "-m", "deep_pg.probes.cli", f"run_dir={probed}", "checkpoint=2",
+            "probe=trust_region", *PROBE_SMALL, "logger.mode=disabled"]
+    skipped = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert skipped.returncode == 0 and "nothing to do" in skipped.stdout + skipped.stderr
+    proc = subprocess.run([*args, "force=true"], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    assert "trust_region at iteration 2 ->" in proc.stdout
     after = read_results(probed, "trust_region")
     assert len(after) == len(before)
     assert np.allclose(after[after.iteration == 2].value, before[before.iteration == 2].value)
 
 
 @pytest.mark.parametrize("args, message", [
-    (["checkpoint=7", "probe=value"], "invalid value for 'checkpoint': '7'"),
+    (["checkpoint=7", "probe=value"], "invalid value for 'checkpoint': 7"),
     (["checkpoint=0", "probe=value", "probe.sample_counts=[]"], "'probe.sample_counts'"),
     (["checkpoint=0", "probe=value", "seed=3"], "'seed'"),
 ])
@@ -163,10 +168,11 @@ def test_probe_cli_rejects_bad_input_in_one_line(tmp_path, args, message):
 
         run_training(make_cfg(*SMALL, "probe.iterations=[0]"), run_dir)
     proc = subprocess.run([sys.executable, "-m", "deep_pg.probes.cli", f"run_dir={run_dir}", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 2 and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (run_dir / "probes").exists()
+    assert not list(tmp_path.rglob("deep_pg_probe.log")), "the job directory is removed"
 
 
 def test_training_rejects_probe_iterations_beyond_the_run(tmp_path):

@@ -1,68 +1,62 @@
-"""`deep-pg-probe run_dir=<run> checkpoint=<n> probe=<name> [probe.key=value ...]`
+"""`deep-pg-probe run_dir=<run> checkpoint=<n> probe=<name> [probe.key=value ...]`: a Hydra app.
 
 Runs probes on ``<run>/checkpoints/iter_<n>.pt`` (kept by training at each of probe.iterations),
-for example later, or as separate cluster jobs. The run's own configuration comes from the
-checkpoint; the ``probe`` node is composed from ``conf/probe/<name>.yaml`` and the overrides
-given here (any other override, e.g. ``logger.mode=disabled``, applies too). Results are merged into
-``<run>/probes/<probe>.parquet``, replacing earlier rows of that iteration.
+later or as cluster jobs: ``-m`` with ``hydra/launcher=local|slurm`` fans probe jobs out as
+``deep-pg`` fans out training (``deep_pg.sweep``: pre-launch checks, skip-if-done, sweep index).
+The run's own configuration comes from the checkpoint; ``probe`` and ``logger`` are composed from
+conf/ and the overrides. Results are merged into ``<run>/probes/<probe>.parquet``, replacing
+earlier rows of that iteration; a result that exists with identical settings is not recomputed
+(``force=true`` does). With ``probe.shards=S`` the "true" gradient's sample is drawn by S shard
+jobs and reduced by this one (``deep_pg.probes.shards``); without a launcher it draws the parts
+itself, in order. Loads only what probes need from the checkpoint: no Trainer, no re-seeding.
 """
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+import hydra
+from omegaconf import DictConfig, OmegaConf
 
-from deep_pg import checkpoint as ckpt
-from deep_pg.cli import CONF_DIR
-from deep_pg.config import Config, ConfigError
-from deep_pg.probes.schedule import iteration_checkpoint
+from deep_pg.cli import CONF_DIR, refuse_cfg_with_multirun
+from deep_pg.config import ConfigError, register_configs
+from deep_pg.exits import BadInput
+from deep_pg.probes.request import ProbeRequest, is_done, load_request, register_probe_app
+from deep_pg.sweep.resolvers import register_resolvers
 
 log = logging.getLogger("deep_pg")
-USAGE = "usage: deep-pg-probe run_dir=<run directory> checkpoint=<iteration> probe=<name> [key=value ...]"
+PREFIX = "deep-pg-probe: error: "
 # Settings of the run itself: taken from the checkpoint, never from the command line.
-RUN_KEYS = ("algo", "env", "opt", "seed", "total_steps")
+RUN_KEYS = ("algo", "env", "opt", "seed", "total_steps", "torch_threads")
+
+register_configs()
+register_probe_app()
+register_resolvers()
 
 
-def parse_args(argv: list[str]) -> tuple[Path, int, list[str]]:
-    """(run_dir, checkpoint iteration, remaining Hydra overrides); ConfigError on bad input."""
-    named, overrides = {}, []
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep:
-            raise ConfigError(arg, None, "key=value arguments; " + USAGE)
-        if key in ("run_dir", "checkpoint"):
-            named[key] = value
-        elif key.split(".")[0].lstrip("+~") in RUN_KEYS:
-            raise ConfigError(key, value, "probe and logger settings only: the run's own settings "
-                              "come from its checkpoint")
-        else:
-            overrides.append(arg)
-    run_dir = Path(named.get("run_dir", ""))
-    if not named.get("run_dir") or not run_dir.is_dir():
-        raise ConfigError("run_dir", named.get("run_dir"), "an existing run directory; " + USAGE)
-    available = sorted(int(p.stem.split("_")[1]) for p in (run_dir / "checkpoints").glob("iter_*.pt"))
-    try:
-        iteration = int(named.get("checkpoint", ""))
-    except ValueError:
-        iteration = None
-    if iteration not in available:
-        raise ConfigError("checkpoint", named.get("checkpoint"),
-                          f"an iteration with {run_dir}/checkpoints/iter_<n>.pt: "
-                          f"{', '.join(map(str, available)) or 'none in this run (train with probe.iterations)'}")
-    return run_dir, iteration, overrides
+def refuse_run_keys(args: list[str]) -> None:
+    """Hydra would reject these as keys the app lacks; say why in one line."""
+    for arg in args:
+        key, _, value = arg.partition("=")
+        name = key.lstrip("+~")
+        if not arg.startswith("-") and name.split(".")[0] in RUN_KEYS:
+            print(PREFIX + str(ConfigError(name, value, "probe and logger settings, run_dir, checkpoint "
+                                           "(the run's own settings come from its checkpoint)")),
+                  file=sys.stderr)
+            sys.exit(BadInput.exit_code)
 
 
-def probe_config(state: dict, overrides: list[str]):
-    """The checkpoint's config with the probe (and logger) nodes composed from conf/ + overrides."""
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        composed = compose(config_name="config", overrides=overrides)
-    cfg = OmegaConf.merge(OmegaConf.structured(Config), state["config"])
-    cfg.probe, cfg.logger = composed.probe, composed.logger
-    cfg.probe.iterations = []  # nothing is scheduled: this command probes one checkpoint
-    return cfg
+def bad_input(err: ConfigError) -> BadInput:
+    """One line on stderr; the job directory Hydra made goes if it holds only its bookkeeping."""
+    from hydra.core.hydra_config import HydraConfig
+
+    print(PREFIX + str(err), file=sys.stderr)
+    job_dir = Path(HydraConfig.get().runtime.output_dir)
+    if job_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in job_dir.iterdir()):
+        shutil.rmtree(job_dir, ignore_errors=True)
+    return BadInput(str(err))
 
 
 def wandb_run(cfg, run_dir: Path, probe: str, iteration: int):
@@ -83,41 +77,54 @@ def wandb_run(cfg, run_dir: Path, probe: str, iteration: int):
         return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    from deep_pg.config import validate
+def run_probe_job(app_cfg: DictConfig) -> list[str]:
+    """The app's task: the files written (none when the result was there already)."""
+    try:
+        request = load_request(app_cfg)
+    except ConfigError as err:
+        raise bad_input(err) from err
+    if is_done(request):
+        log.info("%s at iteration %d: done with these settings in %s; nothing to do (force=true "
+                 "recomputes)", request.cfg.probe.name, request.iteration, request.run_dir)
+        return []
+    return [str(p) for p in probe(request)]
+
+
+def probe(request: ProbeRequest) -> list[Path]:
     from deep_pg.probes.runner import ProbeRunner
     from deep_pg.trainer import CheckpointView
 
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s")
+    view = CheckpointView(request.cfg, request.run_dir, request.state)  # what probes need
+    sharded = request.shard is not None
+    run = None if sharded else wandb_run(request.cfg, request.run_dir, request.cfg.probe.name,
+                                         request.iteration)
+    runner = ProbeRunner(request.cfg, request.run_dir, run)
     try:
-        run_dir, iteration, overrides = parse_args(sys.argv[1:] if argv is None else argv)
-        state = ckpt.load(run_dir / iteration_checkpoint(iteration))
-        cfg = probe_config(state, overrides)
-        if cfg.probe.name == "none":
-            raise ConfigError("probe", "none", "a probe to run: gradient | value | baselines | "
-                              "landscape | trust_region | all")
-        validate(cfg)
-        trainer = CheckpointView(cfg, run_dir, state)  # what probes need; writes nothing
-    except (ConfigError, ckpt.CheckpointError, ValueError, KeyError) as err:
-        print(f"deep-pg-probe: error: {err}", file=sys.stderr)
-        return 2
-    except Exception as err:  # Hydra composition errors (unknown probe option, typo in a key)
-        if type(err).__module__.startswith(("hydra", "omegaconf")):
-            message = " ".join(str(err).split("Config search path")[0].split())
-            print(f"deep-pg-probe: error: {message}", file=sys.stderr)
-            return 2
-        raise
-    run = wandb_run(cfg, run_dir, cfg.probe.name, iteration)
-    runner = ProbeRunner(cfg, run_dir, run)
-    try:
-        for probe, path in runner.run(trainer).items():
-            print(f"deep-pg-probe: {probe} at iteration {iteration} -> {path}")
+        if sharded:
+            return runner.run_shard(view, request.shard)
+        if request.cfg.probe.shards > 1:
+            log.info("probe.shards=%d: parts no shard job drew are drawn here, in order",
+                     request.cfg.probe.shards)
+        written = runner.run(view)
+        for name, path in written.items():
+            print(f"deep-pg-probe: {name} at iteration {request.iteration} -> {path}")
+        return list(written.values())
     finally:
         runner.close()
         if run is not None:
             run.finish()
-    return 0
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="deep_pg_probe")
+def _hydra_main(cfg: DictConfig) -> list[str]:
+    return run_probe_job(cfg)
+
+
+def main() -> None:
+    refuse_cfg_with_multirun(sys.argv[1:])
+    refuse_run_keys(sys.argv[1:])
+    _hydra_main()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

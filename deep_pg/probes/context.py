@@ -32,6 +32,7 @@ class ProbeContext:
     iteration: int  # updates done so far (0 = before the first)
     num_iterations: int
     sampler: ParallelSampler
+    parts: object = None  # shards.PartStore holding parts of the truth drawn by shard jobs
 
     @property
     def progress(self) -> float:

@@ -14,7 +14,8 @@ algorithm's update makes from that batch: PPO's full update, TRPO's natural step
 
 The "true" direction from N pairs is itself noisy, which shrinks every ``true`` cosine by about
 sqrt(rho_N), rho_N being the cosine of two independent N-pair truths. It is therefore built from
-two independent halves of N/2 pairs; the "true" gradient and step are computed from both halves
+two independent halves of N/2 pairs (drawn in parts, which ``probe.shards`` jobs may share:
+``deep_pg.probes.shards``); the "true" gradient and step are computed from both halves
 together, and the cosine of the two halves' own gradients (steps) is measure ``truth_halves``
 (rho_{N/2}). Measure ``truth_reliability`` is rho_N = 2 rho_{N/2} / (1 + rho_{N/2})
 (Spearman-Brown: an N-pair estimate is, to first order, the mean of two independent halves; it
@@ -23,9 +24,13 @@ standardization, an approximation for PPO's multi-epoch step).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
+from deep_pg.algorithms.batch import Batch
+from deep_pg.probes import shards
 from deep_pg.probes.context import ProbeContext, join_streams, take
 from deep_pg.probes.results import MEAN_TRIAL
 from deep_pg.probes.stats import (corrected_cosine, cosine_similarity, pairwise_bootstrap_ci,
@@ -91,12 +96,33 @@ def similarity_rows(estimates: torch.Tensor, counts: list[int], variant: str,
     return rows
 
 
-def true_batches(ctx: ProbeContext, purpose: str):
-    """(both halves, [first half, second half]): the batch of probe.true_samples pairs the "true"
-    gradient and step come from, as two independent halves of true_samples / 2 pairs each."""
-    streams, steps = ctx.layout(ctx.cfg.probe.true_samples // 2)
-    (first, _), (second, _) = ctx.collect_trials(2, streams, steps, ctx.agent.policy, purpose)
-    return ctx.batch(join_streams(first, second)), [ctx.batch(first), ctx.batch(second)]
+TRUTH = "gradient/true"  # the purpose (seeds, part files) of the "true" sample
+
+
+@dataclass
+class TrueSample:
+    """The probe.true_samples pairs the "true" gradient and step come from, as two independent
+    halves of true_samples / 2 pairs each."""
+
+    batch: Batch  # both halves
+    halves: list[Batch]
+    half_sums: list[shards.GradientSums]
+    adv_norm: bool  # opt.adv_norm: the gradient's advantages standardized, as in training
+
+    @property
+    def gradient(self) -> torch.Tensor:
+        return (self.half_sums[0] + self.half_sums[1]).gradient(self.adv_norm)
+
+    @property
+    def half_gradients(self) -> list[torch.Tensor]:
+        return [sums.gradient(self.adv_norm) for sums in self.half_sums]
+
+
+def true_sample(ctx: ProbeContext, purpose: str) -> TrueSample:
+    halves = shards.truth_halves(ctx, purpose)
+    rollouts = [shards.joined(half) for half in halves]
+    return TrueSample(ctx.batch(join_streams(*rollouts)), [ctx.batch(r) for r in rollouts],
+                      [shards.total(half) for half in halves], bool(ctx.cfg.opt.adv_norm))
 
 
 def reliability_rows(halves: tuple[torch.Tensor, torch.Tensor], variant: str, half_pairs: int
@@ -115,17 +141,15 @@ def run(ctx: ProbeContext) -> list[dict]:
     p, policy = ctx.cfg.probe, ctx.agent.policy
     counts = list(p.sample_counts)
     trials = ctx.collect_trials(p.num_estimates, *trial_layout(ctx, counts), policy, "gradient/trials")
-    truth, halves = true_batches(ctx, "gradient/true")
-    half_pairs = len(halves[0])
-    half_gradients = [surrogate_gradient(policy, h, ctx.cfg) for h in halves]
+    truth = true_sample(ctx, TRUTH)
+    half_pairs = len(truth.halves[0])
     half_steps = [algorithm_step(ctx.agent, h, ctx.cfg, np.random.default_rng(
-        ctx.seed("gradient/true_step_half", i)), ctx.progress)[0] for i, h in enumerate(halves)]
-    true_step, _ = algorithm_step(ctx.agent, truth, ctx.cfg,
+        ctx.seed("gradient/true_step_half", i)), ctx.progress)[0] for i, h in enumerate(truth.halves)]
+    true_step, _ = algorithm_step(ctx.agent, truth.batch, ctx.cfg,
                                   np.random.default_rng(ctx.seed("gradient/true_step")), ctx.progress)
-    true_gradient = surrogate_gradient(policy, truth, ctx.cfg)
     rows = []
     for variant, estimates, parts, reference in (
-            ("gradient", gradient_estimates(ctx, trials, counts), half_gradients, true_gradient),
+            ("gradient", gradient_estimates(ctx, trials, counts), truth.half_gradients, truth.gradient),
             ("step", step_estimates(ctx, trials, counts, "gradient/step"), half_steps, true_step)):
         truth_rows, rho = reliability_rows(tuple(parts), variant, half_pairs)
         rows += similarity_rows(estimates, counts, variant, reference, ctx, rho) + truth_rows

@@ -4,6 +4,10 @@ Side-effect free by construction: probes get frozen copies of the normalizers, u
 copies of the agent, sample with their own ``ParallelSampler`` (own environments, seeds and RNG
 streams; its steps are not counted anywhere), and the global torch / numpy / random RNG states
 are restored afterwards, so training continues exactly as it would have without them.
+
+A result is marked done with its settings (``done``); the "true" gradient's parts drawn by shard
+jobs (``shards``, ``deep-pg-probe ... probe.shards=S``) are read from the run directory and
+removed once the gradient probe's table holds them.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deep_pg.probes import baselines, gradient, landscape, trust_region, value
+from deep_pg.probes import baselines, done, gradient, landscape, shards, trust_region, value
 from deep_pg.probes.context import ProbeContext
 from deep_pg.probes.results import with_means, write_results
 from deep_pg.probes.tracking import log_probe
@@ -57,24 +61,46 @@ class ProbeRunner:
     def run(self, trainer) -> dict[str, Path]:
         """Run every selected probe at the trainer's current iteration; returns the files written."""
         cfg = self.cfg
-        if self.sampler is None:
-            self.sampler = ParallelSampler(cfg.env.id, cfg.env.max_episode_steps,
-                                           cfg.probe.num_workers, cfg.probe.envs_per_worker)
         written = {}
         with isolated_global_rng():
-            ctx = ProbeContext(cfg, trainer.agent, trainer.obs_normalizer.frozen(),
-                               trainer.reward_scaler.frozen(), trainer.iteration,
-                               trainer.num_iterations, self.sampler)
+            ctx = self.context(trainer)
             for name in self.probes:
                 start = time.perf_counter()
                 rows = [{"iteration": ctx.iteration, "probe": name, **row}
                         for row in PROBE_FUNCTIONS[name](ctx)]
                 df = with_means(rows, cfg.probe.bootstrap_resamples, ctx.seed(name, "bootstrap"))
                 written[name] = write_results(self.run_dir, name, ctx.iteration, df)
+                done.mark_done(self.run_dir, name, ctx.iteration, cfg.probe)
                 log_probe(self.wandb_run, name, ctx.iteration, df)
                 log.info("probe %s at iteration %d: %d rows in %.1fs -> %s", name, ctx.iteration,
                          len(df), time.perf_counter() - start, written[name])
+            if "gradient" in self.probes:
+                ctx.parts.clear()
         return written
+
+    def run_shard(self, trainer, shard: int) -> list[Path]:
+        """Draw shard ``shard`` (of probe.shards) of the gradient probe's "true" sample into the
+        run directory, for the probe's reduce to read."""
+        with isolated_global_rng():
+            ctx = self.context(trainer)
+            start = time.perf_counter()
+            paths = shards.draw_shard(ctx, gradient.TRUTH, ctx.parts, shard)
+            log.info("shard %d of %d at iteration %d: %d parts in %.1fs -> %s", shard,
+                     self.cfg.probe.shards, ctx.iteration, len(paths), time.perf_counter() - start,
+                     ctx.parts.dir)
+        return paths
+
+    def context(self, trainer) -> ProbeContext:
+        cfg = self.cfg
+        if self.sampler is None:
+            self.sampler = ParallelSampler(cfg.env.id, cfg.env.max_episode_steps,
+                                           cfg.probe.num_workers, cfg.probe.envs_per_worker)
+        ctx = ProbeContext(cfg, trainer.agent, trainer.obs_normalizer.frozen(),
+                           trainer.reward_scaler.frozen(), trainer.iteration,
+                           trainer.num_iterations, self.sampler)
+        ctx.parts = shards.PartStore(self.run_dir, cfg, ctx.iteration, ctx.agent.policy,
+                                     done.settings(cfg.probe))
+        return ctx
 
     def close(self) -> None:
         if self.sampler is not None:

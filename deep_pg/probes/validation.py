@@ -17,6 +17,12 @@ def selected_probes(name: str) -> list[str]:
     return list(PROBES) if name == "all" else [] if name == "none" else [name]
 
 
+def truth_parts(p) -> int:
+    """Parts the "true" sample is drawn in: each half of probe.true_samples / 2 pairs in parts of
+    at most probe.part_pairs pairs (deep_pg.probes.shards)."""
+    return 2 * -(-(p.true_samples // 2) // max(1, p.part_pairs))
+
+
 def _check_grid(key: str, values: Any, minimum: int, why: str) -> None:
     values = list(values)
     if not values or any(b <= a for a, b in zip(values, values[1:])) or values[0] < minimum:
@@ -61,6 +67,9 @@ def validate_probe(cfg) -> None:
         ("bootstrap_resamples", p.bootstrap_resamples >= 1, "a positive integer"),
         ("num_workers", p.num_workers >= 1, "a positive integer"),
         ("envs_per_worker", p.envs_per_worker >= 1, "a positive integer"),
+        ("part_pairs", p.part_pairs >= 1, "a positive integer"),
+        ("shards", 1 <= p.shards <= truth_parts(p), f"an integer in 1..{truth_parts(p)}, the parts of "
+         f"the truth (probe.true_samples / 2 per half in parts of at most probe.part_pairs pairs)"),
     ]
     for key, ok, allowed in checks:
         if not ok:

@@ -9,6 +9,10 @@ thread variables below, plus the config's ``torch_threads=1``), so ``n_jobs`` jo
 With ``pack=K`` (> 1) jobs that can share a process (``deep_pg.sweep.packing``) are grouped into
 packs of up to K runs; each pack trains in one process with one sampling worker per core it can
 use, and ``n_jobs // workers`` packs run at a time (at least one).
+
+Sharded probe jobs (``deep-pg-probe -m ... probe.shards=S``, ``deep_pg.sweep.shard_jobs``): all
+shard jobs run first, ``n_jobs`` at a time; then each probe job reduces its shards' parts, or
+fails naming its failed shards. ``pack`` applies to training jobs only.
 """
 from __future__ import annotations
 
@@ -27,10 +31,11 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from deep_pg.sweep import index
+from deep_pg.sweep import apps, index
 from deep_pg.sweep.jobs import JobFailed, already_completed, failed_return, job_run_dir, report
 from deep_pg.sweep.packing import group_into_packs
 from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail
+from deep_pg.sweep.shard_jobs import shard_jobs
 
 log = logging.getLogger("deep_pg")
 
@@ -68,13 +73,36 @@ class LocalLauncher(Launcher):
         log.info("local launcher: %d jobs, %d at a time, in %s", len(job_overrides),
                  self.n_jobs, sweep_dir)
         jobs = [(initial_job_idx + i, list(o), c) for i, (o, c) in enumerate(zip(job_overrides, configs))]
-        if self.pack > 1:
+        shards = shard_jobs(self.hydra_context, self.config, jobs, initial_job_idx + len(jobs))
+        if self.pack > 1 and not any(apps.is_probe_job(c) for _, _, c in jobs):  # packs train
             returns = self._launch_packs(sweep_dir, jobs)
         else:
-            with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
-                returns = list(pool.map(lambda job: self._start(sweep_dir, *job), jobs))
+            returns = self._launch_with_shards(sweep_dir, jobs, shards)
         report(returns, sweep_dir)
         return returns
+
+    def _launch_with_shards(self, sweep_dir: Path, jobs: list, shards: list) -> list[JobReturn]:
+        """Shard jobs first, then the jobs; a job whose shards failed fails without running."""
+        failed_shards: dict[int, list[str]] = {}
+        with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
+            if shards:
+                log.info("local launcher: %d shard jobs first (jobs %d-%d)", len(shards),
+                         shards[0].num, shards[-1].num)
+            for shard, ret in zip(shards, pool.map(
+                    lambda j: self._start(sweep_dir, j.num, j.overrides, j.config), shards)):
+                if ret.status != JobStatus.COMPLETED:
+                    failed_shards.setdefault(shard.reduce, []).append(
+                        f"shard job {shard.num}: {getattr(ret, 'error', None) or 'failed'}")
+            runnable = [job for job in jobs if job[0] not in failed_shards]
+            done = dict(zip((job[0] for job in runnable),
+                            pool.map(lambda job: self._start(sweep_dir, *job), runnable)))
+        for num, overrides, config in jobs:
+            if num in failed_shards:
+                reason = "its shards failed: " + "; ".join(failed_shards[num])
+                done[num] = failed_return(overrides, JobFailed(reason))
+                index.append(sweep_dir, index.record(num, overrides, job_run_dir(config), "failed",
+                                                     reason=reason, launcher_job_id=None))
+        return [done[num] for num, _, _ in jobs]
 
     def _launch_packs(self, sweep_dir: Path, jobs: list) -> list[JobReturn]:
         returns: dict[int, JobReturn] = {}

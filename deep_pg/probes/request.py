@@ -1,0 +1,110 @@
+"""What one ``deep-pg-probe`` job asks for, checked and loaded before anything runs.
+
+The app's config (``ProbeAppConfig``): ``run_dir`` and ``checkpoint`` name a kept checkpoint,
+``probe`` and ``logger`` are training's nodes, ``shard`` is set by the launchers for the jobs of a
+sharded probe. The run's own settings come from the checkpoint. Launchers call the same checks
+before launching (``deep_pg.sweep.apps``), so a bad probe sweep stops whole, in one line.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from deep_pg import checkpoint as ckpt
+from deep_pg.config import Config, ConfigError, LoggerConfig, ProbeConfig, check_known_keys, validate
+from deep_pg.probes import done
+from deep_pg.probes.schedule import iteration_checkpoint
+from deep_pg.probes.validation import PROBES, selected_probes
+
+
+@dataclass
+class ProbeAppConfig:
+    run_dir: Optional[str] = None  # a training run's directory
+    checkpoint: Any = None  # an iteration with <run_dir>/checkpoints/iter_<n>.pt
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    shard: Optional[int] = None  # set by the launchers: draw shard <shard> of probe.shards
+    force: bool = False  # recompute a result that exists with identical settings
+
+
+def register_probe_app() -> None:
+    ConfigStore.instance().store(name="deep_pg_probe_schema", node=ProbeAppConfig)
+
+
+@dataclass
+class ProbeRequest:
+    run_dir: Path
+    iteration: int
+    state: dict  # the checkpoint
+    cfg: DictConfig  # the run's config with this request's probe and logger nodes
+    shard: Optional[int]
+    force: bool
+
+    @property
+    def probes(self) -> list[str]:
+        return selected_probes(self.cfg.probe.name)
+
+
+def load_request(app_cfg: DictConfig) -> ProbeRequest:
+    """The request of a job's config (with or without Hydra's node); ConfigError on bad input."""
+    check_known_keys(app_cfg, ProbeAppConfig)
+    given = None if OmegaConf.is_missing(app_cfg, "run_dir") else app_cfg.run_dir
+    run_dir = Path(str(given)) if given else None
+    if run_dir is None or not (run_dir / "checkpoints").is_dir():
+        raise ConfigError("run_dir", given, "the directory of a training run (with checkpoints/)")
+    available = sorted(int(p.stem.split("_")[1]) for p in (run_dir / "checkpoints").glob("iter_*.pt"))
+    iteration = None if OmegaConf.is_missing(app_cfg, "checkpoint") else app_cfg.checkpoint
+    if isinstance(iteration, str) and iteration.isdigit():
+        iteration = int(iteration)
+    if isinstance(iteration, bool) or iteration not in available:
+        raise ConfigError("checkpoint", iteration,
+                          f"an iteration with {run_dir}/checkpoints/iter_<n>.pt: "
+                          f"{', '.join(map(str, available)) or 'none in this run (train with probe.iterations)'}")
+    try:
+        state = ckpt.load(run_dir / iteration_checkpoint(iteration))
+    except ckpt.CheckpointError as err:
+        raise ConfigError("checkpoint", iteration, f"a readable checkpoint ({err})") from err
+    cfg = OmegaConf.merge(OmegaConf.structured(Config), state["config"], {
+        "probe": OmegaConf.to_container(app_cfg.probe, resolve=True),
+        "logger": OmegaConf.to_container(app_cfg.logger, resolve=True)})
+    cfg.probe.iterations = []  # nothing is scheduled: this job probes one checkpoint
+    if cfg.probe.name == "none":
+        raise ConfigError("probe", "none", " | ".join((*PROBES, "all")))
+    validate(cfg)
+    shards, shard = cfg.probe.shards, app_cfg.shard
+    if shards > 1 and "gradient" not in selected_probes(cfg.probe.name):
+        raise ConfigError("probe.shards", shards, f"1 for probe={cfg.probe.name} (only the gradient "
+                          "probe's \"true\" sample is drawn in shards)")
+    if shard is not None and not 0 <= shard < shards:
+        raise ConfigError("shard", shard, f"null, or 0..{shards - 1} (a shard of probe.shards={shards})")
+    return ProbeRequest(run_dir, iteration, state, cfg, shard, bool(app_cfg.force))
+
+
+def is_done(request: ProbeRequest) -> bool:
+    """Every probe of the request has a result with identical settings (not with force=true)."""
+    return not request.force and all(
+        done.is_done(request.run_dir, name, request.iteration, request.cfg.probe)
+        for name in request.probes)
+
+
+def request_done(app_cfg: DictConfig) -> bool:
+    """For launchers: the probe is done, or (a shard job) its parts are all drawn."""
+    request = load_request(app_cfg)
+    if is_done(request):
+        return True
+    return request.shard is not None and not request.force and not missing_parts(request)
+
+
+def missing_parts(request: ProbeRequest) -> list[int]:
+    from deep_pg.probes import shards
+    from deep_pg.probes.gradient import TRUTH
+    from deep_pg.trainer import CheckpointView
+
+    view = CheckpointView(request.cfg, request.run_dir, request.state)
+    store = shards.PartStore(request.run_dir, request.cfg, request.iteration, view.agent.policy,
+                             done.settings(request.cfg.probe))
+    return shards.missing_parts(request.cfg.probe, TRUTH, store, request.shard)
