@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deep_pg.identity import ABLATION_TOGGLES
 from deep_pg.run import run_pack, run_training
 from deep_pg.sweep import index
 from deep_pg.tracking.run_store import RunStore
@@ -26,7 +27,6 @@ from conftest import REPO, TINY, make_cfg, run_cli
 pytestmark = pytest.mark.slurm  # the quick run: python -m pytest -q -m "not slurm"
 
 SCRIPT = REPO / "launchers" / "slurm-local.sh"
-TOGGLES = ("lr_anneal", "reward_scaling", "ortho_init", "value_clip")
 TWO_ITERS = [o for o in TINY if not o.startswith("total_steps=")] + ["total_steps=512"]
 SLURM = ["hydra/launcher=slurm", "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=10"]
 # Long enough (16 iterations of 1024 steps) to be interrupted mid-run.
@@ -108,7 +108,8 @@ def ablation16_lines(sweep_dir: Path) -> list[dict]:
         bits_seen.add(bits)
         config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
         on = {"returns": True, "none": False}  # reward_scaling is a mode; the others are booleans
-        assert [on.get(config["opt"][t], config["opt"][t]) for t in TOGGLES] == [b == "1" for b in bits]
+        assert [on.get(config["opt"][t], config["opt"][t]) for t in ABLATION_TOGGLES] == \
+            [b == "1" for b in bits]
         assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
         assert len(RunStore(run_dir).read_metrics()) == 2
     assert len(bits_seen) == 16

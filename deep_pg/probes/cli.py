@@ -23,13 +23,15 @@ from omegaconf import DictConfig, OmegaConf
 from deep_pg.cli import CONF_DIR, refuse_cfg_with_multirun
 from deep_pg.config import ConfigError, register_configs
 from deep_pg.exits import BadInput
+from deep_pg.identity import IDENTITY_KEYS
 from deep_pg.probes.request import ProbeRequest, is_done, load_request, register_probe_app
 from deep_pg.sweep.resolvers import register_resolvers
+from deep_pg.tracking.wandb_logger import start_run
 
 log = logging.getLogger("deep_pg")
 PREFIX = "deep-pg-probe: error: "
 # Settings of the run itself: taken from the checkpoint, never from the command line.
-RUN_KEYS = ("algo", "env", "opt", "seed", "total_steps", "torch_threads")
+RUN_KEYS = (*IDENTITY_KEYS, "torch_threads")
 
 register_configs()
 register_probe_app()
@@ -59,24 +61,6 @@ def bad_input(err: ConfigError) -> BadInput:
     return BadInput(str(err))
 
 
-def wandb_run(cfg, run_dir: Path, probe: str, iteration: int):
-    """A wandb run of its own (job_type 'probe'), so its steps never collide with training's."""
-    mode = str(getattr(cfg.logger.mode, "value", cfg.logger.mode))
-    if mode == "disabled":
-        return None
-    try:
-        import wandb
-
-        return wandb.init(project=cfg.logger.project, entity=cfg.logger.entity, mode=mode,
-                          dir=str(run_dir), job_type="probe", group=cfg.logger.group,
-                          name=f"{run_dir.name}-{probe}-iter{iteration}",
-                          config={"run_dir": str(run_dir), "probe": OmegaConf.to_container(cfg.probe)},
-                          settings=wandb.Settings(silent=True, console="off", x_disable_stats=True))
-    except Exception as err:  # noqa: BLE001 - best effort, as in training
-        log.warning("wandb could not start (%s); results go to the parquet files only", err)
-        return None
-
-
 def run_probe_job(app_cfg: DictConfig) -> list[str]:
     """The app's task: the files written (none when the result was there already)."""
     try:
@@ -96,8 +80,11 @@ def probe(request: ProbeRequest) -> list[Path]:
 
     view = CheckpointView(request.cfg, request.run_dir, request.state)  # what probes need
     sharded = request.shard is not None
-    run = None if sharded else wandb_run(request.cfg, request.run_dir, request.cfg.probe.name,
-                                         request.iteration)
+    # A wandb run of its own (job_type 'probe'), so its steps never collide with training's.
+    run = None if sharded else start_run(
+        request.cfg, request.run_dir, job_type="probe", group=request.cfg.logger.group,
+        name=f"{request.run_dir.name}-{request.cfg.probe.name}-iter{request.iteration}",
+        config={"run_dir": str(request.run_dir), "probe": OmegaConf.to_container(request.cfg.probe)})
     runner = ProbeRunner(request.cfg, request.run_dir, run)
     try:
         if sharded:
