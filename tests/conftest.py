@@ -26,6 +26,12 @@ TINY = [
     "logger.mode=disabled",
 ]
 
+# A gradient probe of a few seconds ("true" gradient of 2048 pairs in parts of 256) on a TINY run
+# trained with the first entry; the others are the probe's own settings (deep-pg-probe's).
+PROBE = ["algo.hidden_sizes=[16]", "probe.sample_counts=[64,256]", "probe.num_estimates=3",
+         "probe.true_samples=2048", "probe.part_pairs=256", "probe.envs_per_worker=4",
+         "probe.bootstrap_resamples=50"]
+
 
 def make_cfg(*overrides: str):
     """The config `deep-pg <overrides>` would run with (without Hydra's own node)."""

@@ -7,13 +7,9 @@ import sys
 
 import numpy as np
 
-from conftest import TINY, make_cfg
+from conftest import PROBE, TINY, make_cfg
 from deep_pg.probes.results import read_results
 from deep_pg.sweep import index
-
-PROBE = ["algo.hidden_sizes=[16]", "probe.sample_counts=[64,256]", "probe.num_estimates=3",
-         "probe.true_samples=2048", "probe.part_pairs=256", "probe.envs_per_worker=4",
-         "probe.bootstrap_resamples=50"]
 
 
 def probe_cli(*args, cwd):

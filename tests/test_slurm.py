@@ -15,14 +15,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from deep_pg.identity import ABLATION_TOGGLES
+from deep_pg.probes.results import read_results
 from deep_pg.run import run_pack, run_training
 from deep_pg.sweep import index
 from deep_pg.tracking.run_store import RunStore
-from conftest import REPO, TINY, make_cfg, run_cli
+from conftest import PROBE, REPO, TINY, make_cfg, run_cli
 
 pytestmark = pytest.mark.slurm  # the quick run: python -m pytest -q -m "not slurm"
 
@@ -267,6 +269,68 @@ def _cmdline(proc_dir: Path) -> str:
         return (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+@pytest.fixture(scope="module")
+def probed_run(tmp_path_factory):
+    """A tiny run whose training probed the gradient at iteration 0 (unsharded)."""
+    run_dir = tmp_path_factory.mktemp("probed") / "run"
+    run_training(make_cfg(*TINY, *PROBE, "probe=gradient", "probe.iterations=[0]"), run_dir)
+    return run_dir
+
+
+def probe_sweep(run_dir: Path, sweep_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """Job 0: the probe (the reduce); jobs 1-2: its two shards."""
+    return subprocess.run(
+        [sys.executable, "-m", "deep_pg.probes.cli", "-m", f"run_dir={run_dir}", "checkpoint=0",
+         "probe=gradient", *PROBE[1:], "probe.shards=2", "logger.mode=disabled", "force=true",
+         *SLURM, f"hydra.sweep.dir={sweep_dir}", *args],
+        cwd=sweep_dir.parent, capture_output=True, text=True, timeout=600)
+
+
+def slurm_times(*job_ids: str) -> dict[str, tuple[str, str, str]]:
+    """State, start and end of each job, as Slurm's accounting has them."""
+    out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", ",".join(job_ids),
+                          "-o", "jobid,state,start,end"], capture_output=True, text=True,
+                         check=True).stdout
+    return {row[0]: tuple(row[1:]) for row in (line.split("|") for line in out.splitlines())}
+
+
+def test_sharded_probe_reduces_after_its_shards_to_the_unsharded_table(cluster, probed_run,
+                                                                      tmp_path):
+    unsharded = read_results(probed_run, "gradient")
+    proc = probe_sweep(probed_run, tmp_path / "sweep")
+    assert proc.returncode == 0, proc.stderr
+    lines = {line["job"]: line for line in index.read(tmp_path / "sweep")}
+    assert sorted(lines) == [0, 1, 2]
+    assert {line["status"] for line in lines.values()} == {"completed"}
+    shards = [lines[n]["launcher_job_id"] for n in (1, 2)]
+    reduce = lines[0]["launcher_job_id"]
+    assert len({job.split("_")[0] for job in shards}) == 1, "the shards are one array"
+    assert reduce.split("_")[0] != shards[0].split("_")[0], "the reduce is a job of its own"
+    assert f"probe job 0, afterok:{shards[0]}:{shards[1]}" in proc.stdout + proc.stderr
+    times = slurm_times(reduce, *shards)
+    assert all(times[job][0] == "COMPLETED" for job in (reduce, *shards)), times
+    assert times[reduce][1] >= max(times[job][2] for job in shards), "it started after them"
+    sharded = read_results(probed_run, "gradient")
+    assert len(sharded) == len(unsharded)
+    assert np.allclose(sharded.value, unsharded.value, equal_nan=True, rtol=1e-4, atol=1e-6)
+
+
+def test_reduce_whose_shards_failed_is_cancelled_and_reported(cluster, probed_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(probed_run, run_dir)
+    (run_dir / "probes" / "shards").write_text("")  # where the shards would write their parts
+    proc = probe_sweep(run_dir, tmp_path / "sweep")
+    assert proc.returncode != 0
+    lines = {line["job"]: line for line in index.read(tmp_path / "sweep")}
+    assert [lines[n]["status"] for n in (0, 1, 2)] == ["failed"] * 3
+    reason = lines[0]["reason"]
+    assert reason.startswith("its shards failed: shard job 1: ") and "; shard job 2: " in reason
+    assert reason in proc.stdout + proc.stderr
+    reduce = lines[0]["launcher_job_id"]
+    state, start, _ = slurm_times(reduce)[reduce]
+    assert state.startswith("CANCELLED") and start in ("None", "Unknown"), "it never ran"
 
 
 @pytest.mark.parametrize("override, message", [

@@ -118,6 +118,14 @@ def failed_return(overrides: list[str], error: BaseException) -> FailedJob:
     return ret
 
 
+def record_failure(sweep_dir: Path, num: int, overrides: Sequence[str], run_dir: Path, reason: str,
+                   launcher_job_id: str | None) -> FailedJob:
+    """For a job that wrote no index line (it died, or never ran): its line and failed return."""
+    index.append(sweep_dir, index.record(num, overrides, run_dir, "failed", reason=reason,
+                                         launcher_job_id=launcher_job_id))
+    return failed_return(list(overrides), JobFailed(reason))
+
+
 def report(returns: Sequence[JobReturn], sweep_dir: Path) -> None:
     """Log the launch's outcome; give every failed job the same error naming all failures, so
     the error Hydra shows for the first one tells the whole story."""

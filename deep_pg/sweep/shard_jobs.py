@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import HydraContext
 from omegaconf import DictConfig
 
@@ -40,3 +41,13 @@ def shard_jobs(hydra_context: HydraContext, config: DictConfig,
     configs = check_jobs(hydra_context, config, [o for o, _ in planned], first_num)
     return [ShardJob(first_num + k, overrides, cfg, reduce)
             for k, ((overrides, reduce), cfg) in enumerate(zip(planned, configs))]
+
+
+def shard_failures(shards: Sequence[ShardJob], returns: Sequence[JobReturn]) -> dict[int, str]:
+    """Why each probe job whose shards did not all complete cannot be reduced, by its number."""
+    failed: dict[int, list[str]] = {}
+    for shard, ret in zip(shards, returns):
+        if ret.status != JobStatus.COMPLETED:
+            failed.setdefault(shard.reduce, []).append(
+                f"shard job {shard.num}: {getattr(ret, 'error', None) or 'failed'}")
+    return {num: "its shards failed: " + "; ".join(reasons) for num, reasons in failed.items()}

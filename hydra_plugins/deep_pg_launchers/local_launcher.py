@@ -31,11 +31,11 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from deep_pg.sweep import apps, index
-from deep_pg.sweep.jobs import JobFailed, already_completed, failed_return, job_run_dir, report
+from deep_pg.sweep import apps
+from deep_pg.sweep.jobs import already_completed, job_run_dir, record_failure, report
 from deep_pg.sweep.packing import group_into_packs
 from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail
-from deep_pg.sweep.shard_jobs import shard_jobs
+from deep_pg.sweep.shard_jobs import shard_failures, shard_jobs
 
 log = logging.getLogger("deep_pg")
 
@@ -83,25 +83,19 @@ class LocalLauncher(Launcher):
 
     def _launch_with_shards(self, sweep_dir: Path, jobs: list, shards: list) -> list[JobReturn]:
         """Shard jobs first, then the jobs; a job whose shards failed fails without running."""
-        failed_shards: dict[int, list[str]] = {}
         with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
             if shards:
                 log.info("local launcher: %d shard jobs first (jobs %d-%d)", len(shards),
                          shards[0].num, shards[-1].num)
-            for shard, ret in zip(shards, pool.map(
-                    lambda j: self._start(sweep_dir, j.num, j.overrides, j.config), shards)):
-                if ret.status != JobStatus.COMPLETED:
-                    failed_shards.setdefault(shard.reduce, []).append(
-                        f"shard job {shard.num}: {getattr(ret, 'error', None) or 'failed'}")
-            runnable = [job for job in jobs if job[0] not in failed_shards]
+            failures = shard_failures(shards, list(pool.map(
+                lambda j: self._start(sweep_dir, j.num, j.overrides, j.config), shards)))
+            runnable = [job for job in jobs if job[0] not in failures]
             done = dict(zip((job[0] for job in runnable),
                             pool.map(lambda job: self._start(sweep_dir, *job), runnable)))
         for num, overrides, config in jobs:
-            if num in failed_shards:
-                reason = "its shards failed: " + "; ".join(failed_shards[num])
-                done[num] = failed_return(overrides, JobFailed(reason))
-                index.append(sweep_dir, index.record(num, overrides, job_run_dir(config), "failed",
-                                                     reason=reason, launcher_job_id=None))
+            if num in failures:
+                done[num] = record_failure(sweep_dir, num, overrides, job_run_dir(config),
+                                           failures[num], launcher_job_id=None)
         return [done[num] for num, _, _ in jobs]
 
     def _launch_packs(self, sweep_dir: Path, jobs: list) -> list[JobReturn]:
@@ -148,11 +142,9 @@ class LocalLauncher(Launcher):
             result.unlink()
         else:  # the pack died before it could write its results or its index lines
             reason = f"its pack's process died (exit code {proc.returncode}); output: {output}"
-            rets = []
-            for num, overrides, config in jobs:
-                rets.append(failed_return(overrides, JobFailed(reason)))
-                index.append(sweep_dir, index.record(num, overrides, job_run_dir(config), "failed",
-                                                     reason=reason, launcher_job_id=f"local_pack_{number}"))
+            rets = [record_failure(sweep_dir, num, overrides, job_run_dir(config), reason,
+                                   launcher_job_id=f"local_pack_{number}")
+                    for num, overrides, config in jobs]
         for (num, _, config), ret in zip(jobs, rets):
             status = "completed" if ret.status == JobStatus.COMPLETED else "FAILED"
             log.info("job %d %s: %s", num, status, job_run_dir(config))
@@ -187,9 +179,8 @@ class LocalLauncher(Launcher):
             result.unlink()
         else:  # it died before it could write its result or its index line
             reason = f"its process died (exit code {proc.returncode}); output: {output}"
-            ret = failed_return(overrides, JobFailed(reason))
-            index.append(sweep_dir, index.record(num, overrides, run_dir, "failed", reason=reason,
-                                                 launcher_job_id=f"local_{num}"))
+            ret = record_failure(sweep_dir, num, overrides, run_dir, reason,
+                                 launcher_job_id=f"local_{num}")
         status = "completed" if ret.status == JobStatus.COMPLETED else "FAILED"
         log.info("job %d %s: %s", num, status, run_dir)
         return ret

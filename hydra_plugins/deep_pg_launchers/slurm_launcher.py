@@ -9,7 +9,11 @@ On top of the plugin it extends, this launcher
 - runs each job through ``deep_pg.sweep.jobs.run_sweep_job``, so its index line is written where
   it ran, and a requeued job (``deep_pg.sweep.preemption``) resumes in the same run directory;
 - with ``pack=K`` (> 1), groups the jobs into packs (``deep_pg.sweep.packing``) and runs each
-  pack as one array task (``PackTask``) whose ``cpus_per_task`` cores are its sampling workers.
+  pack as one array task (``PackTask``) whose ``cpus_per_task`` cores are its sampling workers;
+- submits the shard jobs of sharded probes (``deep_pg.sweep.shard_jobs``) as one array
+  (``ShardTask``) and each such probe job, its reduce, as a Slurm job that starts only after its
+  own shards succeeded (``--dependency=afterok:<shard tasks>``); a reduce whose shards failed is
+  cancelled (Slurm would keep it pending) and fails naming them.
 """
 from __future__ import annotations
 
@@ -21,17 +25,18 @@ from pathlib import Path
 from typing import Any, Dict, Sequence
 
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn
+from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.deep_pg_launchers.slurm_config import DeepPgSlurmConf
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as PluginSlurm
 
-from deep_pg.sweep import index
+from deep_pg.sweep import apps, index
 from deep_pg.sweep.jobs import (JobFailed, already_completed, failed_return, job_run_dir,
-                                report, run_sweep_job)
+                                record_failure, report, run_sweep_job)
 from deep_pg.sweep.pack_job import run_pack_job
 from deep_pg.sweep.packing import group_into_packs
 from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail
+from deep_pg.sweep.shard_jobs import ShardJob, shard_failures, shard_jobs
 
 log = logging.getLogger("deep_pg")
 
@@ -72,44 +77,86 @@ class SlurmLauncher(PluginSlurm):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         configs = check_jobs(self.hydra_context, self.config, job_overrides, initial_job_idx)
-        run_dirs = [job_run_dir(c) for c in configs]
-        returns: list[JobReturn | None] = []
-        todo = []
-        for i, overrides in enumerate(job_overrides):
-            num = initial_job_idx + i
-            done = already_completed(num, overrides, configs[i], sweep_dir)
-            returns.append(done)
-            if done is None:
-                todo.append((i, num, list(overrides)))
-        if len(todo) < len(job_overrides):
+        jobs = [(initial_job_idx + i, list(o), c)
+                for i, (o, c) in enumerate(zip(job_overrides, configs))]
+        shards = shard_jobs(self.hydra_context, self.config, jobs, initial_job_idx + len(jobs))
+        returns = {num: already_completed(num, o, c, sweep_dir) for num, o, c in jobs}
+        todo = [job for job in jobs if returns[job[0]] is None]
+        if len(todo) < len(jobs):
             log.info("%d of %d runs already completed in %s; not resubmitted",
-                     len(job_overrides) - len(todo), len(job_overrides), sweep_dir)
+                     len(jobs) - len(todo), len(jobs), sweep_dir)
         if todo:
-            tasks, submitted = self._submit_tasks(todo, configs)
-            for task, job in zip(tasks, submitted):
-                members = [(num, overrides, run_dirs[i]) for i, num, overrides in task]
-                for (i, _, _), ret in zip(task, self._wait(job, members, sweep_dir)):
-                    returns[i] = ret
-        report(returns, sweep_dir)
+            returns.update(self._run_jobs(sweep_dir, todo, shards))
+        ordered = [returns[num] for num, _, _ in jobs]
+        report(ordered, sweep_dir)
+        return ordered
+
+    def _run_jobs(self, sweep_dir: Path, todo: list,
+                  shards: list[ShardJob]) -> dict[int, JobReturn]:
+        """Shard jobs first (one array), then the jobs, a sharded probe's after its own shards
+        (afterok); waits for all. A probe job whose shards failed would pend forever
+        (DependencyNeverSatisfied): it is cancelled and fails naming them."""
+        shard_tasks = self._submit_shards(sweep_dir, shards)
+        after: dict[int, list[str]] = {}
+        for shard, task in shard_tasks:
+            after.setdefault(shard.reduce, []).append(task.job_id)
+        submitted = self._submit_jobs(todo, after)
+        failures = shard_failures([shard for shard, _ in shard_tasks], [
+            self._wait(task, [(s.num, s.overrides, job_run_dir(s.config))], sweep_dir)[0]
+            for s, task in shard_tasks])
+        returns: dict[int, JobReturn] = {}
+        for members, task in submitted:
+            num, overrides, run_dir = members[0]
+            if num in failures:
+                task.cancel(check=False)
+                log.error("probe job %d (Slurm job %s) cancelled: %s", num, task.job_id,
+                          failures[num])
+                returns[num] = record_failure(sweep_dir, num, overrides, run_dir, failures[num],
+                                              launcher_job_id=task.job_id)
+            else:
+                returns.update(zip((m[0] for m in members), self._wait(task, members, sweep_dir)))
         return returns
 
-    def _submit_tasks(self, todo: list[tuple[int, int, list[str]]],
-                      configs: list) -> tuple[list[list[tuple]], list[Any]]:
-        """One array task per job, or with ``pack`` > 1 per pack: the tasks' jobs, and the
-        submitted tasks."""
-        if self.pack == 1:
-            params = [(o, num, Singleton.get_state()) for _, num, o in todo]
-            return [[job] for job in todo], self._submit(self, params, f"{len(todo)} jobs")
-        packs = [[todo[k] for k in pack]
-                 for pack in group_into_packs([configs[i] for i, _, _ in todo], self.pack)]
+    def _submit_shards(self, sweep_dir: Path,
+                       shards: list[ShardJob]) -> list[tuple[ShardJob, Any]]:
+        """The shard jobs whose parts are not all drawn already, as one array."""
+        todo = [s for s in shards
+                if already_completed(s.num, s.overrides, s.config, sweep_dir) is None]
+        if not todo:
+            return []
+        params = [(s.overrides, s.num, Singleton.get_state()) for s in todo]
+        return list(zip(todo, self._submit(ShardTask(self), params, f"{len(todo)} shard jobs")))
+
+    def _submit_jobs(self, todo: list, after: dict[int, list[str]]) -> list[tuple[list, Any]]:
+        """Each array task's members (number, overrides, run directory) and the task: the jobs
+        without shards to wait for in one array, each other job on its own after them."""
+        plain = [job for job in todo if job[0] not in after]
+        submitted = self._submit_tasks(plain) if plain else []
+        for num, overrides, config in todo:
+            if num in after:
+                dependency = "afterok:" + ":".join(after[num])
+                [task] = self._submit(self, [(overrides, num, Singleton.get_state())],
+                                      f"probe job {num}, {dependency}", dependency)
+                submitted.append(([(num, overrides, job_run_dir(config))], task))
+        return submitted
+
+    def _submit_tasks(self, jobs: list) -> list[tuple[list, Any]]:
+        """One array task per job, or with ``pack`` > 1 (training only) per pack."""
+        members = [(num, overrides, job_run_dir(config)) for num, overrides, config in jobs]
+        if self.pack == 1 or any(apps.is_probe_job(config) for _, _, config in jobs):
+            params = [(o, num, Singleton.get_state()) for num, o, _ in jobs]
+            return [([m], task) for m, task in zip(members, self._submit(self, params,
+                                                                       f"{len(jobs)} jobs"))]
+        packs = [[members[k] for k in pack]
+                 for pack in group_into_packs([config for _, _, config in jobs], self.pack)]
         log.info("slurm launcher: %d jobs in %d packs of up to %d (sizes %s), one array task "
-                 "each with %d cpus (its sampling workers)", len(todo), len(packs), self.pack,
+                 "each with %d cpus (its sampling workers)", len(jobs), len(packs), self.pack,
                  ", ".join(str(len(p)) for p in packs), self.cores)
         for k, pack in enumerate(packs):
-            log.info("pack %d: jobs %s", k, ", ".join(str(num) for _, num, _ in pack))
-        params = [([(o, num) for _, num, o in pack], Singleton.get_state()) for pack in packs]
-        what = f"{len(packs)} packs of {len(todo)} jobs"
-        return packs, self._submit(PackTask(self), params, what)
+            log.info("pack %d: jobs %s", k, ", ".join(str(num) for num, _, _ in pack))
+        params = [([(o, num) for num, o, _ in pack], Singleton.get_state()) for pack in packs]
+        what = f"{len(packs)} packs of {len(jobs)} jobs"
+        return list(zip(packs, self._submit(PackTask(self), params, what)))
 
     def _check_cluster(self) -> None:
         if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
@@ -126,8 +173,10 @@ class SlurmLauncher(PluginSlurm):
                 fail(f"invalid value for 'hydra.launcher.partition': {name!r} "
                      f"(partitions on this cluster: {', '.join(partitions)})")
 
-    def _submit(self, task: Any, task_params: list[tuple], what: str) -> list[Any]:
-        """One sbatch call for the whole array: it is queued whole or not at all."""
+    def _submit(self, task: Any, task_params: list[tuple], what: str,
+                dependency: str | None = None) -> list[Any]:
+        """One sbatch call for the whole array: it is queued whole or not at all. ``dependency``:
+        sbatch's (the array starts only once it is satisfied)."""
         import submitit
 
         executor = submitit.AutoExecutor(
@@ -136,6 +185,8 @@ class SlurmLauncher(PluginSlurm):
         executor.update_parameters(**{
             key if key in GENERIC else f"slurm_{key}": value
             for key, value in self.params.items() if key not in EXECUTOR_INIT})
+        if dependency:
+            executor.update_parameters(slurm_dependency=dependency)
         try:
             jobs = executor.map_array(task, *zip(*task_params))
         except Exception as err:
@@ -152,14 +203,37 @@ class SlurmLauncher(PluginSlurm):
             result = job.results()[0]
             return result if isinstance(result, list) else [result]
         except Exception as err:  # killed, out of memory, timed out without a requeue, ...
+            # A shard job raises after writing its index line (ShardTask): its reason is there.
+            written = {line["job"]: line["reason"] for line in index.read(sweep_dir)
+                       if line["launcher_job_id"] == job.job_id and line["status"] == "failed"}
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             reason = f"Slurm job {job.job_id} ended {job.state} without a result: {first}"
-            returns = []
-            for num, overrides, run_dir in members:
-                index.append(sweep_dir, index.record(num, overrides, run_dir, "failed",
-                                                     reason=reason, launcher_job_id=job.job_id))
-                returns.append(failed_return(overrides, JobFailed(reason)))
-            return returns
+            return [failed_return(overrides, JobFailed(written[num])) if num in written
+                    else record_failure(sweep_dir, num, overrides, run_dir, reason,
+                                        launcher_job_id=job.job_id)
+                    for num, overrides, run_dir in members]
+
+
+class ShardTask:
+    """What a shard job of a sharded probe runs (``deep_pg.sweep.shard_jobs``): the job as any
+    other, but a failed one raises once its index line is written, so that Slurm records it
+    FAILED and never starts the probe job that waits for it (afterok). ``checkpoint``: requeued
+    on a time limit, it draws only the parts still missing."""
+
+    def __init__(self, launcher: SlurmLauncher):
+        self.launcher = launcher
+
+    def __call__(self, overrides: list[str], job_num: int,
+                 singletons: Dict[type, Singleton]) -> JobReturn:
+        ret = self.launcher(overrides, job_num, singletons)
+        if ret.status != JobStatus.COMPLETED:
+            raise ret.error
+        return ret
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
 
 
 class PackTask:
