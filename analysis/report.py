@@ -19,6 +19,7 @@ from analysis.errors import AnalysisError
 from analysis.figures import BUILDERS, MissingData
 from analysis.final import FinalReward, final_rewards
 from analysis.compact import MANIFEST, find_stores
+from analysis.probe_summary import SUMMARIZED, probe_summary
 from analysis.runs import WANDB_PREFIX, Runs, duplicates_message, load_runs
 from analysis.schema import ABLATION_TOGGLES
 from analysis.trust_region import trust_region_table
@@ -28,16 +29,29 @@ EXIT_BAD_INPUT = 2
 
 
 @dataclass
+class Selection:
+    """The ablation's tuned agents by one selection method (ablation.tuned_agents)."""
+    method: str
+    label: str            # how the tuned agents were chosen (ablation.selection_label)
+    best: pd.DataFrame    # best learning rate per configuration
+    tuned: pd.DataFrame   # the tuned agents' runs
+    toggles: pd.DataFrame  # each toggle on vs off among the tuned agents
+
+    @property
+    def suffix(self) -> str:
+        """Table and figure names: the held-out method's plain, the blog's with '_blog'."""
+        return "" if self.method == HELD_OUT else "_blog"
+
+
+@dataclass
 class Context:
     """The analysis tables the figures draw from (computed once)."""
     definition: str
     final: pd.DataFrame
     used: pd.DataFrame
     left_out: pd.DataFrame
-    best: pd.DataFrame | None = None
-    tuned: pd.DataFrame | None = None
-    selection: str | None = None  # how the tuned agents were chosen (ablation.selection_label)
-    toggles: pd.DataFrame | None = None
+    # tuned agents of the ablation, one Selection per method (held-out first when seeds allow)
+    selections: list[Selection] = field(default_factory=list)
     ablation_missing: str | None = None
     comparison: tuple = (None, None)
     tables: dict[str, tuple[str, pd.DataFrame]] = field(default_factory=dict)
@@ -59,9 +73,10 @@ def analyse(runs: Runs, final_reward: FinalReward) -> Context:
                                     "(run the ablation sweep: +sweep=ablation16)")
         else:
             # the held-out choice of LR needs a fresh seed to show; with one seed only the blog's
-            method = HELD_OUT if ablated["seed"].nunique() >= 2 else BLOG
-            ctx.best, ctx.tuned, ctx.selection = tuned_agents(ablated, method)
-            ctx.toggles = toggle_table(ctx.tuned)
+            methods = (HELD_OUT, BLOG) if ablated["seed"].nunique() >= 2 else (BLOG,)
+            for method in methods:
+                best, tuned, label = tuned_agents(ablated, method)
+                ctx.selections.append(Selection(method, label, best, tuned, toggle_table(tuned)))
     if not used.empty:
         ctx.comparison = compare_algorithms(used)
 
@@ -73,15 +88,19 @@ def analyse(runs: Runs, final_reward: FinalReward) -> Context:
             modified=runs.duplicates["modified"].dt.strftime("%Y-%m-%d %H:%M:%S UTC"))
         ctx.tables["duplicates"] = ("Runs left out: repeats of another run's config and seed",
                                     shown)
-    if ctx.best is not None:
-        ctx.tables["best_lr"] = (f"Best learning rate per configuration ({ctx.selection})",
-                                 ctx.best)
-        ctx.tables["toggles"] = (f"Tuned agents with each optimization on vs off ({ctx.selection})",
-                                 ctx.toggles)
+    for sel in ctx.selections:
+        ctx.tables[f"best_lr{sel.suffix}"] = (
+            f"Best learning rate per configuration ({sel.label})", sel.best)
+        ctx.tables[f"toggles{sel.suffix}"] = (
+            f"Tuned agents with each optimization on vs off ({sel.label})", sel.toggles)
     trust = trust_region_table(runs.curves, used)
     if not trust.empty:
         ctx.tables["trust_region"] = ("Trust region over training, per run then mean over runs "
                                       "(95% CIs over seeds)", trust)
+    for probe in SUMMARIZED:
+        table = probe_summary(runs, probe)
+        if not table.empty:
+            ctx.tables[f"probe_{probe}"] = (f"Probe {probe}: mean over runs (95% CIs)", table)
     summary, pairs = ctx.comparison
     if summary is not None and not summary.empty:
         ctx.tables["comparison"] = ("Final reward per algorithm (best setting; 95% bootstrap CIs)",
@@ -130,6 +149,10 @@ TABLE_NOTES = {
                     "with mean KL ≤ that iteration's δ (TRPO); median/largest_max_ratio the "
                     "median and largest max π_new/π_old; beyond_clip the share of iterations "
                     "with max ratio > 1 + ε (PPO). Each is a per-run value averaged over runs.",
+    **{f"probe_{probe}": "Per (env, algo, iteration, variant, measure, sample_count): the mean over "
+                         "runs of each run's mean over its trials; the interval is over runs "
+                         "when n_runs > 1, else the probe's own over trials (ci_over). "
+                         "Definitions: docs/probes.md." for probe in SUMMARIZED},
     "duplicates": "Each run here has the same config and seed as the run in same_as, which is "
                   "the one counted.",
 }
@@ -230,13 +253,14 @@ def make_report(source: str, out: Path, final_reward: FinalReward = FinalReward(
 
 def study_dirs(source: str) -> list[Path]:
     """The studies of a results folder: its subfolders holding compact stores
-    (`analysis.compact`), when there are two or more. Each study gets its own report: runs of
-    different studies (a 16-way ablation, a comparison at tuned settings) must not be pooled."""
+    (`analysis.compact`). Each study gets its own report in a folder of its name, however many
+    there are: runs of different studies (a 16-way ablation, a comparison at tuned settings) must
+    not be pooled, and a study's report is at the same place when another study joins."""
     root = Path(source)
     if source.startswith(WANDB_PREFIX) or not root.is_dir() or (root / MANIFEST).is_file():
         return []
     studies = sorted({root / store.relative_to(root).parts[0] for store in find_stores(root)})
-    return studies if len(studies) > 1 else []
+    return studies
 
 
 def make_study_reports(studies: list[Path], out: Path, final_reward: FinalReward) -> Path:

@@ -20,13 +20,26 @@ PER_RUN = ["median_mean_kl", "within_delta", "median_max_ratio", "largest_max_ra
            "beyond_clip"]
 
 
+# The bound each algorithm family sets itself. Every run's config carries every algo.* key (the
+# schema's defaults: a PPO run has an unused algo.max_kl), so the family says which one applies.
+_OWN_BOUNDS = {"trpo": ("algo.max_kl", "algo.max_kl_final"), "ppo": ("algo.clip_eps",)}
+
+
+def _own(config: pd.Series, key: str):
+    """``key`` of the config where the run's algorithm family uses it, else None."""
+    if key not in _OWN_BOUNDS.get(config.get("family"), ()):
+        return None
+    value = config.get(key)
+    return None if value is None or pd.isna(value) else value
+
+
 def _delta(config: pd.Series, iterations: pd.Series, total: float) -> np.ndarray | None:
     """TRPO's δ at each logged iteration, or None for algorithms without one."""
-    start = config.get("algo.max_kl")
-    if start is None or pd.isna(start):
+    start = _own(config, "algo.max_kl")
+    if start is None:
         return None
-    final = config.get("algo.max_kl_final")
-    if final is None or pd.isna(final):
+    final = _own(config, "algo.max_kl_final")
+    if final is None:
         return np.full(len(iterations), float(start))
     progress = (iterations.to_numpy(float) - 1) / max(total, 1)  # the update's progress
     return start + (final - start) * progress
@@ -45,8 +58,8 @@ def per_run(curves: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
         config = by_id.loc[run_id]
         kl, ratio = run["mean_kl"].to_numpy(float), run["max_ratio"].to_numpy(float)
         delta = _delta(config, run["iteration"], float(config.get("total_iterations") or len(run)))
-        eps = config.get("algo.clip_eps")
-        clipped = eps is not None and not pd.isna(eps)
+        eps = _own(config, "algo.clip_eps")
+        clipped = eps is not None
         rows.append({
             "run_id": run_id, "env": config["env"], "algo": config["algo"], "seed": config["seed"],
             "median_mean_kl": float(np.median(kl)),
@@ -82,7 +95,7 @@ def _bound(configs: pd.DataFrame) -> str:
     parts = []
     for key, label in (("algo.max_kl", "δ"), ("algo.max_kl_final", "final δ"),
                        ("algo.clip_eps", "ε")):
-        if key in configs and configs[key].notna().any():
-            values = sorted(configs[key].dropna().unique())
+        values = sorted({v for _, c in configs.iterrows() if (v := _own(c, key)) is not None})
+        if values:
             parts.append(f"{label} {', '.join(f'{v:g}' for v in values)}")
     return "; ".join(parts) or "none"

@@ -8,7 +8,7 @@ summary.json fields in ``run.summary``, the sweep name as the run's group, and t
 Not exercised against the server (unreachable in development): the filter syntax of
 nested config keys (``config.algo.name``) and the paging of `scan_history`; the mapping below is
 tested on objects with the API's documented fields (id, name, group, state, url, config, summary,
-scan_history).
+scan_history, heartbeat_at, created_at).
 """
 from __future__ import annotations
 
@@ -78,6 +78,17 @@ def history_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def last_written(run: Any) -> float | None:
+    """When the run last reported (its heartbeat, else its creation), in seconds since the epoch:
+    among repeats of one config and seed the latest is kept, as with run directories' files."""
+    for key in ("heartbeat_at", "created_at"):
+        stamp = getattr(run, key, None)
+        if stamp:
+            parsed = pd.Timestamp(stamp)
+            return (parsed if parsed.tzinfo else parsed.tz_localize("UTC")).timestamp()
+    return None
+
+
 def record_from_api_run(run: Any, project: str) -> RunRecord:
     """One ``wandb.apis.public.Run`` (or anything with its documented fields) → a record."""
     problems = []
@@ -92,7 +103,7 @@ def record_from_api_run(run: Any, project: str) -> RunRecord:
         problems.append("no history rows")
     status = run_status(getattr(run, "state", None), summary)
     info = headline(f"{project}/{run.id}", getattr(run, "url", "") or "", config, summary,
-                    status, len(metrics), corrupt_lines=0)
+                    status, len(metrics), corrupt_lines=0, modified=last_written(run))
     info.update(config)
     info["wandb_name"] = getattr(run, "name", None)
     info["wandb_group"] = getattr(run, "group", None)

@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from analysis import AnalysisError, load_runs
 from analysis.ablation import best_lr, cumulative_histogram, toggle_table, tuned_runs, usable
 from analysis.comparison import ONLY_SETTING, compare_algorithms
+from analysis.probe_summary import probe_summary
 from analysis.figures.common import NaturalLogLocator, plain_number
 from analysis.figures.curves import trust_region_curves
 from analysis.final import FinalReward, final_rewards
@@ -134,11 +135,18 @@ def test_wandb_runs_map_onto_the_local_schema(sweep):
                               url="https://wandb.ai/e/p/runs/abc123",
                               config={**config, "_wandb": {"x": 1}},
                               summary={**summary, "_step": 4},
-                              scan_history=lambda: iter(history))
+                              scan_history=lambda: iter(history),
+                              created_at="2026-11-21T10:00:00", heartbeat_at="2026-11-21T10:05:00")
     crashed = SimpleNamespace(**{**vars(api_run), "id": "def456", "state": "crashed",
                                  "config": {**config, "seed": config["seed"] + 100},
                                  "summary": {}, "scan_history": lambda: iter(history[:2])})
-    runs = from_records([record_from_api_run(api_run, "e/p"), record_from_api_run(crashed, "e/p")],
+    # the same config and seed again, reporting later: the one kept, the first listed as a repeat
+    again = SimpleNamespace(**{**vars(api_run), "id": "ghi789", "heartbeat_at": "2026-11-21T11:00Z"})
+    runs = from_records([record_from_api_run(r, "e/p") for r in (api_run, crashed, again)],
+                        source="wandb://e/p")
+    assert runs.duplicates[["run_id", "same_as"]].values.tolist() == [["e/p/abc123", "e/p/ghi789"]]
+    assert str(runs.duplicates["modified"].iloc[0]) == "2026-11-21 10:05:00+00:00"
+    runs = from_records([record_from_api_run(r, "e/p") for r in (api_run, crashed)],
                         source="wandb://e/p")
     assert list(runs.configs.columns[:len(HEADLINE)]) == HEADLINE
     assert set(local.configs.columns) <= set(runs.configs.columns)
@@ -395,12 +403,39 @@ def test_trust_region_panels_share_the_env_steps_axis_and_name_bounds_drawn(swee
     assert all(t.replace("−", "-").lstrip("-").isdigit() for t in top), top
 
 
+def test_probe_tables_average_each_runs_mean_with_intervals_over_runs(sweep, tmp_path):
+    tree = tmp_path / "tree"
+    shutil.copytree(sweep, tree)
+    configs = load_runs(tree, progress=False).configs.sort_values("run_id")
+    ppo = configs.loc[configs["algo"] == "ppo", "run_id"].iloc[:2].tolist()
+    ppo_m = configs.loc[configs["algo"] == "ppo_m", "run_id"].iloc[0]
+    for run_id, offset in ((ppo[0], 0.0), (ppo[1], 0.3), (ppo_m, 0.1)):
+        _write_probe_tables(tree / run_id, offset)
+    runs = load_runs(tree, progress=False)
+    value = probe_summary(runs, "value").set_index(["algo", "iteration", "variant", "measure"])
+    means = runs.probes["value"].query("trial == -1 and iteration == 3 and variant == 'heldout' "
+                                       "and measure == 'returns'").set_index("run_id")
+    two, one = value.loc[("ppo", 3, "heldout", "returns")], value.loc[("ppo_m", 3, "heldout", "returns")]
+    assert two["n_runs"] == 2 and two["ci_over"] == "runs"
+    assert two["mean"] == pytest.approx(means.loc[ppo, "value"].mean())
+    assert two["mean_low"] < two["mean"] < two["mean_high"]
+    assert one["n_runs"] == 1 and one["ci_over"] == "trials"
+    assert (one["mean"], one["mean_low"], one["mean_high"]) == tuple(
+        means.loc[ppo_m, ["value", "ci_low", "ci_high"]])
+    gradient = probe_summary(runs, "gradient")
+    assert sorted(gradient["sample_count"].unique()) == [100, 1000, 10000]
+    assert len(gradient) == 2 * 2 * 3 * 2 * 2  # algos x iterations x counts x measures x variants
+    assert probe_summary(runs, "value").columns.tolist() == probe_summary(
+        load_runs(sweep, progress=False), "value").columns.tolist()  # no table: same columns
+
+
 def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path):
     # Without probe tables: metric figures drawn, probe figures listed as missing.
     plain = make_report(str(sweep), tmp_path / "plain", progress=False)
     text = plain.read_text()
     assert "Figures not drawn" in text and "probes/gradient.parquet" in text
     assert "reward_curves.png" in text and "ablation_ppo_pendulum.png" in text
+    assert re.search(r"Tuned agents: (blog|held-out) method", text)  # the caption names it
 
     tree = tmp_path / "tree"
     shutil.copytree(sweep, tree)
@@ -422,6 +457,11 @@ def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path)
         _assert_png_ok(index.parent / png)
     assert "Figures not drawn" not in html
     assert (index.parent / "best_lr.csv").exists() and "best_lr.csv" in html
+    assert all((index.parent / f"probe_{p}.csv").exists() for p in ("gradient", "value"))
+    # 2 seeds: the held-out selection (seed 0 picks, seed 1 shown) and the blog's, side by side
+    held_out, blog = (pd.read_csv(index.parent / f"toggles{s}.csv") for s in ("", "_blog"))
+    assert "ablation_ppo_pendulum_blog.png" in pngs and "held-out method" in html
+    assert held_out["n_on"].sum() * 2 == blog["n_on"].sum()  # the blog's shows both seeds
 
 
 def test_report_warns_about_reruns_and_never_breaks_a_run_id_inside_a_name(sweep, tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from omegaconf import OmegaConf
 
 from analysis import AnalysisError, load_runs
 from analysis.compact import MANIFEST, export
+from analysis.report import main
 from deep_pg.run import run_training
 from conftest import TINY, make_cfg
 
@@ -97,3 +99,7 @@ def test_report_of_a_results_folder_makes_one_report_per_study(sweep, tmp_path):
     ppo_runs = pd.read_csv(out / "ppo_study" / "runs.csv")
     trpo_runs = pd.read_csv(out / "trpo_study" / "runs.csv")
     assert set(ppo_runs.algo) == {"ppo"} and set(trpo_runs.algo) == {"trpo"}
+    # one study alone is reported at the same place
+    shutil.rmtree(tmp_path / "results" / "trpo_study")
+    main([str(tmp_path / "results"), "--out", str(tmp_path / "one"), "--no-progress"])
+    assert pd.read_csv(tmp_path / "one" / "ppo_study" / "runs.csv").equals(ppo_runs)

@@ -15,16 +15,20 @@ def _curves(run_id: str, mean_kl, max_ratio) -> pd.DataFrame:
                          "mean_kl": mean_kl, "max_ratio": max_ratio})
 
 
+# As runs' configs are: every algo.* key present (schema defaults where an algorithm does not
+# use it, e.g. PPO's max_kl 0.01), the family saying which bound is the algorithm's own.
 CONFIGS = pd.DataFrame([
-    {"run_id": "trpo/0", "env": "hopper", "algo": "trpo", "seed": 0, "total_iterations": 4,
-     "algo.max_kl": 0.1, "algo.max_kl_final": np.nan, "algo.clip_eps": np.nan},
-    {"run_id": "trpo_plus/0", "env": "hopper", "algo": "trpo_plus", "seed": 0,
+    {"run_id": "trpo/0", "env": "hopper", "algo": "trpo", "family": "trpo", "seed": 0,
+     "total_iterations": 4, "algo.max_kl": 0.1, "algo.max_kl_final": np.nan, "algo.clip_eps": 0.2},
+    {"run_id": "trpo_plus/0", "env": "hopper", "algo": "trpo_plus", "family": "trpo", "seed": 0,
      "total_iterations": 4, "algo.max_kl": 0.04, "algo.max_kl_final": 0.08,
-     "algo.clip_eps": np.nan},
-    {"run_id": "ppo/0", "env": "hopper", "algo": "ppo", "seed": 0, "total_iterations": 4,
-     "algo.max_kl": np.nan, "algo.max_kl_final": np.nan, "algo.clip_eps": 0.2},
-    {"run_id": "ppo/1", "env": "hopper", "algo": "ppo", "seed": 1, "total_iterations": 4,
-     "algo.max_kl": np.nan, "algo.max_kl_final": np.nan, "algo.clip_eps": 0.2},
+     "algo.clip_eps": 0.2},
+    {"run_id": "ppo/0", "env": "hopper", "algo": "ppo", "family": "ppo", "seed": 0,
+     "total_iterations": 4, "algo.max_kl": 0.01, "algo.max_kl_final": np.nan,
+     "algo.clip_eps": 0.2},
+    {"run_id": "ppo/1", "env": "hopper", "algo": "ppo", "family": "ppo", "seed": 1,
+     "total_iterations": 4, "algo.max_kl": 0.01, "algo.max_kl_final": np.nan,
+     "algo.clip_eps": 0.2},
 ])
 CURVES = pd.concat([
     _curves("trpo/0", [0.05, 0.1, 0.12, 0.09], [1.5, 1.6, 1.7, 1.8]),
@@ -56,3 +60,4 @@ def test_table_averages_runs_per_algorithm_with_an_interval():
     assert ppo["beyond_clip"] == pytest.approx(0.375)  # (0.75 + 0) / 2
     assert ppo["beyond_clip_low"] <= 0.375 <= ppo["beyond_clip_high"]
     assert table.loc["trpo_plus", "bound"] == "δ 0.04; final δ 0.08"
+    assert table.loc["trpo", "bound"] == "δ 0.1" and np.isnan(table.loc["ppo", "within_delta"])

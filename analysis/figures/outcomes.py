@@ -13,11 +13,15 @@ _STATE_COLORS = {"off": "tab:blue", "on": "tab:red"}  # the blog's colors
 
 
 def ablation_figures(runs, ctx) -> list[Figure]:
-    tuned = ctx.tuned
-    if tuned is None or tuned.empty:
+    """One figure per (algo, env) and selection method (ablation_<algo>_<env>[_blog])."""
+    if not ctx.selections:
         raise MissingData(ctx.ablation_missing or "no tuned agents")
+    return [figure for sel in ctx.selections for figure in _ablation_figures(sel, ctx.definition)]
+
+
+def _ablation_figures(sel, definition: str) -> list[Figure]:
     out = []
-    for (algo, env), cell in tuned.groupby(CELL, sort=True):
+    for (algo, env), cell in sel.tuned.groupby(CELL, sort=True):
         fig, axes = grid(len(ABLATION_TOGGLES), width=3.6, height=3.2)
         for ax, toggle in zip(axes, ABLATION_TOGGLES):
             hist = cumulative_histogram(cell, toggle)
@@ -36,11 +40,12 @@ def ablation_figures(runs, ctx) -> list[Figure]:
         fig.suptitle(f"{algo} on {env}: {cell['config'].nunique()} configurations tuned over "
                      "learning rates", fontsize=10)
         fig.tight_layout()
-        out.append(Figure(f"ablation_{algo}_{env}", f"Ablation of code-level optimizations: "
-                          f"{algo}, {env} (blog part 1)",
+        out.append(Figure(f"ablation_{algo}_{env}{sel.suffix}", "Ablation of code-level "
+                          f"optimizations: {algo}, {env} (blog part 1; {sel.method} selection)",
                           "Cumulative histograms of final rewards of the tuned agents (each "
-                          "configuration at its best learning rate, all its seeds) with the "
-                          f"optimization off (blue) and on (red). Final reward: {ctx.definition}.",
+                          "configuration at its best learning rate) with the optimization off "
+                          f"(blue) and on (red). Tuned agents: {sel.label}. Final reward: "
+                          f"{definition}.",
                           fig))
     return out
 
