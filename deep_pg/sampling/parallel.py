@@ -25,6 +25,7 @@ from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler
 from deep_pg.networks import GaussianPolicy
 from deep_pg.sampling.rollout import Rollout
 from deep_pg.sampling.layout import chunk_nbytes, chunk_views
+from deep_pg.sampling.pool import stop_workers
 from deep_pg.sampling.worker import worker_main
 
 
@@ -167,15 +168,7 @@ class ParallelSampler:
         return replies
 
     def close(self) -> None:
-        for conn in self.conns:
-            try:
-                conn.send(("close", ()))
-            except (BrokenPipeError, OSError):
-                pass
-        for proc in self.procs:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.terminate()
+        stop_workers(self.conns, self.procs)
         self.chunks = []  # views into the blocks must go before the blocks can close
         for shm in self.shms:
             shm.close()

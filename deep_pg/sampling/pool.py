@@ -61,6 +61,20 @@ class _Members:
         self.samplers.clear()
 
 
+def stop_workers(conns, procs) -> None:
+    """Ask each worker process to close, then wait for it (10 s) or terminate it; a worker that
+    already died is not an error here (its death was reported when it happened)."""
+    for conn in conns:
+        try:
+            conn.send(("close", ()))
+        except (BrokenPipeError, OSError):
+            pass
+    for proc in procs:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.terminate()
+
+
 def _serve(conn) -> None:
     """Worker process: answer commands until 'close'; errors go back as text."""
     import torch
@@ -170,13 +184,5 @@ class PackSampler:
 
     def close(self) -> None:
         self.local.close()
-        for conn in self.conns:
-            try:
-                conn.send(("close", ()))
-            except (BrokenPipeError, OSError):
-                pass
-        for proc in self.procs:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.terminate()
+        stop_workers(self.conns, self.procs)
         self.conns, self.procs = [], []

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import cloudpickle
 from hydra.core.singleton import Singleton
@@ -123,25 +123,11 @@ class LocalLauncher(Launcher):
         return [returns[i] for i in range(len(jobs))]
 
     def _run_pack(self, sweep_dir: Path, number: int, jobs: list) -> list[JobReturn]:
-        work = sweep_dir / WORK_DIR
-        payload, result, output = (work / f"pack_{number}.pkl", work / f"pack_{number}.result.pkl",
-                                   work / f"pack_{number}.out")
-        result.unlink(missing_ok=True)
-        payload.write_bytes(cloudpickle.dumps({
-            "hydra_context": self.hydra_context, "config": self.config,
+        rets, died = self._in_subprocess(sweep_dir, f"pack_{number}", {
             "jobs": [(overrides, num) for num, overrides, _ in jobs],
-            "job_id": f"local_pack_{number}", "singletons": Singleton.get_state()}))
-        with open(output, "w") as out:
-            proc = subprocess.run(
-                [sys.executable, "-m", "deep_pg.sweep.local_job", str(payload), str(result)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env={**os.environ, **SINGLE_THREADED})
-        payload.unlink(missing_ok=True)
-        if result.exists():
-            rets: list[JobReturn] = cloudpickle.loads(result.read_bytes())
-            result.unlink()
-        else:  # the pack died before it could write its results or its index lines
-            reason = f"its pack's process died (exit code {proc.returncode}); output: {output}"
+            "job_id": f"local_pack_{number}"})
+        if died:  # the pack died before it could write its results or its index lines
+            reason = f"its pack's {died}"
             rets = [record_failure(sweep_dir, num, overrides, job_run_dir(config), reason,
                                    launcher_job_id=f"local_pack_{number}")
                     for num, overrides, config in jobs]
@@ -149,6 +135,29 @@ class LocalLauncher(Launcher):
             status = "completed" if ret.status == JobStatus.COMPLETED else "FAILED"
             log.info("job %d %s: %s", num, status, job_run_dir(config))
         return rets
+
+    def _in_subprocess(self, sweep_dir: Path, stem: str, job: dict) -> tuple[Any, str | None]:
+        """Run ``job`` (a single job or a pack, as deep_pg.sweep.local_job reads it) in a fresh
+        single-threaded process, its output in ``<work>/<stem>.out``; returns (what it
+        returned, None), or (None, why) when the process died before writing a result."""
+        work = sweep_dir / WORK_DIR
+        payload, result, output = (work / f"{stem}.pkl", work / f"{stem}.result.pkl",
+                                   work / f"{stem}.out")
+        result.unlink(missing_ok=True)
+        payload.write_bytes(cloudpickle.dumps({
+            "hydra_context": self.hydra_context, "config": self.config,
+            "singletons": Singleton.get_state(), **job}))
+        with open(output, "w") as out:
+            proc = subprocess.run(
+                [sys.executable, "-m", "deep_pg.sweep.local_job", str(payload), str(result)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                env={**os.environ, **SINGLE_THREADED})
+        payload.unlink(missing_ok=True)
+        if not result.exists():
+            return None, f"process died (exit code {proc.returncode}); output: {output}"
+        returned = cloudpickle.loads(result.read_bytes())
+        result.unlink()
+        return returned, None
 
     def _start(self, sweep_dir: Path, num: int, overrides: list[str],
                config: DictConfig) -> JobReturn:
@@ -160,25 +169,11 @@ class LocalLauncher(Launcher):
         return self._run(sweep_dir, num, overrides, run_dir)
 
     def _run(self, sweep_dir: Path, num: int, overrides: list[str], run_dir: Path) -> JobReturn:
-        work = sweep_dir / WORK_DIR
-        payload, result, output = (work / f"{num}.pkl", work / f"{num}.result.pkl",
-                                   work / f"{num}.out")
-        result.unlink(missing_ok=True)
-        payload.write_bytes(cloudpickle.dumps({
-            "hydra_context": self.hydra_context, "config": self.config,
+        ret, died = self._in_subprocess(sweep_dir, str(num), {
             "task_function": self.task_function, "overrides": overrides, "job_num": num,
-            "job_id": f"local_{num}", "singletons": Singleton.get_state()}))
-        with open(output, "w") as out:
-            proc = subprocess.run(
-                [sys.executable, "-m", "deep_pg.sweep.local_job", str(payload), str(result)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env={**os.environ, **SINGLE_THREADED})
-        payload.unlink(missing_ok=True)
-        if result.exists():
-            ret: JobReturn = cloudpickle.loads(result.read_bytes())
-            result.unlink()
-        else:  # it died before it could write its result or its index line
-            reason = f"its process died (exit code {proc.returncode}); output: {output}"
+            "job_id": f"local_{num}"})
+        if died:  # it died before it could write its result or its index line
+            reason = f"its {died}"
             ret = record_failure(sweep_dir, num, overrides, run_dir, reason,
                                  launcher_job_id=f"local_{num}")
         status = "completed" if ret.status == JobStatus.COMPLETED else "FAILED"
