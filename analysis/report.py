@@ -36,11 +36,7 @@ class Selection:
     best: pd.DataFrame    # best learning rate per configuration
     tuned: pd.DataFrame   # the tuned agents' runs
     toggles: pd.DataFrame  # each toggle on vs off among the tuned agents
-
-    @property
-    def suffix(self) -> str:
-        """Table and figure names: the held-out method's plain, the blog's with '_blog'."""
-        return "" if self.method == HELD_OUT else "_blog"
+    suffix: str = ""       # of its table and figure names: '' for the first method shown, '_blog'
 
 
 @dataclass
@@ -74,9 +70,11 @@ def analyse(runs: Runs, final_reward: FinalReward) -> Context:
         else:
             # the held-out choice of LR needs a fresh seed to show; with one seed only the blog's
             methods = (HELD_OUT, BLOG) if ablated["seed"].nunique() >= 2 else (BLOG,)
-            for method in methods:
+            for method in methods:  # the first under the plain names, the blog's beside it
                 best, tuned, label = tuned_agents(ablated, method)
-                ctx.selections.append(Selection(method, label, best, tuned, toggle_table(tuned)))
+                suffix = "_blog" if ctx.selections else ""
+                ctx.selections.append(Selection(method, label, best, tuned, toggle_table(tuned),
+                                                suffix))
     if not used.empty:
         ctx.comparison = compare_algorithms(used)
 

@@ -464,6 +464,14 @@ def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path)
     assert held_out["n_on"].sum() * 2 == blog["n_on"].sum()  # the blog's shows both seeds
 
 
+def test_with_one_seed_the_report_shows_the_blogs_selection_under_the_plain_names(sweep, tmp_path):
+    shutil.copytree(sweep, tmp_path / "tree", ignore=shutil.ignore_patterns("seed=1"))
+    index = make_report(str(tmp_path / "tree"), tmp_path / "report", progress=False)
+    assert (index.parent / "toggles.csv").exists() and not (index.parent / "toggles_blog.csv").exists()
+    assert "ablation_ppo_pendulum.png" in index.read_text()
+    assert "Tuned agents: blog method" in index.read_text()
+
+
 def test_report_warns_about_reruns_and_never_breaks_a_run_id_inside_a_name(sweep, tmp_path):
     original, again, killed = _reruns(sweep, tmp_path / "tree")
     index = make_report(str(tmp_path / "tree"), tmp_path / "report", progress=False)
