@@ -26,9 +26,9 @@ from deep_pg.config import ConfigError, to_container, validate
 from deep_pg.envs.batch_env import make_env
 from deep_pg.envs.normalization import build_normalizers
 from deep_pg.identity import IDENTITY_KEYS, run_identity
-from deep_pg.sampling.pool import PackSampler
+from deep_pg.sampling.pack import PackSampler
 from deep_pg.sampling.rollout import PolicyArrays
-from deep_pg.sweep.packing import first_difference
+from deep_pg.sweep.packing import first_difference, pack_workers
 from deep_pg.tracking.run_store import RunStore
 
 log = logging.getLogger("deep_pg")
@@ -64,14 +64,6 @@ def completed_run_mismatch(run_dir: Path, cfg) -> str | None:
     return None
 
 
-def default_workers(num_members: int) -> int:
-    """Sampling processes of a pack: none for a pack of one (a worker would only add a hand-over),
-    else one per available core, at most one per member."""
-    from deep_pg.sampling.pool import available_cores
-
-    return 0 if num_members == 1 else min(num_members, available_cores())
-
-
 @dataclass
 class Member:
     """What one run of the pack owns."""
@@ -105,7 +97,7 @@ class Trainer:
             raise ConfigError("env.id", cfg.env.id, f"a gymnasium environment id; {err}") from err
         self.members = [Member(c, Path(d), to_container(c), np.random.default_rng(c.seed),
                                RunStore(Path(d))) for c, d in zip(cfgs, run_dirs)]
-        self.sampler = PackSampler(cfgs, default_workers(len(cfgs)) if workers is None else workers)
+        self.sampler = PackSampler(cfgs, pack_workers(len(cfgs)) if workers is None else workers)
         self.slots = list(range(len(cfgs)))  # member index -> sampler slot
         self.obs_dim, self.act_dim = self.sampler.obs_dim, self.sampler.act_dim
         self.num_iterations = cfg.total_steps // cfg.algo.steps_per_iter

@@ -18,7 +18,7 @@ from deep_pg.algorithms.common import MemberSettings, PackAgent, initial_agent, 
 from deep_pg.algorithms.optim import clip_member_gradients
 from deep_pg.cli import CONF_DIR
 from deep_pg.config import ConfigError, validate
-from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler, build_normalizers
+from deep_pg.envs.normalization import RewardScaler, build_normalizers
 from deep_pg.networks import GaussianPolicy, ValueNetwork
 from deep_pg.run import run_training
 from deep_pg.sweep.resolvers import run_subdir

@@ -1,9 +1,10 @@
 """``ParallelSampler``: the probes' sampler. W worker processes x E environments each.
 
-Training samples each run's own environments with ``deep_pg.sampling.pool.PackSampler``; probes
-need 1e6-1e7 state-action pairs at one policy, so collection runs in ``num_workers`` processes
-(both cores), each stepping many environments together with one batched policy forward per step and writing into a shared-memory chunk that this process
-copies out. The policy and the observation normalizer are frozen copies; the environments, seeds
+Training samples each run's own environments with ``deep_pg.sampling.pack.PackSampler``; probes
+need 1e6-1e7 state-action pairs at one policy, so collection runs in ``num_workers`` processes of
+the same ``WorkerPool`` (both cores), each hosting a ``ProbeWorker`` that steps many environments
+together with one batched policy forward per step and writes into a shared-memory chunk that this
+process copies out. The policy and the observation normalizer are frozen copies; the environments, seeds
 and RNG streams are the sampler's own, so training state is never touched.
 
 Two kinds of collection:
@@ -14,7 +15,6 @@ Two kinds of collection:
 from __future__ import annotations
 
 import copy
-import multiprocessing as mp
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 
@@ -25,8 +25,8 @@ from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler
 from deep_pg.networks import GaussianPolicy
 from deep_pg.sampling.rollout import Rollout
 from deep_pg.sampling.layout import chunk_nbytes, chunk_views
-from deep_pg.sampling.pool import stop_workers
-from deep_pg.sampling.worker import worker_main
+from deep_pg.sampling.pool import Command, WorkerPool
+from deep_pg.sampling.worker import ProbeWorker
 
 
 @dataclass
@@ -43,10 +43,6 @@ class EpisodeStats:
     num_pairs: int  # state-action pairs actually collected (>= the budget)
 
 
-class SamplerError(RuntimeError):
-    """A sampling worker failed; the message holds its traceback."""
-
-
 class ParallelSampler:
     def __init__(self, env_id: str, max_episode_steps: int | None, num_workers: int,
                  envs_per_worker: int, chunk_steps: int = 256):
@@ -54,22 +50,18 @@ class ParallelSampler:
         self.capacity = num_workers * envs_per_worker
         self.obs_dim, self.act_dim = env_dims(env_id)
         nbytes = chunk_nbytes(chunk_steps, envs_per_worker, self.obs_dim, self.act_dim)
-        ctx = mp.get_context("spawn")  # fork after torch/OpenMP start-up is unsafe
-        self.shms, self.conns, self.procs, self.chunks = [], [], [], []
+        self.shms, self.chunks = [], []
+        self.pool: WorkerPool | None = None
         try:
-            for w in range(num_workers):
+            for _ in range(num_workers):
                 shm = shared_memory.SharedMemory(create=True, size=nbytes)
                 self.shms.append(shm)
                 self.chunks.append(chunk_views(shm.buf, chunk_steps, envs_per_worker,
                                                self.obs_dim, self.act_dim))
-                parent, child = ctx.Pipe()
-                proc = ctx.Process(target=worker_main, daemon=True, args=(
-                    child, w, env_id, envs_per_worker, max_episode_steps, shm.name, chunk_steps))
-                proc.start()
-                child.close()
-                self.conns.append(parent)
-                self.procs.append(proc)
-            _, _, self.max_episode_steps = self._gather(range(num_workers))[0]
+            self.pool = WorkerPool([
+                (ProbeWorker, (w, env_id, envs_per_worker, max_episode_steps, shm.name, chunk_steps))
+                for w, shm in enumerate(self.shms)])
+            self.max_episode_steps = self.pool.call({0: ("max_episode_steps", ())})[0]
         except BaseException:
             self.close()
             raise
@@ -145,35 +137,18 @@ class ParallelSampler:
     def _call_all(self, command: str, args: tuple) -> dict:
         return self._call({w: (command, args) for w in range(self.num_workers)})
 
-    def _call(self, commands: dict[int, tuple[str, tuple]]) -> dict:
-        for w, message in commands.items():
-            self.conns[w].send(message)
-        return dict(zip(commands, self._gather(commands)))
-
-    def _gather(self, workers) -> list:
-        """One reply from each of ``workers``; all are read before raising, so no stale reply is
-        left in a pipe."""
-        replies, errors = [], []
-        for w in workers:
-            try:
-                status, payload = self.conns[w].recv()
-            except EOFError:
-                errors.append(f"sampling worker {w} died (exit code {self.procs[w].exitcode})")
-                continue
-            if status == "error":
-                errors.append(f"sampling worker {w} failed:\n{payload}")
-            replies.append(payload)
-        if errors:
-            raise SamplerError("\n".join(errors))
-        return replies
+    def _call(self, commands: dict[int, Command]) -> dict:
+        return self.pool.call(commands)
 
     def close(self) -> None:
-        stop_workers(self.conns, self.procs)
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
         self.chunks = []  # views into the blocks must go before the blocks can close
         for shm in self.shms:
             shm.close()
             shm.unlink()
-        self.conns, self.procs, self.shms = [], [], []
+        self.shms = []
 
     def __enter__(self) -> "ParallelSampler":
         return self

@@ -1,14 +1,14 @@
-"""The sampling worker process: owns an EnvGroup, a frozen policy copy and its own RNG streams.
+"""What a probe's sampling worker process hosts: an EnvGroup, a frozen policy copy and its own
+RNG streams.
 
-It answers commands from ``ParallelSampler`` over a pipe and writes step data into its
-shared-memory chunk, so no per-step data is pickled. Every collection starts from environments
+A ``deep_pg.sampling.pool.WorkerPool`` process builds it and runs ``ParallelSampler``'s commands
+on it; step data goes into the worker's shared-memory chunk, so no per-step data is pickled. Every collection starts from environments
 reset with seeds derived from the request's seed and this worker's index: a collection depends
 only on (seed, policy, layout), never on what the worker did before.
 """
 from __future__ import annotations
 
 import time
-import traceback
 from multiprocessing import shared_memory
 
 import numpy as np
@@ -16,10 +16,9 @@ import torch
 
 from deep_pg.sampling.envs import EnvGroup
 from deep_pg.sampling.layout import chunk_views
-from deep_pg.sweep.preemption import ignore_in_worker
 
 
-class Worker:
+class ProbeWorker:
     def __init__(self, index: int, env_id: str, num_envs: int, max_episode_steps: int | None,
                  shm_name: str, chunk_steps: int):
         self.index = index
@@ -35,6 +34,9 @@ class Worker:
         self.gamma = 1.0
 
     # --- commands -------------------------------------------------------------------------------
+    def max_episode_steps(self) -> int:
+        return self.group.max_episode_steps
+
     def set_policy(self, policy, obs_normalizer) -> None:
         self.policy, self.obs_normalizer = policy.eval(), obs_normalizer
         self.std = torch.exp(policy.log_std.detach()).numpy()
@@ -107,27 +109,3 @@ class Worker:
         self.chunk = self.scratch = None
         self.shm.close()
 
-
-def worker_main(conn, index: int, env_id: str, num_envs: int, max_episode_steps: int | None,
-                shm_name: str, chunk_steps: int) -> None:
-    """Process entry point: serve commands until 'close'; errors go back to the caller as text."""
-    ignore_in_worker()  # a Slurm requeue signal is the job's main process's to handle
-    torch.set_num_threads(1)
-    worker = None
-    try:
-        worker = Worker(index, env_id, num_envs, max_episode_steps, shm_name, chunk_steps)
-        conn.send(("ok", (worker.group.obs_dim, worker.group.act_dim,
-                          worker.group.max_episode_steps)))
-        while True:
-            command, args = conn.recv()
-            if command == "close":
-                break
-            conn.send(("ok", getattr(worker, command)(*args)))
-    except (EOFError, BrokenPipeError):  # the parent went away
-        pass
-    except Exception:  # noqa: BLE001 - reported to the parent, which raises it
-        conn.send(("error", traceback.format_exc()))
-    finally:
-        if worker is not None:
-            worker.close()
-        conn.close()

@@ -9,6 +9,7 @@ between members. Kept free of torch so a launcher can group jobs without importi
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 from omegaconf import OmegaConf
@@ -22,6 +23,16 @@ PACK_KEYS = (
     "torch_threads",
 )
 
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def pack_workers(num_members: int) -> int:
+    """Sampling worker processes of a pack: none for a pack of one (a worker would only add a
+    hand-over), else one per available core, at most one per member."""
+    return 0 if num_members == 1 else min(num_members, available_cores())
 
 def pack_key(cfg) -> tuple[Any, ...]:
     """The values a run must share with every other member of its pack."""

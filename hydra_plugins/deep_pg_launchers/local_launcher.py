@@ -33,7 +33,7 @@ from omegaconf import DictConfig
 
 from deep_pg.sweep import apps
 from deep_pg.sweep.jobs import already_completed, job_run_dir, record_failure, report
-from deep_pg.sweep.packing import group_into_packs
+from deep_pg.sweep.packing import available_cores, group_into_packs, pack_workers
 from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail
 from deep_pg.sweep.shard_jobs import shard_failures, shard_jobs
 
@@ -42,10 +42,6 @@ log = logging.getLogger("deep_pg")
 WORK_DIR = ".local_launcher"
 SINGLE_THREADED = {name: "1" for name in (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")}
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class LocalLauncher(Launcher):
@@ -108,8 +104,8 @@ class LocalLauncher(Launcher):
             else:
                 todo.append(i)
         packs = [[todo[k] for k in pack] for pack in group_into_packs([jobs[i][2] for i in todo], self.pack)]
-        workers = min(self.pack, available_cores())
-        at_once = max(1, self.n_jobs // workers)
+        cores_per_pack = max(1, pack_workers(self.pack))  # a pack of one samples in its process
+        at_once = max(1, self.n_jobs // cores_per_pack)
         log.info("local launcher: %d of %d jobs to run, in %d packs of up to %d (sizes %s), %d "
                  "pack(s) at a time; %d already completed", len(todo), len(jobs), len(packs),
                  self.pack, ", ".join(str(len(p)) for p in packs), at_once, len(jobs) - len(todo))
