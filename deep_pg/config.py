@@ -156,8 +156,8 @@ class ProbeConfig:
     bootstrap_resamples: int = 500
     num_workers: int = 2  # sampling processes
     envs_per_worker: int = 16
-    shards: int = 1  # deep-pg-probe jobs the "true" gradient's sample is split over (docs/probes.md)
-    part_pairs: int = 65536  # pairs per part of the "true" sample: the unit shards split
+    shards: int = 1  # deep-pg-probe jobs the gradient/baselines/landscape samples are split over (docs/probes.md)
+    part_pairs: int = 65536  # pairs per part of the "true" gradient sample and the baselines' fit data
 
 
 @dataclass

@@ -19,6 +19,7 @@ from deep_pg.probes.results import MEAN_TRIAL, read_results
 from deep_pg.probes.stats import cosine_similarity, pairwise_cosine
 from deep_pg.networks import flat_parameters
 from deep_pg.probes.surrogate import surrogate_gradient
+from deep_pg.probes.truth import true_sample
 from deep_pg.sampling import ParallelSampler
 from deep_pg.trainer import Trainer
 
@@ -51,7 +52,7 @@ def test_gradient_estimates_converge_to_the_true_gradient(sampler, tmp_path):
     counts = [64, 16384]
     trials = ctx.collect_trials(6, *gradient.trial_layout(ctx, counts), ctx.agent.policy, "t")
     estimates = gradient.gradient_estimates(ctx, trials, counts)
-    truth = gradient.true_sample(ctx, "truth").batch
+    truth = true_sample(ctx).batch
     true_gradient = surrogate_gradient(ctx.agent.policy, truth, ctx.cfg)
     to_true = [np.mean([cosine_similarity(e, true_gradient) for e in estimates[:, c]]) for c in range(2)]
     pairwise = [pairwise_cosine(estimates[:, c]).mean() for c in range(2)]

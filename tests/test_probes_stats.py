@@ -147,6 +147,26 @@ def test_bad_probe_settings_name_the_key(override, key):
     assert err.value.key == key and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("probe, shards, allowed", [
+    ("value", 2, "1 for probe=value (only the gradient, baselines, landscape probes"),
+    ("landscape", 50, "an integer in 1..49,"),  # 7 x 7 points at one sample count
+    ("all", 0, "an integer in 1.."),
+])
+def test_shards_beyond_the_selected_probes_parts_name_the_key(probe, shards, allowed):
+    cfg = make_cfg(*TINY, f"probe={probe}", "probe.iterations=[0,4]", "probe.landscape_samples=[2000]",
+                   f"probe.shards={shards}")
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    assert err.value.key == "probe.shards" and allowed in str(err.value)
+
+
+def test_shards_may_reach_the_largest_selected_probes_parts():
+    cfg = make_cfg(*TINY, "probe=all", "probe.iterations=[0,4]", "probe.landscape_samples=[2000]",
+                   "probe.shards=49",
+                   "probe.sample_counts=[64,256]", "probe.true_samples=2048", "probe.part_pairs=256")
+    validate(cfg)  # the gradient's truth has 8 parts, the landscape 49
+
+
 def test_every_probe_option_composes_and_validates():
     for name in ("none", "gradient", "value", "baselines", "landscape", "trust_region", "all"):
         validate(make_cfg(f"probe={name}"))  # the default 1M-step run holds the paper's iterations

@@ -4,7 +4,8 @@ The `gradient` probe's pairwise cosine similarity of K estimates per sample coun
 advantages computed three ways:
 - ``value_net``: GAE with the agent's value network (what training uses);
 - ``true_value``: GAE with a "true" value function: a fresh network fit to Monte-Carlo returns of
-  probe.value_fit_samples pairs from the current policy (paper: 5e6);
+  probe.value_fit_samples pairs from the current policy (paper: 5e6), drawn in parts of at most
+  probe.part_pairs pairs that ``probe.shards`` jobs may draw (``deep_pg.probes.shards``);
 - ``zero``: no baseline, discounted returns in place of advantages.
 Also one row (variant ``true_value``, measure ``fit_mre``) with the fitted network's MRE against
 Monte-Carlo returns on 10% of those pairs held out of the fit, so its quality is on record.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -24,9 +25,11 @@ from deep_pg.algorithms.common import MemberSettings, PackAgent, fit_value
 from deep_pg.algorithms.optim import MemberAdam
 from deep_pg.config import Activation
 from deep_pg.networks import StackedValue, ValueNetwork
+from deep_pg.probes import shards
 from deep_pg.probes.context import ProbeContext, to_tensor
 from deep_pg.probes.gradient import gradient_estimates, similarity_rows, trial_layout
 from deep_pg.probes.stats import mean_relative_error
+from deep_pg.probes.validation import fit_parts
 
 FIT_EPOCHS = 30
 FIT_MINIBATCH = 512
@@ -34,6 +37,8 @@ FIT_LR = 1e-3
 FIT_ADAM_EPS = 1e-8
 FIT_HELDOUT = 0.1
 MIN_FIT_PAIRS = 1000
+
+PROBE = "baselines"  # whose parts the fit data is (deep_pg.probes.shards.PartStore)
 
 log = logging.getLogger("deep_pg")
 
@@ -49,23 +54,45 @@ class StandardizedValue(nn.Module):
         return self.net(obs) * self.std + self.mean
 
 
+@dataclass
+class FitPart:
+    """One part of the fit data: the pairs whose Monte-Carlo return is observable."""
+
+    obs: torch.Tensor  # (n, obs_dim) normalized observations
+    returns: torch.Tensor  # (n,) discounted Monte-Carlo returns (context.mc_returns)
+    pairs: int  # pairs recorded, observable or not
+
+
+def draw_fit_part(ctx: ProbeContext, part: int) -> FitPart:
+    """value_fit_samples / fit_parts pairs in the agent's batch layout, recorded with a tail long
+    enough for their Monte-Carlo returns, from the part's own seed."""
+    p = ctx.cfg.probe
+    streams, steps = ctx.layout(-(-p.value_fit_samples // fit_parts(p)))
+    (rollout, _), = ctx.collect_trials(1, streams, steps + ctx.mc_tail, ctx.agent.policy,
+                                       f"baselines/fit/part{part}")
+    returns, valid = ctx.mc_returns(rollout)
+    return FitPart(to_tensor(rollout.obs[valid]), to_tensor(returns[valid]), int(valid.size))
+
+
+def fit_drawer(ctx: ProbeContext) -> shards.Drawer:
+    return lambda part: draw_fit_part(ctx, part)
+
+
 def fit_true_value(ctx: ProbeContext) -> tuple[StandardizedValue, float] | None:
     """Fit a fresh network (the agent's architecture) to Monte-Carlo returns of the current
     policy with training's value fitting (``fit_value``: Adam minibatch steps on the squared
     error; FIT_* settings, no value or gradient clipping); returns it and its MRE on the
     held-out tenth, or None when too few returns are observable (see context.mc_returns)."""
     cfg = ctx.cfg
-    streams, steps = ctx.layout(cfg.probe.value_fit_samples)
-    (rollout, _), = ctx.collect_trials(1, streams, steps + ctx.mc_tail, ctx.agent.policy,
-                                       "baselines/fit")
-    returns, valid = ctx.mc_returns(rollout)
-    if valid.sum() < MIN_FIT_PAIRS:
+    parts = shards.all_parts(ctx.parts, PROBE, fit_parts(cfg.probe), fit_drawer(ctx))
+    obs = torch.cat([part.obs for part in parts])
+    targets = torch.cat([part.returns for part in parts])
+    if len(targets) < MIN_FIT_PAIRS:
         log.warning("baselines: only %d of %d pairs have an observable Monte-Carlo return (need "
                     "%d); skipping the true_value baseline (env.timeout_bootstrap=true on a task "
                     "whose episodes only end by the time limit makes returns unobservable)",
-                    valid.sum(), valid.size, MIN_FIT_PAIRS)
+                    len(targets), sum(part.pairs for part in parts), MIN_FIT_PAIRS)
         return None
-    obs, targets = to_tensor(rollout.obs[valid]), to_tensor(returns[valid])
     rng = np.random.default_rng(ctx.seed("baselines/fit_init"))
     order = torch.from_numpy(rng.permutation(len(targets)))
     n_held = max(1, int(FIT_HELDOUT * len(targets)))

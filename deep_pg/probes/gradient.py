@@ -15,7 +15,7 @@ algorithm's update makes from that batch: PPO's full update, TRPO's natural step
 The "true" direction from N pairs is itself noisy, which shrinks every ``true`` cosine by about
 sqrt(rho_N), rho_N being the cosine of two independent N-pair truths. It is therefore built from
 two independent halves of N/2 pairs (drawn in parts, which ``probe.shards`` jobs may share:
-``deep_pg.probes.shards``); the "true" gradient and step are computed from both halves
+``deep_pg.probes.truth``); the "true" gradient and step are computed from both halves
 together, and the cosine of the two halves' own gradients (steps) is measure ``truth_halves``
 (rho_{N/2}). Measure ``truth_reliability`` is rho_N = 2 rho_{N/2} / (1 + rho_{N/2})
 (Spearman-Brown: an N-pair estimate is, to first order, the mean of two independent halves; it
@@ -24,14 +24,11 @@ standardization, an approximation for PPO's multi-epoch step).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from deep_pg.algorithms.batch import Batch
-from deep_pg.probes import shards
-from deep_pg.probes.context import ProbeContext, join_streams, take
+from deep_pg.probes.truth import true_sample
+from deep_pg.probes.context import ProbeContext, take
 from deep_pg.probes.results import MEAN_TRIAL
 from deep_pg.probes.stats import (corrected_cosine, cosine_similarity, pairwise_bootstrap_ci,
                                   pairwise_cosine, spearman_brown)
@@ -96,35 +93,6 @@ def similarity_rows(estimates: torch.Tensor, counts: list[int], variant: str,
     return rows
 
 
-TRUTH = "gradient/true"  # the purpose (seeds, part files) of the "true" sample
-
-
-@dataclass
-class TrueSample:
-    """The probe.true_samples pairs the "true" gradient and step come from, as two independent
-    halves of true_samples / 2 pairs each."""
-
-    batch: Batch  # both halves
-    halves: list[Batch]
-    half_sums: list[shards.GradientSums]
-    adv_norm: bool  # opt.adv_norm: the gradient's advantages standardized, as in training
-
-    @property
-    def gradient(self) -> torch.Tensor:
-        return (self.half_sums[0] + self.half_sums[1]).gradient(self.adv_norm)
-
-    @property
-    def half_gradients(self) -> list[torch.Tensor]:
-        return [sums.gradient(self.adv_norm) for sums in self.half_sums]
-
-
-def true_sample(ctx: ProbeContext, purpose: str) -> TrueSample:
-    halves = shards.truth_halves(ctx, purpose)
-    rollouts = [shards.joined(half) for half in halves]
-    return TrueSample(ctx.batch(join_streams(*rollouts)), [ctx.batch(r) for r in rollouts],
-                      [shards.total(half) for half in halves], bool(ctx.cfg.opt.adv_norm))
-
-
 def reliability_rows(halves: tuple[torch.Tensor, torch.Tensor], variant: str, half_pairs: int
                      ) -> tuple[list[dict], float]:
     """The ``truth_halves`` (rho_{N/2}) and ``truth_reliability`` (rho_N) rows, and rho_N."""
@@ -141,7 +109,7 @@ def run(ctx: ProbeContext) -> list[dict]:
     p, policy = ctx.cfg.probe, ctx.agent.policy
     counts = list(p.sample_counts)
     trials = ctx.collect_trials(p.num_estimates, *trial_layout(ctx, counts), policy, "gradient/trials")
-    truth = true_sample(ctx, TRUTH)
+    truth = true_sample(ctx)
     half_pairs = len(truth.halves[0])
     half_steps = [algorithm_step(ctx.agent, h, ctx.cfg, np.random.default_rng(
         ctx.seed("gradient/true_step_half", i)), ctx.progress)[0] for i, h in enumerate(truth.halves)]

@@ -18,7 +18,7 @@ from deep_pg import checkpoint as ckpt
 from deep_pg.config import Config, ConfigError, LoggerConfig, ProbeConfig, check_known_keys, validate
 from deep_pg.probes import done
 from deep_pg.probes.schedule import iteration_checkpoint
-from deep_pg.probes.validation import PROBES, selected_probes
+from deep_pg.probes.validation import PROBES, selected_probes, sharded_parts
 
 
 @dataclass
@@ -76,9 +76,6 @@ def load_request(app_cfg: DictConfig) -> ProbeRequest:
         raise ConfigError("probe", "none", " | ".join((*PROBES, "all")))
     validate(cfg)
     shards, shard = cfg.probe.shards, app_cfg.shard
-    if shards > 1 and "gradient" not in selected_probes(cfg.probe.name):
-        raise ConfigError("probe.shards", shards, f"1 for probe={cfg.probe.name} (only the gradient "
-                          "probe's \"true\" sample is drawn in shards)")
     if shard is not None and not 0 <= shard < shards:
         raise ConfigError("shard", shard, f"null, or 0..{shards - 1} (a shard of probe.shards={shards})")
     return ProbeRequest(run_dir, iteration, state, cfg, shard, bool(app_cfg.force))
@@ -99,12 +96,15 @@ def request_done(app_cfg: DictConfig) -> bool:
     return request.shard is not None and not request.force and not missing_parts(request)
 
 
-def missing_parts(request: ProbeRequest) -> list[int]:
+def missing_parts(request: ProbeRequest) -> dict[str, list[int]]:
+    """The parts a shard job has still to draw, by probe (only probes with missing parts)."""
     from deep_pg.probes import shards
-    from deep_pg.probes.gradient import TRUTH
     from deep_pg.trainer import CheckpointView
 
+    p = request.cfg.probe
     view = CheckpointView(request.cfg, request.run_dir, request.state)
     store = shards.PartStore(request.run_dir, request.cfg, request.iteration, view.agent.policy,
-                             done.settings(request.cfg.probe))
-    return shards.missing_parts(request.cfg.probe, TRUTH, store, request.shard)
+                             done.settings(p))
+    missing = {name: shards.missing_parts(store, name, count, p.shards, request.shard)
+               for name, count in sharded_parts(p).items()}
+    return {name: parts for name, parts in missing.items() if parts}

@@ -5,9 +5,10 @@ copies of the agent, sample with their own ``ParallelSampler`` (own environments
 streams; its steps are not counted anywhere), and the global torch / numpy / random RNG states
 are restored afterwards, so training continues exactly as it would have without them.
 
-A result is marked done with its settings (``done``); the "true" gradient's parts drawn by shard
-jobs (``shards``, ``deep-pg-probe ... probe.shards=S``) are read from the run directory and
-removed once the gradient probe's table holds them.
+A result is marked done with its settings (``done``); the parts that shard jobs drew
+(``shards``, ``deep-pg-probe ... probe.shards=S``: the gradient probe's "true" sample, the
+baselines probe's fit data, the landscape's return estimates) are read from the run directory
+and removed once the probe's table holds them.
 """
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deep_pg.probes import baselines, done, gradient, landscape, shards, trust_region, value
+from deep_pg.probes import baselines, done, gradient, landscape, shards, trust_region, truth, value
 from deep_pg.probes.context import ProbeContext
 from deep_pg.probes.results import with_means, write_results
 from deep_pg.probes.tracking import log_probe
-from deep_pg.probes.validation import selected_probes
+from deep_pg.probes.validation import selected_probes, sharded_parts
 from deep_pg.sampling import ParallelSampler
 
 log = logging.getLogger("deep_pg")
@@ -35,6 +36,13 @@ PROBE_FUNCTIONS = {
     "baselines": baselines.run,
     "landscape": landscape.run,
     "trust_region": trust_region.run,
+}
+
+# How each probe that draws its sample in parts draws part p (validation.SHARDED_PROBES counts them).
+PART_DRAWERS = {
+    "gradient": truth.drawer,
+    "baselines": baselines.fit_drawer,
+    "landscape": landscape.point_drawer,
 }
 
 
@@ -74,20 +82,24 @@ class ProbeRunner:
                 log_probe(self.wandb_run, name, ctx.iteration, df)
                 log.info("probe %s at iteration %d: %d rows in %.1fs -> %s", name, ctx.iteration,
                          len(df), time.perf_counter() - start, written[name])
-            if "gradient" in self.probes:
-                ctx.parts.clear()
+            ctx.parts.clear(name for name in self.probes if name in PART_DRAWERS)
         return written
 
     def run_shard(self, trainer, shard: int) -> list[Path]:
-        """Draw shard ``shard`` (of probe.shards) of the gradient probe's "true" sample into the
-        run directory, for the probe's reduce to read."""
+        """Draw shard ``shard`` (of probe.shards) of each selected probe's parts into the run
+        directory, for the probes' reduce to read."""
+        p = self.cfg.probe
+        paths = []
         with isolated_global_rng():
             ctx = self.context(trainer)
-            start = time.perf_counter()
-            paths = shards.draw_shard(ctx, gradient.TRUTH, ctx.parts, shard)
-            log.info("shard %d of %d at iteration %d: %d parts in %.1fs -> %s", shard,
-                     self.cfg.probe.shards, ctx.iteration, len(paths), time.perf_counter() - start,
-                     ctx.parts.dir)
+            for name, num_parts in sharded_parts(p).items():
+                start = time.perf_counter()
+                drawn = shards.draw_shard(ctx.parts, name, num_parts, p.shards, shard,
+                                          PART_DRAWERS[name](ctx))
+                log.info("shard %d of %d at iteration %d: %d of the %s probe's %d parts in %.1fs -> %s",
+                         shard, p.shards, ctx.iteration, len(drawn), name, num_parts,
+                         time.perf_counter() - start, ctx.parts.dir)
+                paths += drawn
         return paths
 
     def context(self, trainer) -> ProbeContext:

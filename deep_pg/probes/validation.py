@@ -18,9 +18,29 @@ def selected_probes(name: str) -> list[str]:
 
 
 def truth_parts(p) -> int:
-    """Parts the "true" sample is drawn in: each half of probe.true_samples / 2 pairs in parts of
-    at most probe.part_pairs pairs (deep_pg.probes.shards)."""
+    """Parts the gradient probe's "true" sample is drawn in: each half of probe.true_samples / 2
+    pairs in parts of at most probe.part_pairs pairs (deep_pg.probes.truth)."""
     return 2 * -(-(p.true_samples // 2) // max(1, p.part_pairs))
+
+
+def fit_parts(p) -> int:
+    """Parts the baselines probe's fit data (probe.value_fit_samples pairs) is drawn in: at most
+    probe.part_pairs pairs each."""
+    return -(-p.value_fit_samples // max(1, p.part_pairs))
+
+
+def landscape_parts(p) -> int:
+    """Parts of the landscape probe: one return estimate per step batch size, grid point and
+    sample count."""
+    return len(p.landscape_step_samples) * p.landscape_grid ** 2 * len(p.landscape_samples)
+
+
+SHARDED_PROBES = {"gradient": truth_parts, "baselines": fit_parts, "landscape": landscape_parts}
+
+
+def sharded_parts(p) -> dict[str, int]:
+    """The parts of each probe ``p.name`` selects that draws its sample in parts (for shards)."""
+    return {name: count(p) for name, count in SHARDED_PROBES.items() if name in selected_probes(p.name)}
 
 
 def _check_grid(key: str, values: Any, minimum: int, why: str) -> None:
@@ -68,9 +88,23 @@ def validate_probe(cfg) -> None:
         ("num_workers", p.num_workers >= 1, "a positive integer"),
         ("envs_per_worker", p.envs_per_worker >= 1, "a positive integer"),
         ("part_pairs", p.part_pairs >= 1, "a positive integer"),
-        ("shards", 1 <= p.shards <= truth_parts(p), f"an integer in 1..{truth_parts(p)}, the parts of "
-         f"the truth (probe.true_samples / 2 per half in parts of at most probe.part_pairs pairs)"),
     ]
     for key, ok, allowed in checks:
         if not ok:
             raise ConfigError(f"probe.{key}", getattr(p, key), allowed)
+    _check_shards(p)
+
+
+def _check_shards(p) -> None:
+    parts = sharded_parts(p)
+    if not parts:
+        if p.shards != 1:
+            raise ConfigError("probe.shards", p.shards, f"1 for probe={p.name} (only the "
+                              f"{', '.join(SHARDED_PROBES)} probes draw their samples in shards)")
+        return
+    most = max(parts.values())
+    if not 1 <= p.shards <= most:
+        counts = ", ".join(f"{name} {n}" for name, n in parts.items())
+        raise ConfigError("probe.shards", p.shards, f"an integer in 1..{most}, the most parts of a "
+                          f"selected probe's sample ({counts}; parts of at most probe.part_pairs "
+                          f"pairs, landscape: one per point and sample count)")
