@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.figures.common import MissingData, probe_table
-from analysis.stats import bootstrap_ci
+from analysis.stats import estimate_interval
 
 # The probes whose rows are scalars per condition (the landscape's grids are figures only).
 SUMMARIZED = ("gradient", "value", "baselines", "trust_region")
@@ -29,14 +29,9 @@ def probe_summary(runs, probe: str, seed: int = 0) -> pd.DataFrame:
     table = table.assign(**{k: float("nan") for k in optional if k not in table})
     rows = []
     for keys, part in table.groupby(KEYS, sort=True, dropna=False):  # value rows: no sample_count
-        values = part["value"].to_numpy(float)
-        if len(part) == 1 and pd.notna(part["ci_low"].iloc[0]):
-            point, low, high = values[0], part["ci_low"].iloc[0], part["ci_high"].iloc[0]
-            over = "trials"
-        else:
-            (point, low, high), over = bootstrap_ci([values], seed=seed), "runs"
+        point, low, high, own = estimate_interval(part, seed)
         rows.append({**dict(zip(KEYS, keys)), "n_runs": part["run_id"].nunique(), "mean": point,
-                     "mean_low": low, "mean_high": high, "ci_over": over,
+                     "mean_low": low, "mean_high": high, "ci_over": "trials" if own else "runs",
                      "num_pairs": part["num_pairs"].mean()})
     out = pd.DataFrame(rows, columns=COLUMNS)
     return out.assign(num_pairs=out["num_pairs"].round()).astype({"sample_count": "Int64",

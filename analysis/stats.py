@@ -13,6 +13,17 @@ from scipy import stats
 from deep_pg.bootstrap import bootstrap_ci
 
 
+def estimate_interval(rows: pd.DataFrame, seed: int = 0) -> tuple[float, float, float, bool]:
+    """Mean of ``rows["value"]`` and its 95% interval: the probe's own (``ci_low``, ``ci_high``)
+    when the rows are one estimate that carries one, else a bootstrap over the rows (trials or
+    runs). The last item says whether the probe's own interval was used."""
+    values = rows["value"].to_numpy(float)
+    if len(rows) == 1 and "ci_low" in rows and pd.notna(rows["ci_low"].iloc[0]):
+        return float(values[0]), float(rows["ci_low"].iloc[0]), float(rows["ci_high"].iloc[0]), True
+    point, low, high = bootstrap_ci([values], seed=seed)
+    return point, low, high, False
+
+
 def iqm(values, axis: int = -1) -> np.ndarray:
     """Interquartile mean: the mean of the middle 50% of values."""
     return stats.trim_mean(values, 0.25, axis=axis)

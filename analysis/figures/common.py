@@ -13,7 +13,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import (FuncFormatter, Locator, LogLocator, MaxNLocator,  # noqa: E402
                                NullFormatter)
 
-from deep_pg.bootstrap import bootstrap_ci, interval  # noqa: E402
+from analysis.stats import estimate_interval  # noqa: E402
+from deep_pg.bootstrap import interval  # noqa: E402
 from deep_pg.probes.results import MEAN_TRIAL  # noqa: E402
 
 # The paper's line where implementations estimate the gradient: 2K state-action pairs.
@@ -78,16 +79,9 @@ def mean_band(matrix: np.ndarray, confidence: float = 0.95, seed: int = 0):
 
 
 def trial_band(group: pd.DataFrame, x: str, seed: int = 0) -> pd.DataFrame:
-    """Per ``x`` value: mean of ``value`` and its CI. Uses the probe's own ci_low/ci_high when it
-    wrote them; otherwise bootstraps over the rows (trials) at that x."""
-    out = []
-    for xv, rows in group.groupby(x, sort=True):
-        values = rows["value"].to_numpy(float)
-        if {"ci_low", "ci_high"} <= set(rows) and rows["ci_low"].notna().all() and len(rows) == 1:
-            low, high = float(rows["ci_low"].iloc[0]), float(rows["ci_high"].iloc[0])
-        else:  # a single value or no spread: the interval is the point itself
-            _, low, high = bootstrap_ci([values], n_resamples=500, seed=seed)
-        out.append((xv, float(values.mean()), low, high))
+    """Per ``x`` value: mean of ``value`` and its CI (``estimate_interval``: the probe's own for a
+    single estimate, else a bootstrap over the rows at that x), as the probe tables have it."""
+    out = [(xv, *estimate_interval(rows, seed)[:3]) for xv, rows in group.groupby(x, sort=True)]
     return pd.DataFrame(out, columns=[x, "mean", "low", "high"])
 
 
