@@ -119,9 +119,21 @@ def selection_label(method: str, selection_seeds: Sequence[int] = (),
     """The one-line description every table and figure of tuned agents carries."""
     seeds = lambda s: ", ".join(str(x) for x in sorted(s))
     if method == BLOG:
-        return "blog method: LR with the best mean over all seeds, histogram of those same runs"
+        return (f"blog method: LR with the best mean over seeds {seeds(selection_seeds)}, "
+                "histogram of those same runs")
     return (f"held-out method: LR chosen on seeds {seeds(selection_seeds)}, histogram from "
             f"fresh seeds {seeds(evaluation_seeds)}")
+
+
+def full_grid_runs(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
+                   hparam: str = "lr") -> pd.DataFrame:
+    """The runs whose seed was run at every ``hparam`` value its configuration tried. The blog
+    compares a configuration's learning rates on the same seeds; a seed run at some of them only
+    (the held-out method's fresh seeds, run at the chosen LR alone) would tilt that comparison."""
+    keys = CELL + list(toggles)
+    tried = final.groupby(keys, dropna=False)[hparam].transform("nunique")
+    by_seed = final.groupby(keys + ["seed"], dropna=False)[hparam].transform("nunique")
+    return final[by_seed == tried]
 
 
 def tuned_agents(final: pd.DataFrame, method: str = HELD_OUT,
@@ -132,13 +144,15 @@ def tuned_agents(final: pd.DataFrame, method: str = HELD_OUT,
 
     ``HELD_OUT``: the best ``hparam`` per configuration from the runs of ``selection_seeds``
     (default: the lower half of the distinct seeds), the tuned agents are the runs of the other
-    seeds at that value. ``BLOG``: ``best_lr`` and ``tuned_runs`` over all seeds. The tuned
-    agents carry the label in column ``selection``.
+    seeds at that value. ``BLOG``: ``best_lr`` and ``tuned_runs`` over the seeds run at every
+    ``hparam`` value (``full_grid_runs``). The tuned agents carry the label in column
+    ``selection``.
     """
     if method == BLOG:
-        best = best_lr(final, toggles, hparam)
-        label = selection_label(BLOG)
-        return best, tuned_runs(final, best, toggles, hparam).assign(selection=label), label
+        grid = full_grid_runs(final, toggles, hparam)
+        best = best_lr(grid, toggles, hparam)
+        label = selection_label(BLOG, grid["seed"].unique())
+        return best, tuned_runs(grid, best, toggles, hparam).assign(selection=label), label
     if method != HELD_OUT:
         raise ValueError(f"unknown selection method {method!r}: {BLOG} | {HELD_OUT}")
     seeds = sorted(final["seed"].unique())

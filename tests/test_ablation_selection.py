@@ -30,6 +30,18 @@ def test_held_out_chooses_on_the_selection_seeds_and_shows_only_fresh_ones():
     best, tuned, label = tuned_agents(table, BLOG)
     assert best["lr"].tolist() == [1e-4] and tuned["seed"].tolist() == [0, 1, 2]
     assert label.startswith("blog method") and (tuned["selection"] == label).all()
+    assert "seeds 0, 1, 2," in label
+
+
+def test_blog_method_compares_learning_rates_only_on_seeds_run_at_all_of_them():
+    # seeds 1 and 2 were run at lr 1e-4 only (the held-out method's fresh seeds): counting them
+    # would compare 1e-4 over three seeds with 1e-3 over one
+    table = runs({(0, 1e-3, 0): 10, (0, 1e-4, 0): 5, (0, 1e-4, 1): 20, (0, 1e-4, 2): 20})
+    best, tuned, label = tuned_agents(table, BLOG)
+    assert best["lr"].tolist() == [1e-3] and best["n_seeds"].tolist() == [1]
+    assert tuned["seed"].tolist() == [0] and "seeds 0," in label
+    _, held_out, _ = tuned_agents(table, HELD_OUT, selection_seeds=[0])
+    assert held_out.empty  # the fresh seeds were run at 1e-4, not at seed 0's choice
 
 
 def test_default_selection_is_the_lower_half_of_the_seeds():
