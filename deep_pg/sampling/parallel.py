@@ -4,8 +4,8 @@ Training samples each run's own environments with ``deep_pg.sampling.pack.PackSa
 need 1e6-1e7 state-action pairs at one policy, so collection runs in ``num_workers`` processes of
 the same ``WorkerPool`` (both cores), each hosting a ``ProbeWorker`` that steps many environments
 together with one batched policy forward per step and writes into a shared-memory chunk that this
-process copies out. The policy and the observation normalizer are frozen copies; the environments, seeds
-and RNG streams are the sampler's own, so training state is never touched.
+process copies out. The policy and the observation normalizer are frozen copies; the
+environments, seeds and RNG streams are the sampler's own, so training state is never touched.
 
 Two kinds of collection:
 - ``streams``: N independent streams of T consecutive steps (phase-randomized, see the worker),

@@ -2,9 +2,10 @@
 RNG streams.
 
 A ``deep_pg.sampling.pool.WorkerPool`` process builds it and runs ``ParallelSampler``'s commands
-on it; step data goes into the worker's shared-memory chunk, so no per-step data is pickled. Every collection starts from environments
-reset with seeds derived from the request's seed and this worker's index: a collection depends
-only on (seed, policy, layout), never on what the worker did before.
+on it; step data goes into the worker's shared-memory chunk, so no per-step data is pickled.
+Every collection starts from environments reset with seeds derived from the request's seed and
+this worker's index: a collection depends only on (seed, policy, layout), never on what the
+worker did before.
 """
 from __future__ import annotations
 
