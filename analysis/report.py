@@ -19,6 +19,7 @@ from analysis.errors import AnalysisError
 from analysis.figures import BUILDERS, MissingData
 from analysis.final import FinalReward, final_rewards
 from analysis.compact import MANIFEST, find_stores
+from analysis.landscape_summary import landscape_summary
 from analysis.probe_summary import SUMMARIZED, probe_summary
 from analysis.runs import WANDB_PREFIX, Runs, duplicates_message, load_runs
 from analysis.schema import ABLATION_TOGGLES
@@ -99,6 +100,10 @@ def analyse(runs: Runs, final_reward: FinalReward) -> Context:
         table = probe_summary(runs, probe)
         if not table.empty:
             ctx.tables[f"probe_{probe}"] = (f"Probe {probe}: mean over runs (95% CIs)", table)
+    landscape = landscape_summary(runs)
+    if not landscape.empty:
+        ctx.tables["probe_landscape"] = ("Probe landscape: the grids as correlations and the "
+                                         "step's gain, mean over runs (95% CIs)", landscape)
     summary, pairs = ctx.comparison
     if summary is not None and not summary.empty:
         ctx.tables["comparison"] = ("Final reward per algorithm (best setting; 95% bootstrap CIs)",
@@ -151,6 +156,14 @@ TABLE_NOTES = {
                          "runs of each run's mean over its trials; the interval is over runs "
                          "when n_runs > 1, else the probe's own over trials (ci_over). "
                          "Definitions: docs/probes.md." for probe in SUMMARIZED},
+    "probe_landscape": "Per (env, algo, iteration, step_samples, measure, sample_count), over the "
+                       "grid's points: rank_vs_largest, the Spearman correlation of the return "
+                       "landscape at sample_count pairs per point with the one at the largest "
+                       "count; surrogate_rank, that of the surrogate objective with the return at "
+                       "the largest count; step_gain, the return one full step along the step "
+                       "minus the return at the origin. One run's interval is over the grid "
+                       "points (correlations) or from the two points' own (step_gain); over runs "
+                       "when n_runs > 1. Definitions: analysis/landscape_summary.py.",
     "duplicates": "Each run here has the same config and seed as the run in same_as, which is "
                   "the one counted.",
 }

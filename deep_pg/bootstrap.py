@@ -14,12 +14,14 @@ RESAMPLES = 2000
 
 def interval(samples: Sequence[np.ndarray], statistic: Callable = np.mean,
              n_resamples: int = RESAMPLES, seed: int = 0, method: str = "percentile",
-             axis: int = -1, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
-    """(low, high) of ``statistic`` over independent ``samples``, vectorized along ``axis`` (one
+             axis: int = -1, confidence: float = CONFIDENCE,
+             paired: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of ``statistic`` over independent ``samples`` (or, ``paired``, samples whose
+    i-th elements are resampled together, as for a correlation), vectorized along ``axis`` (one
     interval per other index: e.g. per column of a runs x iterations matrix). The caller makes
     sure every sample has spread; the seed fixes the resamples (reproducible)."""
     res = stats.bootstrap(samples, statistic, n_resamples=n_resamples, confidence_level=confidence,
-                          method=method, vectorized=True, paired=False, axis=axis,
+                          method=method, vectorized=True, paired=paired, axis=axis,
                           rng=np.random.default_rng(seed))
     return res.confidence_interval.low, res.confidence_interval.high
 

@@ -458,6 +458,9 @@ def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path)
     assert "Figures not drawn" not in html
     assert (index.parent / "best_lr.csv").exists() and "best_lr.csv" in html
     assert all((index.parent / f"probe_{p}.csv").exists() for p in ("gradient", "value"))
+    landscape = pd.read_csv(index.parent / "probe_landscape.csv")
+    assert set(landscape["measure"]) == {"rank_vs_largest", "surrogate_rank", "step_gain"}
+    assert set(landscape["step_samples"]) == {256, 2048} and "probe_landscape.csv" in html
     # 2 seeds: the held-out selection (seed 0 picks, seed 1 shown) and the blog's, side by side
     held_out, blog = (pd.read_csv(index.parent / f"toggles{s}.csv") for s in ("", "_blog"))
     assert "ablation_ppo_pendulum_blog.png" in pngs and "held-out method" in html
