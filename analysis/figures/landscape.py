@@ -44,7 +44,7 @@ def concentration_figures(runs, ctx) -> list[Figure]:
         for i, n in enumerate(counts):
             ax = fig.add_subplot(1, len(counts), i + 1, projection="3d")
             _surface(ax, rows[rows["sample_count"] == n], f"{int(n):,} state-action pairs")
-        fig.suptitle(f"{algo} on {env}, iteration {it} (run {run_id})", fontsize=10)
+        fig.suptitle(f"{algo} on {env}, iteration {it}\nrun {run_id}", fontsize=8)
         fig.tight_layout()
         out.append(Figure(f"landscape_concentration_{algo}_{env}_it{it}",
                           f"Reward landscape concentration: {algo}, {env}, iteration {it} "
@@ -77,7 +77,7 @@ def surrogate_figures(runs, ctx) -> list[Figure]:
                     ax.set_title(f"{label}: no rows", fontsize=9)
                     continue
                 _surface(ax, part, f"{label}, iteration {it}, step from {int(step_samples):,} pairs")
-        fig.suptitle(f"{algo} on {env} (run {run_id})", fontsize=10)
+        fig.suptitle(f"{algo} on {env}\nrun {run_id}", fontsize=8)
         fig.tight_layout()
         out.append(Figure(f"landscape_surrogate_{algo}_{env}",
                           f"True reward vs surrogate landscapes: {algo}, {env} "
