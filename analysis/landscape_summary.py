@@ -41,7 +41,8 @@ def _spearman(x, y, axis=-1):
     rx = rx - rx.mean(axis=axis, keepdims=True)
     ry = ry - ry.mean(axis=axis, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):  # a resample of one repeated point
-        return (rx * ry).sum(axis=axis) / np.sqrt((rx ** 2).sum(axis=axis) * (ry ** 2).sum(axis=axis))
+        return ((rx * ry).sum(axis=axis)
+                / np.sqrt((rx ** 2).sum(axis=axis) * (ry ** 2).sum(axis=axis)))
 
 
 def _correlation_row(x: pd.Series, y: pd.Series, seed: int) -> dict:
@@ -63,7 +64,8 @@ def _step_gain_row(returns: pd.DataFrame) -> dict | None:
     if not (at_step.any() and at_origin.any()):
         return None
     step, origin = returns[at_step].iloc[0], returns[at_origin].iloc[0]
-    half = np.hypot((step["ci_high"] - step["ci_low"]) / 2, (origin["ci_high"] - origin["ci_low"]) / 2)
+    half = np.hypot((step["ci_high"] - step["ci_low"]) / 2,
+                    (origin["ci_high"] - origin["ci_low"]) / 2)
     gain = float(step["value"] - origin["value"])
     return {"value": gain, "ci_low": gain - half, "ci_high": gain + half}
 
@@ -112,8 +114,10 @@ def landscape_summary(runs, seed: int = 0) -> pd.DataFrame:
     measures = landscape_measures(table, seed)
     out = []
     for keys, part in measures.groupby(KEYS, sort=True):
+        cell = dict(zip(KEYS, keys))
         point, low, high, own = estimate_interval(part, seed)
-        out.append({**dict(zip(KEYS, keys)), "n_runs": part["run_id"].nunique(), "mean": point,
-                    "mean_low": low, "mean_high": high, "ci_over": _own_interval(keys[4]) if own else "runs"})
+        out.append({**cell, "n_runs": part["run_id"].nunique(), "mean": point, "mean_low": low,
+                    "mean_high": high,
+                    "ci_over": _own_interval(cell["measure"]) if own else "runs"})
     return pd.DataFrame(out, columns=COLUMNS).astype({"step_samples": "Int64",
                                                       "sample_count": "Int64"})
