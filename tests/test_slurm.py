@@ -288,21 +288,20 @@ def probe_sweep(run_dir: Path, sweep_dir: Path, *args: str) -> subprocess.Comple
         cwd=sweep_dir.parent, capture_output=True, text=True, timeout=600)
 
 
-def slurm_times(*job_ids: str, timeout: float = 60.0) -> dict[str, tuple[str, str, str]]:
+def slurm_times(*job_ids: str, seconds: float = 60.0) -> dict[str, tuple[str, str, str]]:
     """State, start and end of each job, as Slurm's accounting has them once every job has
     ended there: the launcher gets a job's result as soon as the job wrote it, and on a busy
     node Slurm may still list that job as RUNNING for a few seconds."""
-    deadline = time.time() + timeout
-    while True:
+    def ended():
         out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", ",".join(job_ids),
                               "-o", "jobid,state,start,end"], capture_output=True, text=True,
                              check=True).stdout
         times = {row[0]: tuple(row[1:]) for row in (line.split("|") for line in out.splitlines())}
-        active = {job for job, (state, _, _) in times.items()
-                  if state in ("PENDING", "RUNNING", "COMPLETING")}
-        if not active or time.time() > deadline:
-            return times
-        time.sleep(1)
+        active = [state for state, _, _ in times.values()
+                  if state in ("PENDING", "RUNNING", "COMPLETING")]
+        return None if active else times
+
+    return wait_until(ended, seconds, f"Slurm accounting to show jobs {job_ids} ended")
 
 
 def test_sharded_probe_reduces_after_its_shards_to_the_unsharded_table(cluster, probed_run,
