@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis.ablation import BLOG, HELD_OUT, ablated_cells, toggle_table, tuned_agents, usable
+from analysis.toggle_pairs import paired_effects
 from analysis.comparison import compare_algorithms
 from analysis.errors import AnalysisError
 from analysis.figures import BUILDERS, MissingData
@@ -50,6 +51,7 @@ class Context:
     # tuned agents of the ablation, one Selection per method (held-out first when seeds allow)
     selections: list[Selection] = field(default_factory=list)
     ablation_missing: str | None = None
+    pairs: pd.DataFrame | None = None  # paired toggle effects over every run of the ablation
     comparison: tuple = (None, None)
     tables: dict[str, tuple[str, pd.DataFrame]] = field(default_factory=dict)
 
@@ -76,6 +78,7 @@ def analyse(runs: Runs, final_reward: FinalReward) -> Context:
                 suffix = "_blog" if ctx.selections else ""
                 ctx.selections.append(Selection(method, label, best, tuned, toggle_table(tuned),
                                                 suffix))
+            ctx.pairs = paired_effects(ablated)
     if not used.empty:
         ctx.comparison = compare_algorithms(used)
 
@@ -92,6 +95,9 @@ def analyse(runs: Runs, final_reward: FinalReward) -> Context:
             f"Best learning rate per configuration ({sel.label})", sel.best)
         ctx.tables[f"toggles{sel.suffix}"] = (
             f"Tuned agents with each optimization on vs off ({sel.label})", sel.toggles)
+    if ctx.pairs is not None and not ctx.pairs.empty:
+        ctx.tables["toggle_pairs"] = ("Paired effects: each run with an optimization on against "
+                                      "the run that differs in it alone", ctx.pairs)
     trust = trust_region_table(runs.curves, used)
     if not trust.empty:
         ctx.tables["trust_region"] = ("Trust region over training, per run then mean over runs "
@@ -164,6 +170,12 @@ TABLE_NOTES = {
                        "minus the return at the origin. One run's interval is over the grid "
                        "points (correlations) or from the two points' own (step_gain); over runs "
                        "when n_runs > 1. Definitions: analysis/landscape_summary.py.",
+    "toggle_pairs": "A pair: two runs with the same algo, env, seed, learning rate and other "
+                    "toggles, one with the toggle on, one off (every run of the grid, no "
+                    "learning-rate pick). mean_diff: mean final return on minus off; on_better: "
+                    "share of pairs where on ends higher (ties ½); 95% bootstrap intervals over "
+                    "pairs. given/given_state: the pairs where another toggle is on (off); any: "
+                    "all pairs. Definitions: analysis/toggle_pairs.py.",
     "duplicates": "Each run here has the same config and seed as the run in same_as, which is "
                   "the one counted.",
 }

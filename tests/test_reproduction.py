@@ -22,7 +22,7 @@ NOT_APPLICABLE = "—"  # the doc's cell for an empty CSV value (e.g. PPO's shar
 MARKER = re.compile(r"<!-- table: ([\w./-]+) -->")
 # columns that pick a row (the others are values to check)
 KEYS = ("env", "algo", "iteration", "variant", "measure", "sample_count", "step_samples", "toggle",
-        "config", "x", "y")
+        "config", "x", "y", "given", "given_state")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,71 @@
+"""Paired toggle effects of the 16-way ablation: each run with a toggle on against the run that
+differs from it in that toggle alone (same algo, env, seed, learning rate and other toggles).
+
+The blog's histograms compare tuned agents across configurations: a toggle's effect there is
+mixed with the other toggles' and with the luck of the learning-rate pick. Pairs use every run
+of the grid with no selection, and show an interaction directly, as the effect of one toggle
+with another on against the same with it off.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.ablation import CELL
+from analysis.schema import ABLATION_TOGGLES
+from deep_pg.bootstrap import bootstrap_ci
+from deep_pg.identity import toggle_on
+
+ANY = "any"  # the `given` and `given_state` of the rows over all pairs
+
+
+def toggle_pairs(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
+                 hparam: str = "lr") -> pd.DataFrame:
+    """One row per pair of runs that differ in one toggle only. Columns: CELL, the other
+    toggles (booleans), seed, ``hparam``, toggle, final_return_on, final_return_off, diff
+    (on minus off). A second run of the same pairing key is an error, not a silent extra pair:
+    the loader has already set repeats of a config and seed aside."""
+    flags = final.assign(**{t: final[t].map(toggle_on) for t in toggles})
+    parts = []
+    for toggle in toggles:
+        keys = CELL + [t for t in toggles if t != toggle] + ["seed", hparam]
+        on = flags.loc[flags[toggle], keys + ["final_return"]]
+        off = flags.loc[~flags[toggle], keys + ["final_return"]]
+        pairs = on.merge(off, on=keys, suffixes=("_on", "_off"), validate="one_to_one")
+        parts.append(pairs.assign(toggle=toggle,
+                                  diff=pairs["final_return_on"] - pairs["final_return_off"]))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _on_better(diff, axis: int = -1) -> np.ndarray:
+    """Share of pairs where the run with the toggle on ends higher (ties count ½)."""
+    diff = np.asarray(diff, float)
+    return ((diff > 0) + 0.5 * (diff == 0)).mean(axis=axis)
+
+
+def paired_effects(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
+                   hparam: str = "lr", seed: int = 0) -> pd.DataFrame:
+    """Per (algo, env, toggle) and per state of each other toggle (``given``, ``given_state``;
+    ``any``: all pairs): n_pairs, the mean final-return difference on minus off and the share
+    of pairs where on ends higher, each with a 95% bootstrap interval over the pairs."""
+    pairs = toggle_pairs(final, toggles, hparam)
+    rows = []
+    for (*cell, toggle), group in pairs.groupby(CELL + ["toggle"], sort=False):
+        subsets = [(ANY, ANY, group)]
+        for given in (t for t in toggles if t != toggle):
+            subsets += [(given, "on" if state else "off", group[group[given] == state])
+                        for state in (True, False)]
+        for given, state, subset in subsets:
+            if subset.empty:
+                continue
+            diff = subset["diff"].to_numpy(float)
+            mean, mean_low, mean_high = bootstrap_ci([diff], np.mean, seed=seed)
+            share, share_low, share_high = bootstrap_ci([diff], _on_better, seed=seed)
+            rows.append({**dict(zip(CELL, cell)), "toggle": toggle, "given": given,
+                         "given_state": state, "n_pairs": len(diff), "mean_diff": mean,
+                         "mean_diff_low": mean_low, "mean_diff_high": mean_high,
+                         "on_better": share, "on_better_low": share_low,
+                         "on_better_high": share_high})
+    return pd.DataFrame(rows)

@@ -1,0 +1,86 @@
+"""Paired toggle effects: each run with a toggle on against the run that differs in that toggle
+alone, over all pairs and split by the state of each other toggle (interactions)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.schema import ABLATION_TOGGLES as TOGGLES
+from analysis.toggle_pairs import ANY, paired_effects, toggle_pairs
+
+ANNEAL, SCALING, ORTHO, CLIP = TOGGLES
+
+
+def grid(final_return, seeds=(0, 1, 2), lrs=(1e-4, 1e-3)) -> pd.DataFrame:
+    """Every configuration (bits = the four toggles) x lr x seed, the final return a function
+    of (toggle states as a dict, lr, seed). reward_scaling as the sweep spells it."""
+    rows = []
+    for c in range(16):
+        on = {t: bool(c >> i & 1) for i, t in enumerate(TOGGLES)}
+        for lr in lrs:
+            for seed in seeds:
+                rows.append({"algo": "ppo", "env": "hopper", "lr": lr, "seed": seed,
+                             **on, SCALING: "returns" if on[SCALING] else "none",
+                             "final_return": final_return(on, lr, seed)})
+    return pd.DataFrame(rows)
+
+
+def row(table, toggle, given=ANY, state=ANY):
+    match = table[(table.toggle == toggle) & (table.given == given) & (table.given_state == state)]
+    assert len(match) == 1
+    return match.iloc[0]
+
+
+def test_a_pair_differs_in_its_toggle_alone():
+    table = grid(lambda on, lr, seed: 1000 * seed + 100 * (lr == 1e-3) + sum(on.values()))
+    pairs = toggle_pairs(table)
+    # 8 states of the other toggles x 2 lrs x 3 seeds for each toggle
+    assert pairs.groupby("toggle").size().to_dict() == {t: 48 for t in TOGGLES}
+    # same seed and lr on both sides: the return differs by the one toggle's +1 only
+    assert (pairs["diff"] == 1).all()
+
+
+def test_an_interaction_shows_in_the_split_and_not_in_the_mean_alone():
+    # value clipping costs 500 without reward scaling and nothing with it (Hopper's finding)
+    rng = np.random.default_rng(0)
+    noise = {(c, s): rng.normal(0, 10) for c in range(16) for s in range(6)}
+
+    def final_return(on, lr, seed):
+        bits = sum(int(on[t]) << i for i, t in enumerate(TOGGLES))
+        return 1000 + noise[bits, seed] - (500 if on[CLIP] and not on[SCALING] else 0)
+
+    effects = paired_effects(grid(final_return, seeds=range(6), lrs=(1e-4,)))
+    assert row(effects, CLIP)["n_pairs"] == 48
+    assert row(effects, CLIP)["mean_diff"] == pytest.approx(-250, abs=10)
+    without = row(effects, CLIP, SCALING, "off")
+    assert without["mean_diff"] == pytest.approx(-500, abs=10)
+    assert without["on_better"] == 0 and without["mean_diff_high"] < -480
+    with_scaling = row(effects, CLIP, SCALING, "on")
+    assert with_scaling["mean_diff_low"] < 0 < with_scaling["mean_diff_high"]
+    # the other toggles' states leave value clipping's cost at the average of the two
+    assert row(effects, CLIP, ANNEAL, "on")["mean_diff"] == pytest.approx(-250, abs=15)
+    # reward scaling's gain is the same interaction seen from its side
+    assert row(effects, SCALING, CLIP, "on")["mean_diff"] == pytest.approx(500, abs=10)
+    assert row(effects, SCALING, CLIP, "off")["on_better_low"] < 0.5
+
+
+def test_each_toggle_has_a_row_over_all_pairs_and_one_per_state_of_each_other():
+    effects = paired_effects(grid(lambda on, lr, seed: seed + lr))
+    assert len(effects) == 4 * (1 + 3 * 2)
+    assert set(effects["n_pairs"]) == {48, 24}
+    assert (effects["on_better"] == 0.5).all()  # ties count one half
+
+
+def test_runs_without_a_partner_make_no_pair():
+    table = grid(lambda on, lr, seed: 0.0)
+    lone = table[~(table[ANNEAL] & (table.seed == 2))]  # seed 2's annealed runs missing
+    pairs = toggle_pairs(lone)
+    assert (pairs[pairs.toggle == ANNEAL]["seed"] != 2).all()
+    assert len(pairs[pairs.toggle == ANNEAL]) == 32
+
+
+def test_a_repeated_run_is_an_error_not_an_extra_pair():
+    table = grid(lambda on, lr, seed: 0.0)
+    with pytest.raises(pd.errors.MergeError):
+        toggle_pairs(pd.concat([table, table.iloc[:1]]))
