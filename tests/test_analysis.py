@@ -465,6 +465,11 @@ def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path)
     held_out, blog = (pd.read_csv(index.parent / f"toggles{s}.csv") for s in ("", "_blog"))
     assert "ablation_ppo_pendulum_blog.png" in pngs and "held-out method" in html
     assert held_out["n_on"].sum() * 2 == blog["n_on"].sum()  # the blog's shows both seeds
+    # paired effects: every annealed run against its twin (same lr and seed): 2 lrs x 2 seeds
+    pairs = pd.read_csv(index.parent / "toggle_pairs.csv")
+    assert set(pairs["toggle"]) == {"opt.lr_anneal"}  # the only toggle varied here
+    assert pairs.query("given == 'any'")["n_pairs"].tolist() == [4]
+    assert "ablation_pairs_ppo_pendulum.png" in pngs
 
 
 def test_with_one_seed_the_report_shows_the_blogs_selection_under_the_plain_names(sweep, tmp_path):

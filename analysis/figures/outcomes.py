@@ -1,5 +1,6 @@
 """Figures of final rewards: the blog's ablation (cumulative histograms of tuned agents, toggle
-on vs off) and the comparison of algorithms (IQM with CIs, probability of improvement)."""
+on vs off; paired effects of each toggle) and the comparison of algorithms (IQM with CIs,
+probability of improvement)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -8,15 +9,18 @@ import numpy as np
 from analysis.ablation import CELL, cumulative_histogram
 from analysis.figures.common import Figure, MissingData, algo_colors, grid, ordered
 from analysis.schema import ABLATION_TOGGLES
+from analysis.toggle_pairs import ANY
 
 _STATE_COLORS = {"off": "tab:blue", "on": "tab:red"}  # the blog's colors
 
 
 def ablation_figures(runs, ctx) -> list[Figure]:
-    """One figure per (algo, env) and selection method (ablation_<algo>_<env>[_blog])."""
+    """One figure per (algo, env) and selection method (ablation_<algo>_<env>[_blog]), then one
+    of the paired effects per (algo, env) (ablation_pairs_<algo>_<env>)."""
     if not ctx.selections:
         raise MissingData(ctx.ablation_missing or "no tuned agents")
-    return [figure for sel in ctx.selections for figure in _ablation_figures(sel, ctx.definition)]
+    out = [figure for sel in ctx.selections for figure in _ablation_figures(sel, ctx.definition)]
+    return out + _paired_effect_figures(ctx.pairs, ctx.definition)
 
 
 def _ablation_figures(sel, definition: str) -> list[Figure]:
@@ -47,6 +51,43 @@ def _ablation_figures(sel, definition: str) -> list[Figure]:
                           f"(blue) and on (red). Tuned agents: {sel.label}. Final reward: "
                           f"{definition}.",
                           fig))
+    return out
+
+
+def _paired_effect_figures(pairs, definition: str) -> list[Figure]:
+    """Per (algo, env): one panel per toggle, its mean paired difference with 95% CI over all
+    pairs and per state of each other toggle (an interaction shows as rows that disagree)."""
+    out = []
+    if pairs is None or pairs.empty:
+        return out
+    for (algo, env), cell in pairs.groupby(CELL, sort=True):
+        toggles = [t for t in ABLATION_TOGGLES if t in set(cell["toggle"])]
+        fig, axes = grid(len(toggles), width=3.8, height=3.0)
+        for ax, toggle in zip(axes, toggles):
+            rows = cell[cell["toggle"] == toggle].reset_index(drop=True)
+            y = np.arange(len(rows))
+            labels = ["all pairs" if g == ANY else f"{g.removeprefix('opt.')} {state}"
+                      for g, state in zip(rows["given"], rows["given_state"])]
+            ax.errorbar(rows["mean_diff"], y, fmt="o", color="k", capsize=3,
+                        xerr=[rows["mean_diff"] - rows["mean_diff_low"],
+                              rows["mean_diff_high"] - rows["mean_diff"]])
+            ax.axvline(0, color="gray", ls=":")
+            ax.set(yticks=y, yticklabels=[f"{lab} (n={n})" for lab, n in
+                                          zip(labels, rows["n_pairs"])],
+                   title=toggle.removeprefix("opt."), xlabel="final reward, on minus off")
+            ax.tick_params(axis="y", labelsize=8)
+            ax.invert_yaxis()
+            ax.grid(axis="x", alpha=0.3)
+        fig.suptitle(f"{algo} on {env}: paired effect of each optimization", fontsize=10)
+        fig.tight_layout()
+        out.append(Figure(f"ablation_pairs_{algo}_{env}", "Paired effects of the code-level "
+                          f"optimizations: {algo}, {env}",
+                          "Each run with the optimization on against the run with the same "
+                          "seed, learning rate and other toggles with it off: the mean "
+                          "difference of final rewards with its 95% bootstrap CI over pairs, "
+                          "over all pairs and over the pairs where another toggle is on (off). "
+                          f"Every run of the grid, no learning-rate pick. Final reward: "
+                          f"{definition}.", fig))
     return out
 
 
