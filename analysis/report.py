@@ -14,7 +14,6 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis.ablation import BLOG, HELD_OUT, ablated_cells, toggle_table, tuned_agents, usable
-from analysis.toggle_pairs import paired_effects
 from analysis.comparison import compare_algorithms
 from analysis.errors import AnalysisError
 from analysis.figures import BUILDERS, MissingData
@@ -24,6 +23,7 @@ from analysis.landscape_summary import landscape_summary
 from analysis.probe_summary import SUMMARIZED, probe_summary
 from analysis.runs import WANDB_PREFIX, Runs, duplicates_message, load_runs
 from analysis.schema import ABLATION_TOGGLES
+from analysis.toggle_pairs import paired_effects
 from analysis.trust_region import trust_region_table
 
 log = logging.getLogger("analysis")
@@ -170,9 +170,9 @@ TABLE_NOTES = {
                        "minus the return at the origin. One run's interval is over the grid "
                        "points (correlations) or from the two points' own (step_gain); over runs "
                        "when n_runs > 1. Definitions: analysis/landscape_summary.py.",
-    "toggle_pairs": "A pair: two runs with the same algo, env, seed, learning rate and other "
-                    "toggles, one with the toggle on, one off (every run of the grid, no "
-                    "learning-rate pick). mean_diff: mean final return on minus off; on_better: "
+    "toggle_pairs": "A pair: two runs with the same config (algo, env and opt settings, "
+                    "learning rates and other toggles among them), seed and steps, one with the "
+                    "toggle on, one off (every run of the grid, no learning-rate pick). mean_diff: mean final return on minus off; on_better: "
                     "share of pairs where on ends higher (ties ½); 95% bootstrap intervals over "
                     "pairs. given/given_state: the pairs where another toggle is on (off); any: "
                     "all pairs. Definitions: analysis/toggle_pairs.py.",

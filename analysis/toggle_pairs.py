@@ -1,5 +1,6 @@
 """Paired toggle effects of the 16-way ablation: each run with a toggle on against the run that
-differs from it in that toggle alone (same algo, env, seed, learning rate and other toggles).
+differs from it in that toggle alone (the same algo, env and opt settings, learning rate and
+other toggles included, seed and training length).
 
 The blog's histograms compare tuned agents across configurations: a toggle's effect there is
 mixed with the other toggles' and with the luck of the learning-rate pick. Pairs use every run
@@ -16,21 +17,25 @@ import pandas as pd
 from analysis.ablation import CELL
 from analysis.schema import ABLATION_TOGGLES
 from deep_pg.bootstrap import bootstrap_ci
-from deep_pg.identity import toggle_on
+from deep_pg.identity import IDENTITY_KEYS, toggle_on
 
 ANY = "any"  # the `given` and `given_state` of the rows over all pairs
 
 
-def toggle_pairs(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
-                 hparam: str = "lr") -> pd.DataFrame:
-    """One row per pair of runs that differ in one toggle only. Columns: CELL, the other
-    toggles (booleans), seed, ``hparam``, toggle, final_return_on, final_return_off, diff
-    (on minus off). A second run of the same pairing key is an error, not a silent extra pair:
+def toggle_pairs(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES) -> pd.DataFrame:
+    """One row per pair of runs whose identities (``deep_pg.identity.IDENTITY_KEYS``: the
+    algo, env and opt settings, seed, total_steps) differ in one toggle only. Columns: the
+    pairing key (the other toggles as booleans), toggle, final_return_on, final_return_off,
+    diff (on minus off). A second run with the same key is an error, not a silent extra pair:
     the loader has already set repeats of a config and seed aside."""
     flags = final.assign(**{t: final[t].map(toggle_on) for t in toggles})
+    identity = [c for c in flags.columns if c.split(".")[0] in IDENTITY_KEYS]
+    # list-valued settings (hidden sizes) cannot be merge keys: they compare as text
+    unhashable = [c for c in identity if flags[c].map(lambda v: isinstance(v, (list, dict))).any()]
+    flags = flags.assign(**{c: flags[c].astype(str) for c in unhashable})
     parts = []
     for toggle in toggles:
-        keys = CELL + [t for t in toggles if t != toggle] + ["seed", hparam]
+        keys = [c for c in identity if c != toggle]
         on = flags.loc[flags[toggle], keys + ["final_return"]]
         off = flags.loc[~flags[toggle], keys + ["final_return"]]
         pairs = on.merge(off, on=keys, suffixes=("_on", "_off"), validate="one_to_one")
@@ -46,11 +51,11 @@ def _on_better(diff, axis: int = -1) -> np.ndarray:
 
 
 def paired_effects(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
-                   hparam: str = "lr", seed: int = 0) -> pd.DataFrame:
+                   seed: int = 0) -> pd.DataFrame:
     """Per (algo, env, toggle) and per state of each other toggle (``given``, ``given_state``;
     ``any``: all pairs): n_pairs, the mean final-return difference on minus off and the share
     of pairs where on ends higher, each with a 95% bootstrap interval over the pairs."""
-    pairs = toggle_pairs(final, toggles, hparam)
+    pairs = toggle_pairs(final, toggles)
     rows = []
     for (*cell, toggle), group in pairs.groupby(CELL + ["toggle"], sort=False):
         subsets = [(ANY, ANY, group)]

@@ -20,7 +20,7 @@ def grid(final_return, seeds=(0, 1, 2), lrs=(1e-4, 1e-3)) -> pd.DataFrame:
         on = {t: bool(c >> i & 1) for i, t in enumerate(TOGGLES)}
         for lr in lrs:
             for seed in seeds:
-                rows.append({"algo": "ppo", "env": "hopper", "lr": lr, "seed": seed,
+                rows.append({"algo": "ppo", "env": "hopper", "algo.policy_lr": lr, "seed": seed,
                              **on, SCALING: "returns" if on[SCALING] else "none",
                              "final_return": final_return(on, lr, seed)})
     return pd.DataFrame(rows)
@@ -78,6 +78,16 @@ def test_runs_without_a_partner_make_no_pair():
     pairs = toggle_pairs(lone)
     assert (pairs[pairs.toggle == ANNEAL]["seed"] != 2).all()
     assert len(pairs[pairs.toggle == ANNEAL]) == 32
+
+
+def test_runs_that_differ_in_another_setting_too_make_no_pair():
+    # a second value-network rate doubles the grid: pairs form within each rate, never across
+    table = grid(lambda on, lr, seed: 0.0)
+    both = pd.concat([table.assign(**{"algo.value_lr": v}) for v in (1e-4, 3e-4)])
+    both["algo.hidden_sizes"] = [[64, 64]] * len(both)  # list-valued settings compare too
+    pairs = toggle_pairs(both)
+    assert len(pairs) == 2 * len(toggle_pairs(table))
+    assert set(pairs["algo.value_lr"]) == {1e-4, 3e-4}
 
 
 def test_a_repeated_run_is_an_error_not_an_extra_pair():

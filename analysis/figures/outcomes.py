@@ -83,7 +83,8 @@ def _paired_effect_figures(pairs, definition: str) -> list[Figure]:
         out.append(Figure(f"ablation_pairs_{algo}_{env}", "Paired effects of the code-level "
                           f"optimizations: {algo}, {env}",
                           "Each run with the optimization on against the run with the same "
-                          "seed, learning rate and other toggles with it off: the mean "
+                          "config (learning rates and other toggles included) and seed with it "
+                          "off: the mean "
                           "difference of final rewards with its 95% bootstrap CI over pairs, "
                           "over all pairs and over the pairs where another toggle is on (off). "
                           f"Every run of the grid, no learning-rate pick. Final reward: "
