@@ -78,7 +78,7 @@ def analyse(runs: Runs, final_reward: FinalReward) -> Context:
                 suffix = "_blog" if ctx.selections else ""
                 ctx.selections.append(Selection(method, label, best, tuned, toggle_table(tuned),
                                                 suffix))
-            ctx.pairs = paired_effects(ablated)
+            ctx.pairs = paired_effects(used.loc[ablated.index])  # toggles as configured
     if not used.empty:
         ctx.comparison = compare_algorithms(used)
 
@@ -172,10 +172,11 @@ TABLE_NOTES = {
                        "when n_runs > 1. Definitions: analysis/landscape_summary.py.",
     "toggle_pairs": "A pair: two runs with the same config (algo, env and opt settings, "
                     "learning rates and other toggles among them), seed and steps, one with the "
-                    "toggle on, one off (every run of the grid, no learning-rate pick). mean_diff: mean final return on minus off; on_better: "
-                    "share of pairs where on ends higher (ties ½); 95% bootstrap intervals over "
-                    "pairs. given/given_state: the pairs where another toggle is on (off); any: "
-                    "all pairs. Definitions: analysis/toggle_pairs.py.",
+                    "toggle on, one off (every run of the grid, no learning-rate pick). "
+                    "mean_diff: mean final return on minus off; on_better: share of pairs where "
+                    "on ends higher (ties ½); 95% bootstrap intervals over pairs. "
+                    "given/given_state: the pairs where another toggle is on (off); any: all "
+                    "pairs. Definitions: analysis/toggle_pairs.py.",
     "duplicates": "Each run here has the same config and seed as the run in same_as, which is "
                   "the one counted.",
 }

@@ -24,21 +24,27 @@ ANY = "any"  # the `given` and `given_state` of the rows over all pairs
 
 def toggle_pairs(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES) -> pd.DataFrame:
     """One row per pair of runs whose identities (``deep_pg.identity.IDENTITY_KEYS``: the
-    algo, env and opt settings, seed, total_steps) differ in one toggle only. Columns: the
-    pairing key (the other toggles as booleans), toggle, final_return_on, final_return_off,
-    diff (on minus off). A second run with the same key is an error, not a silent extra pair:
-    the loader has already set repeats of a config and seed aside."""
-    flags = final.assign(**{t: final[t].map(toggle_on) for t in toggles})
-    identity = [c for c in flags.columns if c.split(".")[0] in IDENTITY_KEYS]
+    algo, env and opt settings, seed, total_steps) differ in one toggle only, on in one run and
+    off in the other. Columns: the pairing key (the other toggles as booleans), toggle,
+    final_return_on, final_return_off, diff (on minus off). Where a toggle has several "on"
+    modes (reward scaling by returns or by rewards), each pairs with the same "off" run.
+    ``final`` holds the toggles as configured (modes, not yet booleans)."""
+    identity = [c for c in final.columns if c.split(".")[0] in IDENTITY_KEYS]
     # list-valued settings (hidden sizes) cannot be merge keys: they compare as text
-    unhashable = [c for c in identity if flags[c].map(lambda v: isinstance(v, (list, dict))).any()]
-    flags = flags.assign(**{c: flags[c].astype(str) for c in unhashable})
+    unhashable = [c for c in identity if final[c].map(lambda v: isinstance(v, (list, dict))).any()]
+    keyed = final.assign(**{c: final[c].astype(str) for c in unhashable})
+    repeated = keyed.duplicated(identity, keep=False)
+    if repeated.any():  # the loader sets repeats aside; two here would pair twice
+        raise ValueError(f"{int(repeated.sum())} runs share their config and seed with another; "
+                         "load them with analysis.load_runs, which keeps one of each")
     parts = []
     for toggle in toggles:
         keys = [c for c in identity if c != toggle]
-        on = flags.loc[flags[toggle], keys + ["final_return"]]
-        off = flags.loc[~flags[toggle], keys + ["final_return"]]
-        pairs = on.merge(off, on=keys, suffixes=("_on", "_off"), validate="one_to_one")
+        is_on = keyed[toggle].map(toggle_on).astype(bool)
+        on = keyed.loc[is_on, keys + ["final_return"]]
+        off = keyed.loc[~is_on, keys + ["final_return"]]
+        pairs = on.merge(off, on=keys, suffixes=("_on", "_off"), validate="many_to_one")
+        pairs = pairs.assign(**{t: pairs[t].map(toggle_on) for t in toggles if t != toggle})
         parts.append(pairs.assign(toggle=toggle,
                                   diff=pairs["final_return_on"] - pairs["final_return_off"]))
     return pd.concat(parts, ignore_index=True)

@@ -92,5 +92,22 @@ def test_runs_that_differ_in_another_setting_too_make_no_pair():
 
 def test_a_repeated_run_is_an_error_not_an_extra_pair():
     table = grid(lambda on, lr, seed: 0.0)
-    with pytest.raises(pd.errors.MergeError):
+    with pytest.raises(ValueError, match="runs share their config"):
         toggle_pairs(pd.concat([table, table.iloc[:1]]))
+
+
+def test_each_on_mode_of_reward_scaling_pairs_with_the_same_off_run():
+    # scaling by returns gains 100, by rewards 50; both are "on" against the unscaled run
+    gain = {"returns": 100.0, "rewards": 50.0, "none": 0.0}
+    table = grid(lambda on, lr, seed: 0.0)
+    table = pd.concat([table, table[table[SCALING] == "returns"].assign(**{SCALING: "rewards"})])
+    table["final_return"] = table[SCALING].map(gain)
+    pairs = toggle_pairs(table)
+    scaling = pairs[pairs.toggle == SCALING]
+    assert sorted(scaling["diff"].unique()) == [50.0, 100.0]
+    assert len(scaling) == 2 * 48
+    # the other toggles pair within one mode: never "returns" against "rewards"
+    assert (pairs[pairs.toggle != SCALING]["diff"] == 0).all()
+    assert len(pairs[pairs.toggle == ANNEAL]) == 48 + 24  # 24 pairs more in the "rewards" mode
+    effects = paired_effects(table)
+    assert row(effects, SCALING)["mean_diff"] == pytest.approx(75)
