@@ -78,7 +78,7 @@ def analyse(runs: Runs, final_reward: FinalReward) -> Context:
                 suffix = "_blog" if ctx.selections else ""
                 ctx.selections.append(Selection(method, label, best, tuned, toggle_table(tuned),
                                                 suffix))
-            ctx.pairs = paired_effects(used.loc[ablated.index])  # toggles as configured
+            ctx.pairs = paired_effects(used)  # toggles as configured, not ablated's booleans
     if not used.empty:
         ctx.comparison = compare_algorithms(used)
 

@@ -66,11 +66,17 @@ def headline(run_id: str, run_dir: str, flat_config: Mapping[str, Any],
     }
 
 
+def is_identity_key(name: str) -> bool:
+    """Whether a flat config column (``algo.policy_lr``, ``seed``) is part of a run's identity:
+    it lies under one of ``deep_pg.identity.IDENTITY_KEYS``."""
+    return name.split(".")[0] in run.IDENTITY_KEYS
+
+
 def identity(flat_config: Mapping[str, Any]) -> str | None:
     """A run's identity: its ``deep_pg.identity.IDENTITY_KEYS`` config entries as one canonical
     string (opt.reward_scaling canonical, as training compares it), or None when the run has no
     config to tell (such a run is never taken for a duplicate)."""
-    keys = {k: v for k, v in flat_config.items() if k.split(".")[0] in run.IDENTITY_KEYS}
+    keys = {k: v for k, v in flat_config.items() if is_identity_key(k)}
     if not any("." in k for k in keys):  # seed/total_steps alone (from summary.json) say too little
         return None
     if "opt.reward_scaling" in keys:

@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from analysis.ablation import CELL
-from analysis.schema import ABLATION_TOGGLES
+from analysis.schema import ABLATION_TOGGLES, is_identity_key
 from deep_pg.bootstrap import bootstrap_ci
-from deep_pg.identity import IDENTITY_KEYS, toggle_on
+from deep_pg.identity import canonical_reward_scaling, toggle_on
 
 ANY = "any"  # the `given` and `given_state` of the rows over all pairs
+REWARD_SCALING = "opt.reward_scaling"
 
 
 def toggle_pairs(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES) -> pd.DataFrame:
@@ -28,11 +29,15 @@ def toggle_pairs(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES)
     off in the other. Columns: the pairing key (the other toggles as booleans), toggle,
     final_return_on, final_return_off, diff (on minus off). Where a toggle has several "on"
     modes (reward scaling by returns or by rewards), each pairs with the same "off" run.
-    ``final`` holds the toggles as configured (modes, not yet booleans)."""
-    identity = [c for c in final.columns if c.split(".")[0] in IDENTITY_KEYS]
+    ``final`` holds the toggles as configured (modes, not yet booleans); runs without a final
+    return have nothing to compare and make no pair."""
+    final = final.dropna(subset=["final_return"])
+    identity = [c for c in final.columns if is_identity_key(c)]
     # list-valued settings (hidden sizes) cannot be merge keys: they compare as text
     unhashable = [c for c in identity if final[c].map(lambda v: isinstance(v, (list, dict))).any()]
     keyed = final.assign(**{c: final[c].astype(str) for c in unhashable})
+    if REWARD_SCALING in keyed:  # one setting, however a run spelled it (as the loader's identity)
+        keyed[REWARD_SCALING] = keyed[REWARD_SCALING].map(canonical_reward_scaling)
     repeated = keyed.duplicated(identity, keep=False)
     if repeated.any():  # the loader sets repeats aside; two here would pair twice
         raise ValueError(f"{int(repeated.sum())} runs share their config and seed with another; "

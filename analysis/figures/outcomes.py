@@ -84,10 +84,9 @@ def _paired_effect_figures(pairs, definition: str) -> list[Figure]:
                           f"optimizations: {algo}, {env}",
                           "Each run with the optimization on against the run with the same "
                           "config (learning rates and other toggles included) and seed with it "
-                          "off: the mean "
-                          "difference of final rewards with its 95% bootstrap CI over pairs, "
-                          "over all pairs and over the pairs where another toggle is on (off). "
-                          f"Every run of the grid, no learning-rate pick. Final reward: "
+                          "off: the mean difference of final rewards with its 95% bootstrap CI "
+                          "over pairs, for all pairs and for the pairs where another toggle is "
+                          "on (off). Every run of the grid, no learning-rate pick. Final reward: "
                           f"{definition}.", fig))
     return out
 
