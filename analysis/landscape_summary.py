@@ -18,7 +18,8 @@ Intervals of one run: for the correlations a paired bootstrap over the grid poin
 correlation rests on which points the grid holds; each point's own estimation noise is not in
 it); for ``step_gain`` the two points' own intervals combined as independent normal errors.
 Over several runs, the bootstrap over runs, as for the other probe tables
-(``analysis.stats.estimate_interval``).
+(``analysis.stats.estimate_interval``). A mean over runs can hide runs that disagree (two grids
+correlated +0.9 and -0.9 average to 0), so ``landscape_tables`` also returns each run's values.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ from deep_pg.bootstrap import interval
 
 KEYS = ["env", "algo", "iteration", "step_samples", "measure", "sample_count"]
 COLUMNS = [*KEYS, "n_runs", "mean", "mean_low", "mean_high", "ci_over"]
+RUN_COLUMNS = ["env", "algo", "seed", "iteration", "step_samples", "measure", "sample_count",
+               "value", "value_low", "value_high", "run_id"]
 GRID = ["step_coef", "random_coef"]
 
 
@@ -102,13 +105,14 @@ def _own_interval(measure: str) -> str:
     return "points" if measure == "step_gain" else "grid"
 
 
-def landscape_summary(runs, seed: int = 0) -> pd.DataFrame:
-    """Per KEYS cell: the mean over runs with its interval (empty without landscape tables)."""
+def landscape_tables(runs, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary, per run): per KEYS cell the mean over runs with its interval, and every run's own
+    value with its own interval (RUN_COLUMNS); both empty without landscape tables."""
     try:
         table = probe_table(runs, "landscape", needs=("measure", "sample_count", "iteration",
                                                       "step_samples", *GRID))
     except MissingData:
-        return pd.DataFrame(columns=COLUMNS)
+        return pd.DataFrame(columns=COLUMNS), pd.DataFrame(columns=RUN_COLUMNS)
     # a hand-made table may lack the points' intervals: step_gain then has none of its own
     table = table.assign(**{c: float("nan") for c in ("ci_low", "ci_high") if c not in table})
     measures = landscape_measures(table, seed)
@@ -119,5 +123,12 @@ def landscape_summary(runs, seed: int = 0) -> pd.DataFrame:
         out.append({**cell, "n_runs": part["run_id"].nunique(), "mean": point, "mean_low": low,
                     "mean_high": high,
                     "ci_over": _own_interval(cell["measure"]) if own else "runs"})
-    return pd.DataFrame(out, columns=COLUMNS).astype({"step_samples": "Int64",
-                                                      "sample_count": "Int64"})
+    ints = {"step_samples": "Int64", "sample_count": "Int64"}
+    summary = pd.DataFrame(out, columns=COLUMNS).astype(ints)
+    seeds = table.drop_duplicates("run_id").set_index("run_id")["seed"] if "seed" in table else {}
+    per_run = (measures.assign(seed=measures["run_id"].map(seeds))
+               .rename(columns={"ci_low": "value_low", "ci_high": "value_high"})
+               .sort_values(["env", "algo", "iteration", "step_samples", "measure",
+                             "sample_count", "seed"])
+               .reindex(columns=RUN_COLUMNS).astype(ints).reset_index(drop=True))
+    return summary, per_run

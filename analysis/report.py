@@ -19,7 +19,7 @@ from analysis.errors import AnalysisError
 from analysis.figures import BUILDERS, MissingData
 from analysis.final import FinalReward, final_rewards
 from analysis.compact import MANIFEST, find_stores
-from analysis.landscape_summary import landscape_summary
+from analysis.landscape_summary import landscape_tables
 from analysis.probe_summary import SUMMARIZED, probe_summary
 from analysis.runs import WANDB_PREFIX, Runs, duplicates_message, load_runs
 from analysis.schema import ABLATION_TOGGLES
@@ -106,10 +106,13 @@ def analyse(runs: Runs, final_reward: FinalReward) -> Context:
         table = probe_summary(runs, probe)
         if not table.empty:
             ctx.tables[f"probe_{probe}"] = (f"Probe {probe}: mean over runs (95% CIs)", table)
-    landscape = landscape_summary(runs)
+    landscape, landscape_runs = landscape_tables(runs)
     if not landscape.empty:
         ctx.tables["probe_landscape"] = ("Probe landscape: the grids as correlations and the "
                                          "step's gain, mean over runs (95% CIs)", landscape)
+    if (landscape["n_runs"] > 1).any():  # with one run per cell the summary is the run
+        ctx.tables["probe_landscape_runs"] = ("Probe landscape, per run (each run's own 95% CI)",
+                                              landscape_runs)
     summary, pairs = ctx.comparison
     if summary is not None and not summary.empty:
         ctx.tables["comparison"] = ("Final reward per algorithm (best setting; 95% bootstrap CIs)",
@@ -170,6 +173,9 @@ TABLE_NOTES = {
                        "minus the return at the origin. One run's interval is over the grid "
                        "points (correlations) or from the two points' own (step_gain); over runs "
                        "when n_runs > 1. Definitions: analysis/landscape_summary.py.",
+    "probe_landscape_runs": "The same measures for each run (written when a cell of "
+                            "probe_landscape has several runs): a mean over runs can hide runs "
+                            "that disagree. Intervals: the run's own, as for one run above.",
     "toggle_pairs": "A pair: two runs with the same config (algo, env and opt settings, "
                     "learning rates and other toggles among them), seed and steps, one with the "
                     "toggle on, one off (every run of the grid, no learning-rate pick). "

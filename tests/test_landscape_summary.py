@@ -3,11 +3,13 @@ landscape ranks the grid's points worse, the surrogate's ranking is compared wit
 return's, and the step's gain is read off the grid with the two points' intervals combined."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.landscape_summary import landscape_measures
+from analysis.landscape_summary import landscape_measures, landscape_tables
 
 COEFS = np.linspace(0, 3, 7)  # the probe's default grid: 0, 0.5, ..., 3
 
@@ -78,3 +80,19 @@ def test_each_step_regime_is_its_own_landscape():
             + _grid("return", 100000, lambda a, b: _true(-a, b), step_samples=100000))
     gains = landscape_measures(pd.DataFrame(rows)).set_index("step_samples")["value"]
     assert gains[2048] == pytest.approx(100) and gains[100000] == pytest.approx(-100)
+
+
+def test_the_per_run_table_shows_runs_the_mean_averages_away():
+    """Two runs whose surrogates rank the grid oppositely: the mean is 0, each run keeps its sign."""
+    rows = []
+    for seed, sign in ((0, 1), (1, -1)):
+        run = (_grid("return", 100000, _true) + _grid("return", 2000, _true)
+               + _grid("surrogate", 2048, lambda a, b, s=sign: s * _true(a, b)))
+        rows += [dict(r, run_id=f"r{seed}", seed=seed) for r in run]
+    summary, per_run = landscape_tables(SimpleNamespace(probes={"landscape": pd.DataFrame(rows)}))
+    mean = summary[summary["measure"] == "surrogate_rank"].iloc[0]
+    assert mean["n_runs"] == 2 and mean["mean"] == pytest.approx(0) and mean["ci_over"] == "runs"
+    runs = per_run[per_run["measure"] == "surrogate_rank"].set_index("seed")
+    assert runs["value"].to_dict() == pytest.approx({0: 1.0, 1: -1.0})
+    assert list(runs["run_id"]) == ["r0", "r1"]
+    assert (per_run["value_low"] <= per_run["value"] + 1e-9).all()
