@@ -7,7 +7,10 @@ import html
 import logging
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import repeat
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -25,8 +28,10 @@ from analysis.runs import WANDB_PREFIX, Runs, duplicates_message, load_runs
 from analysis.schema import ABLATION_TOGGLES
 from analysis.toggle_pairs import paired_effects
 from analysis.trust_region import trust_region_table
+from deep_pg.sweep.packing import available_cores
 
 log = logging.getLogger("analysis")
+LOG_FORMAT = "%(levelname)s: %(message)s"
 EXIT_BAD_INPUT = 2
 
 
@@ -293,14 +298,24 @@ def study_dirs(source: str) -> list[Path]:
     return studies
 
 
-def make_study_reports(studies: list[Path], out: Path, final_reward: FinalReward) -> Path:
-    """One report per study in ``out/STUDY/``, and an index page linking them."""
+def make_study_reports(studies: list[Path], out: Path, final_reward: FinalReward,
+                       workers: int | None = None) -> Path:
+    """One report per study in ``out/STUDY/``, and an index page linking them (written last, so
+    it exists only when every study's report does). Studies are independent and drawing their
+    figures is most of the time, so they are made in parallel, one process per available core
+    unless ``workers`` says otherwise; an error in any study is raised here."""
     out.mkdir(parents=True, exist_ok=True)
-    items = []
-    for study in studies:
-        path = make_report(str(study), out / study.name, final_reward, progress=False)
-        items.append(f"<li><a href='{html.escape(study.name)}/index.html'>"
-                     f"{html.escape(study.name)}</a></li>")
+    workers = min(len(studies), workers or available_cores())
+    report = partial(make_report, progress=False)
+    jobs = ([str(study) for study in studies], [out / study.name for study in studies],
+            repeat(final_reward))
+    if workers == 1:
+        list(map(report, *jobs))
+    else:
+        with ProcessPoolExecutor(workers, initializer=_log_like_the_parent) as pool:
+            list(pool.map(report, *jobs))
+    names = [html.escape(study.name) for study in studies]
+    items = [f"<li><a href='{name}/index.html'>{name}</a></li>" for name in names]
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>deep_pg reports</title>"
             f"<style>{_CSS}</style></head><body><h1>deep_pg reports</h1><p class='meta'>"
             f"One report per study of <code>{html.escape(str(studies[0].parent))}</code></p>"
@@ -308,6 +323,12 @@ def make_study_reports(studies: list[Path], out: Path, final_reward: FinalReward
     path = out / "index.html"
     path.write_text(page)
     return path
+
+
+def _log_like_the_parent() -> None:
+    """A pool's worker logs as ``main`` configures it (with the spawn start method a worker
+    starts without the parent's logging setup)."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -321,13 +342,18 @@ def main(argv: list[str] | None = None) -> None:
                         help="final reward: last:K (mean of the last K iterations, default "
                              "last:10) or max (max over training, the reference code's choice)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="studies of a results folder reported at once, each in its own "
+                             "process (default: one per available core)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
         final = FinalReward.parse(args.final)
+        if args.workers is not None and args.workers < 1:
+            raise AnalysisError(f"--workers: must be at least 1, got {args.workers}")
         studies = study_dirs(args.source)
         if studies and args.group is None:
-            path = make_study_reports(studies, args.out, final)
+            path = make_study_reports(studies, args.out, final, workers=args.workers)
         else:
             path = make_report(args.source, args.out, final, group=args.group,
                                progress=False if args.no_progress else None)

@@ -13,7 +13,8 @@ from omegaconf import OmegaConf
 
 from analysis import AnalysisError, load_runs
 from analysis.compact import MANIFEST, export
-from analysis.report import main
+from analysis.final import FinalReward
+from analysis.report import main, make_study_reports, study_dirs
 from deep_pg.run import run_training
 from conftest import TINY, make_cfg
 
@@ -103,3 +104,37 @@ def test_report_of_a_results_folder_makes_one_report_per_study(sweep, tmp_path):
     shutil.rmtree(tmp_path / "results" / "trpo_study")
     main([str(tmp_path / "results"), "--out", str(tmp_path / "one"), "--no-progress"])
     assert pd.read_csv(tmp_path / "one" / "ppo_study" / "runs.csv").equals(ppo_runs)
+
+
+def test_studies_reported_in_parallel_match_those_reported_one_by_one(sweep, tmp_path):
+    export(sweep / "ppo", tmp_path / "results" / "ppo_study")
+    export(sweep / "trpo", tmp_path / "results" / "trpo_study")
+    studies = study_dirs(str(tmp_path / "results"))
+    make_study_reports(studies, tmp_path / "serial", FinalReward(), workers=1)
+    make_study_reports(studies, tmp_path / "parallel", FinalReward(), workers=2)
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    tables = sorted(p.relative_to(serial) for p in serial.rglob("*.csv"))
+    assert len(tables) >= 4 and tables == sorted(p.relative_to(parallel)
+                                                 for p in parallel.rglob("*.csv"))
+    for table in tables:
+        assert (serial / table).read_text() == (parallel / table).read_text()
+    assert (serial / "index.html").read_text() == (parallel / "index.html").read_text()
+
+
+def test_a_bad_study_fails_the_parallel_report_with_its_error_and_no_index(sweep, tmp_path):
+    export(sweep / "ppo", tmp_path / "results" / "ppo_study")
+    export(sweep / "trpo", tmp_path / "results" / "trpo_study")
+    manifest = tmp_path / "results" / "trpo_study" / MANIFEST
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "version": 0}))
+    out = tmp_path / "report"
+    with pytest.raises(AnalysisError, match="trpo_study.*version"):
+        make_study_reports(study_dirs(str(tmp_path / "results")), out, FinalReward(), workers=2)
+    assert not (out / "index.html").exists()
+    proc = subprocess.run([sys.executable, "-m", "analysis.report", str(tmp_path / "results"),
+                           "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "deep-pg-report: error:" in proc.stderr
+    assert not (out / "index.html").exists()
+    proc = subprocess.run([sys.executable, "-m", "analysis.report", str(tmp_path / "results"),
+                           "--out", str(out), "--workers", "0"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "--workers: must be at least 1, got 0" in proc.stderr
