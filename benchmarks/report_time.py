@@ -3,9 +3,9 @@
     python benchmarks/report_time.py [--results results] [--repeats 1]
 
 Times the whole command (``python -m analysis.report RESULTS --out DIR --no-progress``, process
-start-up and imports included: that is what a reader waits for) with one worker per study at a
-time (``--workers 1``, the reference) and with the default, one per available
-core, alternating the two ``--repeats`` times in the same invocation. Prints each wall time, their
+start-up and imports included: that is what a reader waits for) one study at a time
+(``--workers 1``, the reference) and with the default, one process per available core,
+alternating the two ``--repeats`` times in the same invocation. Prints each wall time, their
 ratio and the cores; the issue's target is the parallel time under a minute on a fresh clone.
 """
 from __future__ import annotations
@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from deep_pg.sweep.packing import available_cores
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,8 +38,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=REPO / "results")
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"cores: {cores}  load average before: {os.getloadavg()}")
+    print(f"cores: {available_cores()}  load average before: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
             serial = report_seconds(args.results, Path(tmp) / f"serial{repeat}", "--workers", "1")
