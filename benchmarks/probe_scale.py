@@ -18,13 +18,14 @@ paper-scale truths costs in core-hours (each job samples with probe.num_workers 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from deep_pg.sweep.packing import available_cores
 
 # Small everything but the truth: the estimates at one count, few resamples.
 PROBE = ["probe=gradient", "probe.sample_counts=[2048]", "probe.num_estimates=2",
@@ -59,7 +60,7 @@ def main() -> None:
                         help="also draw the S shards through hydra/launcher=slurm (a cluster up)")
     parser.add_argument("--reduce", action="store_true", help="also time the reduce")
     args = parser.parse_args()
-    cores = len(os.sched_getaffinity(0))
+    cores = available_cores()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         run_dir = checkpoint(workdir)

@@ -13,13 +13,14 @@ rate as a fraction of it, and the peak RSS of the processes of each sweep.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from deep_pg.sweep.packing import available_cores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sampling import raw_mujoco_rate  # noqa: E402  (the same ceiling as the sampling benchmark)
@@ -49,7 +50,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--pack", type=int, default=16)
     args = parser.parse_args()
-    cores = len(os.sched_getaffinity(0))
+    cores = available_cores()
     ceiling = raw_mujoco_rate("Hopper-v5", threads=cores, num_data=16 * cores, seconds=5.0).wall
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
