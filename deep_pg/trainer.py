@@ -34,6 +34,8 @@ from deep_pg.tracking.run_store import RunStore
 log = logging.getLogger("deep_pg")
 
 LAST_CHECKPOINT = "checkpoints/last.pt"
+# The checkpoint entries of a member's sampler (MemberSampler.state_dict).
+SAMPLER_STATE = ("env", "obs_normalizer", "reward_scaler", "sampler")
 FINAL_RETURN_WINDOW = 10  # final return = mean return of the last 10 iterations
 
 
@@ -191,8 +193,7 @@ class Trainer:
     def load_member_state(self, m: int, state: dict[str, Any]) -> None:
         member = self.members[m]
         self.agent.load_member(m, state["agent"])
-        self.sampler.load(self.slots[m], {k: state[k] for k in
-                                          ("env", "obs_normalizer", "reward_scaler", "sampler")})
+        self.sampler.load(self.slots[m], {k: state[k] for k in SAMPLER_STATE})
         member.rng.bit_generator.state = state["rng"]["numpy"]
         counters = state["counters"]
         self.iteration, self.env_steps = counters["iteration"], counters["env_steps"]
@@ -295,6 +296,11 @@ class MemberView:
     def reward_scaler(self):
         return self.trainer.sampler.normalizers(self.trainer.slots[self.index])[1]
 
+    @property
+    def sampler_state(self) -> dict[str, Any]:
+        """The member's environments, normalizers and action noise, as its checkpoint holds them."""
+        return self.trainer.sampler.state(self.trainer.slots[self.index])
+
     def save_checkpoint(self, name: str = LAST_CHECKPOINT) -> Path:
         return self.trainer.save_checkpoint(name, [self.index])[0]
 
@@ -321,3 +327,4 @@ class CheckpointView:
         obs_normalizer.load_state_dict(state["obs_normalizer"])
         reward_scaler.load_state_dict(state["reward_scaler"])
         self.obs_normalizer, self.reward_scaler = obs_normalizer.frozen(), reward_scaler.frozen()
+        self.sampler_state = {k: state[k] for k in SAMPLER_STATE}

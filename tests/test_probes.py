@@ -181,3 +181,30 @@ def test_training_rejects_probe_iterations_beyond_the_run(tmp_path):
                    f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, check=False)
     assert proc.returncode != 0 and "'probe.iterations'" in proc.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_probes_at_iteration_0_freeze_the_normalizers_the_first_rollout_leaves(tmp_path):
+    """The checkpoint before the first update holds normalizers that have seen one observation
+    (standard deviation about 0.01): a probe there replays training's first rollout and freezes
+    them as it leaves them, i.e. as iteration 1 starts; later checkpoints keep their own."""
+    from deep_pg.probes.normalizers import probe_normalizers
+    from deep_pg.run import run_training
+    from deep_pg.trainer import CheckpointView
+
+    cfg = make_cfg(*SMALL, "probe.iterations=[0,1]")
+    run_training(cfg, tmp_path)
+    first, second = (torch.load(tmp_path / f"checkpoints/iter_{i}.pt", weights_only=False)
+                     for i in (0, 1))
+    assert first["obs_normalizer"]["stats"]["count"] < 2  # the empty state a probe must not use
+
+    def stats(obs_normalizer, reward_scaler):
+        return obs_normalizer.stats.state_dict(), reward_scaler.stats.state_dict()
+
+    def saved(state):
+        return state["obs_normalizer"]["stats"], state["reward_scaler"]["stats"]
+
+    for state, expected in ((first, second), (second, second)):
+        got = stats(*probe_normalizers(CheckpointView(cfg, tmp_path, state)))
+        for ours, theirs in zip(got, saved(expected)):
+            assert ours["count"] == theirs["count"]
+            assert np.array_equal(ours["mean"], theirs["mean"]) and np.array_equal(ours["var"], theirs["var"])

@@ -23,6 +23,7 @@ import torch
 
 from deep_pg.probes import baselines, done, gradient, landscape, shards, trust_region, truth, value
 from deep_pg.probes.context import ProbeContext
+from deep_pg.probes.normalizers import probe_normalizers
 from deep_pg.probes.results import with_means, write_results
 from deep_pg.probes.tracking import log_probe
 from deep_pg.probes.validation import selected_probes, sharded_parts
@@ -107,8 +108,7 @@ class ProbeRunner:
         if self.sampler is None:
             self.sampler = ParallelSampler(cfg.env.id, cfg.env.max_episode_steps,
                                            cfg.probe.num_workers, cfg.probe.envs_per_worker)
-        ctx = ProbeContext(cfg, trainer.agent, trainer.obs_normalizer.frozen(),
-                           trainer.reward_scaler.frozen(), trainer.iteration,
+        ctx = ProbeContext(cfg, trainer.agent, *probe_normalizers(trainer), trainer.iteration,
                            trainer.num_iterations, self.sampler)
         ctx.parts = shards.PartStore(self.run_dir, cfg, ctx.iteration, ctx.agent.policy,
                                      done.settings(cfg.probe))

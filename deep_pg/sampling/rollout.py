@@ -44,6 +44,13 @@ class PolicyArrays:
     log_std: np.ndarray  # (act_dim,)
     activation: str
 
+    @classmethod
+    def of(cls, policy, activation: str) -> "PolicyArrays":
+        """A single run's ``GaussianPolicy`` as the arrays a pack member's policy gives."""
+        linears = [m for m in policy.mean if isinstance(m, torch.nn.Linear)]
+        return cls([(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
+                    for m in linears], policy.log_std.detach().numpy().copy(), activation)
+
 
 class MemberSampler:
     """Steps one run's environments with its policy, normalizing observations and scaling rewards
