@@ -208,3 +208,20 @@ def test_probes_at_iteration_0_freeze_the_normalizers_the_first_rollout_leaves(t
         for ours, theirs in zip(got, saved(expected)):
             assert ours["count"] == theirs["count"]
             assert np.array_equal(ours["mean"], theirs["mean"]) and np.array_equal(ours["var"], theirs["var"])
+
+
+def test_a_result_at_iteration_0_marked_done_before_the_first_rollout_rule_is_computed_again(tmp_path):
+    """Markers written before probes replayed the first rollout at iteration 0 lack what says so:
+    such a result froze the empty normalizers and is not skipped; later iterations' are."""
+    from deep_pg.probes import done
+
+    cfg = make_cfg(*SMALL, "probe=value")
+    (tmp_path / "probes").mkdir()
+    (tmp_path / "probes" / "value.parquet").write_bytes(b"")  # a table exists
+    for iteration in (0, 2):
+        done.mark_done(tmp_path, "value", iteration, cfg.probe)
+        assert done.is_done(tmp_path, "value", iteration, cfg.probe)
+        (tmp_path / f"probes/done/value_iter_{iteration}.json").write_text(
+            json.dumps(done.settings(cfg.probe)))  # a marker as written before the rule
+    assert not done.is_done(tmp_path, "value", 0, cfg.probe)
+    assert done.is_done(tmp_path, "value", 2, cfg.probe)
