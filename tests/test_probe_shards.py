@@ -3,6 +3,8 @@ sample, and what the probe reduces from their parts is the unsharded result of t
 gradient's "true" sample, the baselines probe's fit data and the landscape's return estimates."""
 from __future__ import annotations
 
+import copy
+
 import pandas as pd
 import pytest
 import torch
@@ -96,6 +98,21 @@ def test_a_part_drawn_for_another_policy_is_not_used(tmp_path, sampler):
     with torch.no_grad():
         next(ctx.agent.policy.parameters()).add_(0.1)
     assert store_for(ctx, tmp_path / "run").load("gradient", 0) is None
+
+
+def test_a_part_drawn_under_other_normalizer_statistics_is_not_used(tmp_path, sampler):
+    ctx = context(tmp_path, sampler, 2)
+
+    def store(obs_normalizer) -> shards.PartStore:
+        return shards.PartStore(tmp_path / "run", ctx.cfg, ctx.iteration, ctx.agent.policy,
+                                done.settings(ctx.cfg.probe), (obs_normalizer, ctx.reward_scaler))
+
+    shards.draw_shard(store(ctx.obs_normalizer), "gradient", truth_parts(ctx.cfg.probe), 2, 0,
+                      truth.drawer(ctx))
+    assert store(copy.deepcopy(ctx.obs_normalizer)).load("gradient", 0) is not None
+    shifted = copy.deepcopy(ctx.obs_normalizer)
+    shifted.stats.mean = shifted.stats.mean + 1.0
+    assert store(shifted).load("gradient", 0) is None
 
 
 def test_every_sharded_probe_has_a_part_drawer():

@@ -111,7 +111,8 @@ class ProbeRunner:
         ctx = ProbeContext(cfg, trainer.agent, *probe_normalizers(trainer), trainer.iteration,
                            trainer.num_iterations, self.sampler)
         ctx.parts = shards.PartStore(self.run_dir, cfg, ctx.iteration, ctx.agent.policy,
-                                     done.settings(cfg.probe))
+                                     done.settings(cfg.probe),
+                                     (ctx.obs_normalizer, ctx.reward_scaler))
         return ctx
 
     def close(self) -> None:

@@ -30,13 +30,16 @@ Drawer = Callable[[int], Any]  # part number -> the part (anything torch.save ca
 
 class PartStore:
     """``probes/shards/iter_<n>/<probe>.part<p>.pt`` in the run directory. Each file carries
-    what it was drawn from (probe settings, policy parameters), so a stale part is redrawn."""
+    what it was drawn from (probe settings, policy parameters, the statistics of the frozen
+    ``normalizers`` the data was scaled with), so a stale part is redrawn."""
 
-    def __init__(self, run_dir: Path, cfg, iteration: int, policy, settings: dict):
+    def __init__(self, run_dir: Path, cfg, iteration: int, policy, settings: dict,
+                 normalizers: tuple = ()):
         self.dir = Path(run_dir) / SHARDS_DIR / f"iter_{iteration}"
         params = flat_parameters(policy).detach().numpy().tobytes()
         self.identity = {"settings": settings, "seed": int(cfg.seed), "iteration": iteration,
-                         "policy": hashlib.sha256(params).hexdigest()}
+                         "policy": hashlib.sha256(params).hexdigest(),
+                         "normalizers": [statistics_digest(n) for n in normalizers]}
 
     def path(self, probe: str, part: int) -> Path:
         return self.dir / f"{probe}.part{part}.pt"
@@ -61,6 +64,15 @@ class PartStore:
             shutil.rmtree(self.dir)
         if self.dir.parent.is_dir() and not any(self.dir.parent.iterdir()):
             self.dir.parent.rmdir()
+
+
+def statistics_digest(normalizer) -> str:
+    """A normalizer's (or reward scaler's) running statistics as one digest."""
+    stats = normalizer.stats.state_dict()
+    digest = hashlib.sha256()
+    for key in sorted(stats):
+        digest.update(np.asarray(stats[key], dtype=np.float64).tobytes())
+    return digest.hexdigest()
 
 
 def shard_parts(num_parts: int, shards: int, shard: int) -> range:
