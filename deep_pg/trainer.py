@@ -22,7 +22,7 @@ from deep_pg.algorithms.batch import Batch, make_pack_batch
 from deep_pg.algorithms.common import (Agent, MemberSettings, PackAgent, explained_variance,
                                        initial_agent, nonfinite_members, trust_region_metrics)
 from deep_pg.algorithms.registry import run_update
-from deep_pg.config import ConfigError, to_container, validate
+from deep_pg.config import Activation, ConfigError, to_container, validate
 from deep_pg.envs.batch_env import make_env
 from deep_pg.envs.normalization import build_normalizers
 from deep_pg.identity import IDENTITY_KEYS, run_identity
@@ -115,7 +115,7 @@ class Trainer:
     def collect(self) -> tuple[list, Batch]:
         """Every member's rollout with its current policy, and the pack's batch made from them."""
         cfg, agent = self.cfg, self.agent
-        activation = str(getattr(cfg.opt.activation, "value", cfg.opt.activation))
+        activation = Activation(cfg.opt.activation).value
         log_std = agent.policy.log_std.detach()[:, 0].numpy()
         policies = {slot: PolicyArrays(agent.policy.mean.member_arrays(m), log_std[m].copy(), activation)
                     for m, slot in enumerate(self.slots)}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 
+from deep_pg.config import Activation
 from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler
 from deep_pg.sampling import MemberSampler, PolicyArrays
 
@@ -29,7 +30,7 @@ def probe_normalizers(view) -> tuple[ObservationNormalizer, RewardScaler]:
 def after_first_rollout(cfg, policy, sampler_state: dict) -> tuple[ObservationNormalizer, RewardScaler]:
     """Frozen normalizers at the end of the rollout training collects from ``sampler_state``
     with ``policy`` (one iteration: algo.steps_per_iter pairs)."""
-    activation = str(getattr(cfg.opt.activation, "value", cfg.opt.activation))
+    activation = Activation(cfg.opt.activation).value
     sampler = MemberSampler(cfg)
     try:
         sampler.load_state_dict(copy.deepcopy(sampler_state))
