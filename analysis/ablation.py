@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.schema import ABLATION_TOGGLES, COMPLETED
+from analysis.settings import CELL  # the ablation is analysed per algorithm and environment
 from analysis.stats import iqm, probability_of_improvement
 from deep_pg.bootstrap import bootstrap_ci
 from deep_pg.identity import toggle_on
 
-CELL = ["algo", "env"]  # the ablation is analysed separately per algorithm and environment
 
 
 def config_name(row, toggles: Sequence[str] = ABLATION_TOGGLES) -> str:

@@ -9,38 +9,21 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.ablation import CELL
+from analysis.settings import CELL, setting_labels
 from analysis.stats import compare_groups
-
-# Config keys that describe what was trained (others: logging, probes, bookkeeping).
-_SETTING_PREFIXES = ("algo.", "opt.", "env.", "total_steps")
-
-
-def setting_columns(final: pd.DataFrame) -> list[str]:
-    return [c for c in final.columns if c.startswith(_SETTING_PREFIXES)]
-
-
-ONLY_SETTING = "the only setting run"
 
 
 def best_setting_runs(final: pd.DataFrame) -> pd.DataFrame:
     """The runs of each (algo, env)'s best setting. Column ``setting`` names what was chosen by
-    the keys that vary among the cell's runs (`ONLY_SETTING` when none does); ``settings_tried``
-    says among how many settings."""
+    the keys that vary among the cell's runs (`ONLY_SETTING` when none does,
+    ``analysis.settings``); ``settings_tried`` says among how many settings."""
+    final = final.assign(setting=setting_labels(final))
     parts = []
     for _, cell in final.groupby(CELL, sort=True):
-        varying = [c for c in setting_columns(cell)
-                   if cell[c].astype(str).nunique(dropna=False) > 1]
-        if varying:
-            labels = [", ".join(f"{c}={v}" for c, v in zip(varying, row))
-                      for row in cell[varying].astype(str).itertuples(index=False)]
-        else:
-            labels = [ONLY_SETTING] * len(cell)
-        cell = cell.assign(setting=labels)
         best = cell.groupby("setting")["final_return"].mean().idxmax()
-        parts.append(cell[cell["setting"] == best].assign(settings_tried=len(set(labels))))
+        parts.append(cell[cell["setting"] == best].assign(settings_tried=cell["setting"].nunique()))
     return (pd.concat(parts, ignore_index=True) if parts
-            else final.assign(setting=[], settings_tried=[]))
+            else final.assign(settings_tried=[]))
 
 
 def compare_algorithms(final: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -28,12 +28,13 @@ import pandas as pd
 from scipy import stats
 
 from analysis.figures.common import MissingData, probe_table
+from analysis.settings import ONLY_SETTING
 from analysis.stats import estimate_interval
 from deep_pg.bootstrap import interval
 
-KEYS = ["env", "algo", "iteration", "step_samples", "measure", "sample_count"]
+KEYS = ["env", "algo", "setting", "iteration", "step_samples", "measure", "sample_count"]
 COLUMNS = [*KEYS, "n_runs", "mean", "mean_low", "mean_high", "ci_over"]
-RUN_COLUMNS = ["env", "algo", "seed", "iteration", "step_samples", "measure", "sample_count",
+RUN_COLUMNS = ["env", "algo", "setting", "seed", "iteration", "step_samples", "measure", "sample_count",
                "value", "value_low", "value_high", "run_id"]
 GRID = ["step_coef", "random_coef"]
 
@@ -76,9 +77,13 @@ def _step_gain_row(returns: pd.DataFrame) -> dict | None:
 def landscape_measures(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Per-run rows (run_id, KEYS, value, ci_low, ci_high) from landscape probe rows."""
     rows = []
-    cells = table.groupby(["run_id", "env", "algo", "iteration", "step_samples"], sort=True)
-    for (run_id, env, algo, it, m), cell in cells:
-        base = dict(run_id=run_id, env=env, algo=algo, iteration=it, step_samples=m)
+    if "setting" not in table:  # a table not joined to run configs: one setting per algorithm
+        table = table.assign(setting=ONLY_SETTING)
+    cells = table.groupby(["run_id", "env", "algo", "setting", "iteration", "step_samples"],
+                          sort=True)
+    for (run_id, env, algo, setting, it, m), cell in cells:
+        base = dict(run_id=run_id, env=env, algo=algo, setting=setting, iteration=it,
+                    step_samples=m)
         returns = cell[cell["measure"] == "return"]
         if returns.empty:
             continue
@@ -128,7 +133,7 @@ def landscape_tables(runs, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     seeds = table.drop_duplicates("run_id").set_index("run_id")["seed"] if "seed" in table else {}
     per_run = (measures.assign(seed=measures["run_id"].map(seeds))
                .rename(columns={"ci_low": "value_low", "ci_high": "value_high"})
-               .sort_values(["env", "algo", "iteration", "step_samples", "measure",
-                             "sample_count", "seed"])
+               .sort_values(["env", "algo", "setting", "iteration", "step_samples",
+                             "measure", "sample_count", "seed"])
                .reindex(columns=RUN_COLUMNS).astype(ints).reset_index(drop=True))
     return summary, per_run

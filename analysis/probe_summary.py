@@ -1,5 +1,6 @@
-"""Probe results as report tables: per (env, algo, iteration, variant, measure, sample count), the
-mean over runs (seeds) of each run's mean over its trials, with a 95% bootstrap interval.
+"""Probe results as report tables: per (env, algo, setting, iteration, variant, measure, sample
+count), the mean over runs (the seeds of one setting, `analysis.settings`) of each run's mean over
+its trials, with a 95% bootstrap interval.
 
 The interval is over runs when there are several (what varies between agents, the paper's
 "several agents"), and the probe's own interval over its trials when there is one run; column
@@ -15,7 +16,7 @@ from analysis.stats import estimate_interval
 
 # The probes whose rows are scalars per condition (the landscape's grids are figures only).
 SUMMARIZED = ("gradient", "value", "baselines", "trust_region")
-KEYS = ["env", "algo", "iteration", "variant", "measure", "sample_count"]
+KEYS = ["env", "algo", "setting", "iteration", "variant", "measure", "sample_count"]
 COLUMNS = [*KEYS, "n_runs", "mean", "mean_low", "mean_high", "ci_over", "num_pairs"]
 
 

@@ -12,12 +12,13 @@ import pandas as pd
 from analysis.errors import AnalysisError
 from analysis.local import RunRecord, load_local
 from analysis.schema import COMPLETED, CURVE_INDEX, HEADLINE, identity
+from analysis.settings import setting_labels
 
 log = logging.getLogger("analysis")
 
 WANDB_PREFIX = "wandb://"
 # Config columns copied onto every probe row, so probe tables group without a merge.
-PROBE_JOIN = ["run_id", "algo", "env", "seed", "lr", "status"]
+PROBE_JOIN = ["run_id", "algo", "setting", "env", "seed", "lr", "status"]
 DUPLICATE_COLUMNS = ["run_id", "same_as", "status", "iterations", "modified", "run_dir"]
 
 
@@ -26,7 +27,8 @@ class Runs:
     """The runs of a sweep (or any set of runs) as DataFrames.
 
     configs: one row per run — headline columns (`schema.HEADLINE`: run_id, algo, env, seed, lr,
-        status, ...) then every config key flattened with dots (`opt.lr_anneal`, ...).
+        status, ...), ``setting`` (which runs are seeds of one configuration,
+        `analysis.settings`), then every config key flattened with dots (`opt.lr_anneal`, ...).
     curves:  wide, one row per (run, iteration), one column per logged metric.
     metrics: long/tidy view of `curves`: run_id, iteration, env_steps, metric, value.
     probes:  {probe name: long table of all runs}, with `PROBE_JOIN` config columns joined and
@@ -109,6 +111,7 @@ def from_records(records: Sequence[RunRecord], source: str, notes: list[str] | N
     configs = pd.DataFrame([r.info for r in records])
     extra = sorted(c for c in configs.columns if c not in HEADLINE)
     configs = configs[HEADLINE + extra]
+    configs.insert(len(HEADLINE), "setting", setting_labels(configs))
     configs["modified"] = pd.to_datetime(configs["modified"], unit="s", utc=True)
 
     frames = []

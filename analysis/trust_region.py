@@ -5,8 +5,9 @@ the new policy (``mean_kl``) and the largest probability ratio π_new/π_old (``
 run this module reduces them over iterations to: the median mean KL, the share of iterations
 whose mean KL is within TRPO's δ (the δ of that iteration: TRPO+ moves it linearly from
 ``algo.max_kl`` to ``algo.max_kl_final``), the median and the largest max ratio, and the share
-of iterations whose max ratio exceeds PPO's 1 + ε. Per (env, algo) the runs' values are
-averaged with a 95% bootstrap interval over seeds. (The held-out view of the same quantities is
+of iterations whose max ratio exceeds PPO's 1 + ε. Per (env, algo, setting) the runs' values
+are averaged with a 95% bootstrap interval over seeds (`analysis.settings`: the runs of one
+setting differ only in the seed). (The held-out view of the same quantities is
 the ``trust_region`` probe.)
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.settings import ONLY_SETTING
 from analysis.stats import bootstrap_ci
 
 PER_RUN = ["median_mean_kl", "within_delta", "median_max_ratio", "largest_max_ratio",
@@ -51,7 +53,7 @@ def per_run(curves: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     needed = {"mean_kl", "max_ratio"}
     if not needed <= set(curves.columns):
-        return pd.DataFrame(columns=["run_id", "env", "algo", "seed", *PER_RUN])
+        return pd.DataFrame(columns=["run_id", "env", "algo", "setting", "seed", *PER_RUN])
     by_id = configs.set_index("run_id")
     curves = curves[curves["run_id"].isin(by_id.index)].dropna(subset=["mean_kl"])
     for run_id, run in curves.groupby("run_id", sort=True):
@@ -61,7 +63,8 @@ def per_run(curves: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
         eps = _own(config, "algo.clip_eps")
         clipped = eps is not None
         rows.append({
-            "run_id": run_id, "env": config["env"], "algo": config["algo"], "seed": config["seed"],
+            "run_id": run_id, "env": config["env"], "algo": config["algo"],
+            "setting": config.get("setting", ONLY_SETTING), "seed": config["seed"],
             "median_mean_kl": float(np.median(kl)),
             "within_delta": float(np.mean(kl <= delta * (1 + 1e-6))) if delta is not None else np.nan,
             "median_max_ratio": float(np.median(ratio)),
@@ -72,13 +75,13 @@ def per_run(curves: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
 
 
 def trust_region_table(curves: pd.DataFrame, configs: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per (env, algo): n runs, the bound each algorithm sets itself, and each PER_RUN value
+    """Per (env, algo, setting): n runs, the bound each algorithm sets itself, and each PER_RUN value
     as a mean over runs with its 95% bootstrap interval (``<value>_low``, ``<value>_high``)."""
     runs = per_run(curves, configs)
     rows = []
-    for (env, algo), cell in runs.groupby(["env", "algo"], sort=True):
+    for (env, algo, setting), cell in runs.groupby(["env", "algo", "setting"], sort=True):
         ids = configs.set_index("run_id").loc[cell["run_id"]]
-        row = {"env": env, "algo": algo, "n": len(cell), "bound": _bound(ids)}
+        row = {"env": env, "algo": algo, "setting": setting, "n": len(cell), "bound": _bound(ids)}
         for column in PER_RUN:
             values = cell[column].dropna().to_numpy()
             if len(values) == 0:

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from analysis import AnalysisError, load_runs
 from analysis.ablation import best_lr, cumulative_histogram, toggle_table, tuned_runs, usable
-from analysis.comparison import ONLY_SETTING, compare_algorithms
+from analysis.comparison import compare_algorithms
 from analysis.probe_summary import probe_summary
 from analysis.figures.common import NaturalLogLocator, plain_number
 from analysis.figures.curves import trust_region_curves
@@ -25,7 +25,9 @@ from analysis.final import FinalReward, final_rewards
 from analysis.report import main as report_main, make_report
 from analysis.runs import from_records
 from analysis.schema import ABLATION_TOGGLES, HEADLINE, identity
+from analysis.settings import ONLY_SETTING, arm_file_name
 from analysis.stats import iqm, probability_of_improvement
+from analysis.trust_region import trust_region_table
 from analysis.wandb_source import build_filters, parse_path, record_from_api_run
 from deep_pg.bootstrap import bootstrap_ci
 from deep_pg.run import run_training
@@ -429,6 +431,28 @@ def test_probe_tables_average_each_runs_mean_with_intervals_over_runs(sweep, tmp
         load_runs(sweep, progress=False), "value").columns.tolist()  # no table: same columns
 
 
+def test_runs_of_one_algorithm_in_two_settings_are_summarized_apart(sweep, tmp_path):
+    tree = tmp_path / "tree"
+    shutil.copytree(sweep, tree)
+    configs = load_runs(tree, progress=False).configs
+    assert set(configs.loc[configs["algo"] == "ppo_m", "setting"]) == {ONLY_SETTING}
+    ppo = configs[(configs["algo"] == "ppo") & (configs["seed"] == 0)]
+    assert ppo["setting"].nunique() == 4  # lr_anneal × policy lr: the keys that vary, named
+    assert all("opt.lr_anneal=" in s and "algo.policy_lr=" in s for s in ppo["setting"])
+    annealed = ppo[ppo["opt.lr_anneal"].astype(str) == "True"].sort_values("lr")["run_id"]
+    for run_id, offset in zip(annealed, (0.0, 0.3)):  # same seed and lr grid, anneal on
+        _write_probe_tables(tree / run_id, offset)
+    runs = load_runs(tree, progress=False)
+    means = runs.probes["value"].query("trial == -1 and iteration == 3 and variant == 'heldout' "
+                                       "and measure == 'returns'").set_index("setting")["value"]
+    value = probe_summary(runs, "value").query("iteration == 3 and variant == 'heldout' "
+                                               "and measure == 'returns'").set_index("setting")
+    assert len(value) == 2 and (value["n_runs"] == 1).all()  # one row per setting, not pooled
+    assert value["mean"].to_dict() == means.to_dict()
+    trust = trust_region_table(runs.curves, runs.configs)
+    assert len(trust[trust["algo"] == "ppo"]) == 4 and (trust["n"] == 2).all()  # 2 seeds each
+
+
 def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path):
     # Without probe tables: metric figures drawn, probe figures listed as missing.
     plain = make_report(str(sweep), tmp_path / "plain", progress=False)
@@ -449,9 +473,13 @@ def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path)
     srcs = [part.split("'")[0] for part in html.split("<img src='")[1:]]
     pngs = sorted(p.name for p in index.parent.glob("*.png"))
     assert sorted(srcs) == pngs and len(pngs) >= 15
+    probed = load_runs(tree, progress=False).configs.set_index("algo").loc["ppo"]
+    probed = probed[probed["run_id"] == probes["run_id"].min()].iloc[0]  # the probed PPO run
+    ppo = arm_file_name("ppo", probed["setting"])  # its setting: PPO ran four here
+    assert ppo.startswith("ppo_") and "lr_anneal" in ppo
     for name in ("gradient_pairwise_pendulum", "value_mre_heldout_pendulum",
-                 "baselines_ppo_pendulum", "landscape_surrogate_ppo_pendulum",
-                 "trust_region_probe_pendulum", "comparison_pendulum"):
+                 f"baselines_{ppo}_pendulum", f"landscape_surrogate_{ppo}_pendulum",
+                 "baselines_ppo_m_pendulum", "trust_region_probe_pendulum", "comparison_pendulum"):
         assert f"{name}.png" in pngs
     for png in pngs:
         _assert_png_ok(index.parent / png)

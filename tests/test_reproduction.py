@@ -21,7 +21,7 @@ RESULTS, DOC = REPO / "results", REPO / "docs" / "reproduction.md"
 NOT_APPLICABLE = "—"  # the doc's cell for an empty CSV value (e.g. PPO's share within δ)
 MARKER = re.compile(r"<!-- table: ([\w./-]+) -->")
 # columns that pick a row (the others are values to check)
-KEYS = ("env", "algo", "seed", "iteration", "variant", "measure", "sample_count", "step_samples",
+KEYS = ("env", "algo", "setting", "seed", "iteration", "variant", "measure", "sample_count", "step_samples",
         "toggle", "config", "x", "y", "given", "given_state")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import matplotlib
@@ -13,6 +14,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import (FuncFormatter, Locator, LogLocator, MaxNLocator,  # noqa: E402
                                NullFormatter)
 
+from analysis.settings import ONLY_SETTING  # noqa: E402
 from analysis.stats import estimate_interval  # noqa: E402
 from deep_pg.bootstrap import interval  # noqa: E402
 from deep_pg.probes.results import MEAN_TRIAL  # noqa: E402
@@ -34,16 +36,25 @@ class MissingData(Exception):
     """A figure the data cannot support; the message says what is missing."""
 
 
-def algo_colors(algos) -> dict[str, str]:
-    """Stable colors: the same algorithm has the same color in every figure."""
+def algo_colors(names) -> dict[str, str]:
+    """Stable colors: the same algorithm has the same color in every figure, also when a line
+    names it with its setting (``ppo (opt.value_clip=False)``) and is its only line."""
     cmap = plt.get_cmap("tab10")
-    known = [a for a in ALGO_ORDER] + sorted(set(algos) - set(ALGO_ORDER))
-    return {a: cmap(i % 10) for i, a in enumerate(known)}
+    known = [a for a in ALGO_ORDER] + sorted(set(names) - set(ALGO_ORDER))
+    colors = {a: cmap(i % 10) for i, a in enumerate(known)}
+    algo_of = {name: name.split(" (")[0] for name in set(names)}
+    lines_of = Counter(algo_of.values())
+    for name, algo in algo_of.items():
+        if algo in ALGO_ORDER and lines_of[algo] == 1:
+            colors[name] = colors[algo]
+    return colors
 
 
-def ordered(algos) -> list[str]:
-    algos = set(algos)
-    return [a for a in ALGO_ORDER if a in algos] + sorted(algos - set(ALGO_ORDER))
+def ordered(names) -> list[str]:
+    """Algorithms (or arms, ``analysis.settings.arm``: an algorithm and its setting) in the
+    paper's order, unknown ones after, alphabetically."""
+    rank = {algo: i for i, algo in enumerate(ALGO_ORDER)}
+    return sorted(set(names), key=lambda name: (rank.get(name.split(" (")[0], len(rank)), name))
 
 
 def probe_table(runs, probe: str, needs: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -62,6 +73,8 @@ def probe_table(runs, probe: str, needs: tuple[str, ...] = ()) -> pd.DataFrame:
     table = table.dropna(subset=["value"])
     if table.empty:
         raise MissingData(f"probes/{probe}.parquet holds no values")
+    if "setting" not in table:  # not joined to run configs: one setting per algorithm
+        table = table.assign(setting=ONLY_SETTING)
     return table
 
 

@@ -6,48 +6,58 @@ import pandas as pd
 
 from analysis.figures.common import (Figure, MissingData, algo_colors, grid, log_axis, mean_band,
                                      ordered, steps_axis, steps_per_iter)
+from analysis.settings import arms
 
 SMOOTH = 5  # iterations in the rolling mean of the reward curves (single iterations are noisy)
+# The most mean lines a panel draws one per setting (`analysis.settings`); a study with more (a
+# 16-way ablation × learning rates) gets one line per algorithm, its label saying it pools.
+MAX_SETTING_LINES = 8
 
 
 def _per_env_algo(runs, metric: str):
+    """The metric's rows with env and ``line``: the mean line a run belongs to."""
     curves = runs.curves
     if metric not in curves or curves[metric].notna().sum() == 0:
         raise MissingData(f"no run logged {metric}")
+    configs = runs.configs.assign(arm=arms(runs.configs))
     data = curves[["run_id", "iteration", "env_steps", metric]].merge(
-        runs.configs[["run_id", "algo", "env"]], on="run_id")
-    return data.dropna(subset=[metric])
+        configs[["run_id", "algo", "arm", "env"]], on="run_id").dropna(subset=[metric])
+    too_many = data.groupby("env")["arm"].transform("nunique") > MAX_SETTING_LINES
+    settings = data.groupby(["env", "algo"])["arm"].transform("nunique")
+    pooled = data["algo"] + " (" + settings.astype(str) + " settings pooled)"
+    return data.assign(line=data["arm"].where(~too_many, pooled))
 
 
-def _draw_algo_lines(ax, data: pd.DataFrame, metric: str, x: str, colors, smooth: int = 1):
-    for algo in ordered(data["algo"].unique()):
-        part = data[data["algo"] == algo]
+def _draw_lines(ax, data: pd.DataFrame, metric: str, x: str, colors, smooth: int = 1):
+    for line in ordered(data["line"].unique()):
+        part = data[data["line"] == line]
         wide = part.pivot_table(index="run_id", columns=x, values=metric)
         if smooth > 1:
             wide = wide.T.rolling(smooth, min_periods=1).mean().T
         for _, row in wide.iterrows():
-            ax.plot(wide.columns, row.to_numpy(), color=colors[algo], lw=0.6, alpha=0.35)
+            ax.plot(wide.columns, row.to_numpy(), color=colors[line], lw=0.6, alpha=0.35)
         mean, low, high = mean_band(wide.to_numpy(float))
-        ax.plot(wide.columns, mean, color=colors[algo], lw=2,
-                label=f"{algo} (n={len(wide)})")
-        ax.fill_between(wide.columns, low, high, color=colors[algo], alpha=0.2, lw=0)
+        ax.plot(wide.columns, mean, color=colors[line], lw=2,
+                label=f"{line} (n={len(wide)})")
+        ax.fill_between(wide.columns, low, high, color=colors[line], alpha=0.2, lw=0)
 
 
 def reward_curves(runs, ctx) -> list[Figure]:
     data = _per_env_algo(runs, "return_mean")
     envs = sorted(data["env"].unique())
-    colors = algo_colors(data["algo"].unique())
+    colors = algo_colors(data["line"].unique())
     fig, axes = grid(len(envs), width=5.0, height=3.6, max_cols=3)
     for ax, env in zip(axes, envs):
         part = data[data["env"] == env]
-        _draw_algo_lines(ax, part, "return_mean", "env_steps", colors, smooth=SMOOTH)
+        _draw_lines(ax, part, "return_mean", "env_steps", colors, smooth=SMOOTH)
         ax.set(title=env, ylabel="mean return")
         steps_axis(ax, steps_per_iter(runs, part["run_id"]))
         ax.legend(fontsize=8)
     fig.tight_layout()
     return [Figure("reward_curves", "Reward curves (paper Fig. 8)",
                    f"Mean training return per iteration (rolling mean over {SMOOTH} iterations). "
-                   "Thin lines: individual runs; thick: mean over runs with 95% bootstrap CI.",
+                   "Thin lines: individual runs; thick: mean over the runs of a setting (its "
+                   "seeds) with 95% bootstrap CI.",
                    fig)]
 
 
@@ -56,18 +66,18 @@ _BOUNDS = {"mean_kl": ("trpo", "algo.max_kl", 0.0, "δ"),
            "max_ratio": ("ppo", "algo.clip_eps", 1.0, "1+ε")}
 
 
-def _bound_lines(ax, configs, algos, metric, colors) -> bool:
-    """Dashed bound lines of the algorithms that promise one; whether any was drawn."""
+def _bound_lines(ax, configs, algos, metric) -> bool:
+    """Dashed bound lines of the algorithms that promise one (one per value its runs set);
+    whether any was drawn."""
     family, key, offset, symbol = _BOUNDS[metric]
     drawn = False
     for algo in algos:
         cfg = configs[configs["algo"] == algo]
         if key not in cfg or (cfg["family"] != family).all():
             continue
-        value = cfg[key].dropna()
-        if len(value):
-            ax.axhline(offset + float(value.iloc[0]), color=colors[algo], ls="--", lw=1,
-                       label=f"{symbol} ({algo})")
+        for value in sorted(cfg[key].dropna().unique()):
+            ax.axhline(offset + float(value), color="0.4", ls="--", lw=1,
+                       label=f"{symbol} = {value:g} ({algo})")
             drawn = True
     return drawn
 
@@ -77,14 +87,14 @@ def trust_region_curves(runs, ctx) -> list[Figure]:
     for metric, label in (("mean_kl", "mean KL(π_old‖π_new)"), ("max_ratio", "max ratio π_new/π_old")):
         data = _per_env_algo(runs, metric)
         envs = sorted(data["env"].unique())
-        colors = algo_colors(data["algo"].unique())
+        colors = algo_colors(data["line"].unique())
         fig, axes = grid(len(envs), width=5.0, height=3.6, max_cols=3)
         bounds = False
         for ax, env in zip(axes, envs):
             part = data[data["env"] == env]
-            _draw_algo_lines(ax, part, metric, "env_steps", colors)
-            bounds |= _bound_lines(ax, runs.configs, ordered(part["algo"].unique()), metric,
-                                   colors)
+            _draw_lines(ax, part, metric, "env_steps", colors)
+            env_configs = runs.configs[runs.configs["env"] == env]
+            bounds |= _bound_lines(ax, env_configs, ordered(part["algo"].unique()), metric)
             ax.set(title=env, ylabel=label)
             log_axis(ax, "y")
             steps_axis(ax, steps_per_iter(runs, part["run_id"]))

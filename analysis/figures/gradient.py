@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from analysis.figures.common import (Figure, MissingData, algo_colors, grid, log_axis,
                                      practice_line, probe_table, trial_band)
+from analysis.settings import arm, arm_file_name, arms
 
 _GRADIENT_PANELS = [
     # (measure, variant, name, title, y label)
@@ -56,7 +57,8 @@ def _per_env_iteration(table, env, line_key, colors_for, title_prefix, ylabel):
 
 def gradient_figures(runs, ctx) -> list[Figure]:
     table = probe_table(runs, "gradient", needs=("measure", "variant", "sample_count", "iteration"))
-    colors = algo_colors(table["algo"].unique())
+    table = table.assign(arm=arms(table))
+    colors = algo_colors(table["arm"].unique())
     out, missing = [], []
     for measure, variant, name, title, ylabel in _GRADIENT_PANELS:
         measures = {measure, CORRECTED.get(measure, measure)}
@@ -67,16 +69,16 @@ def gradient_figures(runs, ctx) -> list[Figure]:
         seen = set()
 
         def colors_for(run_id, sel=sel, seen=seen):
-            algo = sel.loc[sel["run_id"] == run_id, "algo"].iloc[0]
-            label = None if algo in seen else algo  # one legend entry per algorithm
-            seen.add(algo)
-            return colors[algo], label
+            name = sel.loc[sel["run_id"] == run_id, "arm"].iloc[0]
+            label = None if name in seen else name  # one legend entry per algorithm (setting)
+            seen.add(name)
+            return colors[name], label
 
         for env in sorted(sel["env"].unique()):
             seen.clear()
             fig = _per_env_iteration(sel, env, "run_id", colors_for, "", ylabel)
             out.append(Figure(f"{name}_{env}", f"{title}: {env}",
-                              "One line per run (color: algorithm) with 95% CIs (shaded) over the "
+                              "One line per run (color: algorithm and setting) with 95% CIs (shaded) over the "
                               "repeated estimates; dotted line: the 2K samples used in practice."
                               + (" Dashed: the same similarity divided by √ρ_N, ρ_N the expected "
                                  "similarity of two independent 'true' estimates (from its two "
@@ -93,12 +95,13 @@ def baseline_figures(runs, ctx) -> list[Figure]:
     table = table[table["measure"] == "pairwise"]  # the table also holds the true value net's fit
     palette = {"value_net": "tab:blue", "true_value": "tab:green", "zero": "tab:red"}
     out = []
-    for (env, algo), sel in table.groupby(["env", "algo"], sort=True):
+    for (env, algo, setting), sel in table.groupby(["env", "algo", "setting"], sort=True):
         fig = _per_env_iteration(sel, env, "variant",
                                  lambda b: (palette.get(b, "tab:gray"), f"{b} baseline"),
-                                 f"{algo} ", "avg pairwise cos similarity")
-        out.append(Figure(f"baselines_{algo}_{env}", f"Baselines: {algo} on {env} (paper Fig. 4)",
+                                 f"{arm(algo, setting)} ", "avg pairwise cos similarity")
+        out.append(Figure(f"baselines_{arm_file_name(algo, setting)}_{env}",
+                          f"Baselines: {arm(algo, setting)} on {env} (paper Fig. 4)",
                           "Gradient variance (average pairwise cosine similarity) with the value "
                           "network, the 'true' value function and the zero baseline, with 95% "
-                          "CIs; all runs of the algorithm pooled per baseline.", fig))
+                          "CIs; the runs of the setting (its seeds) pooled per baseline.", fig))
     return out

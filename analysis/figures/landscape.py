@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from analysis.figures.common import Figure, MissingData, probe_table
+from analysis.settings import arm, arm_file_name
 
 NEEDS = ("measure", "step_coef", "random_coef", "sample_count", "iteration")
 
@@ -25,8 +26,10 @@ def _surface(ax, rows, title):
 
 
 def _one_run_per_cell(table):
-    """The paper shows one agent per (algo, env): the run with the smallest seed."""
-    first = table.sort_values(["seed", "run_id"]).groupby(["algo", "env"]).head(1)["run_id"]
+    """The paper shows one agent per (algo, env): the run with the smallest seed (per setting,
+    when the study ran several)."""
+    first = (table.sort_values(["seed", "run_id"]).groupby(["algo", "setting", "env"])
+             .head(1)["run_id"])
     return table[table["run_id"].isin(set(first))]
 
 
@@ -36,7 +39,8 @@ def concentration_figures(runs, ctx) -> list[Figure]:
     if table.empty:
         raise MissingData("probes/landscape.parquet has no measure=return rows")
     out = []
-    for (algo, env, run_id, it), rows in table.groupby(["algo", "env", "run_id", "iteration"]):
+    for (algo, setting, env, run_id, it), rows in table.groupby(
+            ["algo", "setting", "env", "run_id", "iteration"]):
         if "step_samples" in rows:  # one step regime: the reward surface is the subject here
             rows = rows[rows["step_samples"] == rows["step_samples"].min()]
         counts = sorted(rows["sample_count"].unique())
@@ -44,10 +48,11 @@ def concentration_figures(runs, ctx) -> list[Figure]:
         for i, n in enumerate(counts):
             ax = fig.add_subplot(1, len(counts), i + 1, projection="3d")
             _surface(ax, rows[rows["sample_count"] == n], f"{int(n):,} state-action pairs")
-        fig.suptitle(f"{algo} on {env}, iteration {it}\nrun {run_id}", fontsize=8)
+        fig.suptitle(f"{arm(algo, setting)} on {env}, iteration {it}\nrun {run_id}", fontsize=8)
         fig.tight_layout()
-        out.append(Figure(f"landscape_concentration_{algo}_{env}_it{it}",
-                          f"Reward landscape concentration: {algo}, {env}, iteration {it} "
+        out.append(Figure(f"landscape_concentration_{arm_file_name(algo, setting)}_{env}_it{it}",
+                          f"Reward landscape concentration: {arm(algo, setting)}, {env}, "
+                          f"iteration {it} "
                           "(paper Figs. 5, 19, 20)",
                           "True return on the step × random-direction grid, estimated with "
                           "increasing numbers of state-action pairs per point (left to right).",
@@ -63,7 +68,7 @@ def surrogate_figures(runs, ctx) -> list[Figure]:
     if "step_samples" not in table:
         table = table.assign(step_samples=0)
     out = []
-    for (algo, env, run_id), rows in table.groupby(["algo", "env", "run_id"]):
+    for (algo, setting, env, run_id), rows in table.groupby(["algo", "setting", "env", "run_id"]):
         panels = sorted(set(zip(rows["iteration"], rows["step_samples"])))
         fig = plt.figure(figsize=(8, 3.6 * len(panels)))
         for r, (it, step_samples) in enumerate(panels):
@@ -77,10 +82,10 @@ def surrogate_figures(runs, ctx) -> list[Figure]:
                     ax.set_title(f"{label}: no rows", fontsize=9)
                     continue
                 _surface(ax, part, f"{label}, iteration {it}, step from {int(step_samples):,} pairs")
-        fig.suptitle(f"{algo} on {env}\nrun {run_id}", fontsize=8)
+        fig.suptitle(f"{arm(algo, setting)} on {env}\nrun {run_id}", fontsize=8)
         fig.tight_layout()
-        out.append(Figure(f"landscape_surrogate_{algo}_{env}",
-                          f"True reward vs surrogate landscapes: {algo}, {env} "
+        out.append(Figure(f"landscape_surrogate_{arm_file_name(algo, setting)}_{env}",
+                          f"True reward vs surrogate landscapes: {arm(algo, setting)}, {env} "
                           "(paper Figs. 6, 7, 13–18)",
                           "Left: true return (largest sample count per point); right: the "
                           "surrogate objective the algorithm maximizes; one row per iteration "

@@ -5,23 +5,25 @@ import matplotlib.pyplot as plt
 
 from analysis.figures.common import (Figure, algo_colors, log_axis, probe_table, steps_axis,
                                      steps_per_iter, trial_band)
+from analysis.settings import arms
 
 _LINESTYLE = {"train": "-", "heldout": "--"}
 
 
 def trust_region_probe_figures(runs, ctx) -> list[Figure]:
     table = probe_table(runs, "trust_region", needs=("measure", "variant", "env_steps"))
-    colors = algo_colors(table["algo"].unique())
+    table = table.assign(arm=arms(table))
+    colors = algo_colors(table["arm"].unique())
     out = []
     for env, part in table.groupby("env", sort=True):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
         for ax, measure in zip(axes, ("mean_kl", "max_ratio")):
             rows = part[part["measure"] == measure]
-            for (algo, split), sel in rows.groupby(["algo", "variant"]):
+            for (name, split), sel in rows.groupby(["arm", "variant"]):
                 band = trial_band(sel, "env_steps")
-                ax.plot(band["env_steps"], band["mean"], color=colors[algo],
-                        ls=_LINESTYLE.get(split, ":"), marker="o", ms=3, label=f"{algo} {split}")
-                ax.fill_between(band["env_steps"], band["low"], band["high"], color=colors[algo],
+                ax.plot(band["env_steps"], band["mean"], color=colors[name],
+                        ls=_LINESTYLE.get(split, ":"), marker="o", ms=3, label=f"{name} {split}")
+                ax.fill_between(band["env_steps"], band["low"], band["high"], color=colors[name],
                                 alpha=0.15, lw=0)
             ax.set_title(f"{env}: {measure}")
             log_axis(ax, "y")

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 
 from analysis.figures.common import (Figure, MissingData, algo_colors, log_axis, ordered,
                                      probe_table, steps_axis, steps_per_iter, trial_band)
+from analysis.settings import arms
 
 _SPLITS = {"heldout": "held-out (paper Figs. 3, 12)", "train": "train (paper Fig. 11)"}
 _MEASURES = [("gae", "GAE MRE"), ("returns", "Returns MRE"),
@@ -16,20 +17,21 @@ _MEASURES = [("gae", "GAE MRE"), ("returns", "Returns MRE"),
 
 def value_figures(runs, ctx) -> list[Figure]:
     table = probe_table(runs, "value", needs=("measure", "variant", "iteration"))
-    colors = algo_colors(table["algo"].unique())
+    table = table.assign(arm=arms(table))
+    colors = algo_colors(table["arm"].unique())
     out = []
     for split, label in _SPLITS.items():
         for env, part in table[table["variant"] == split].groupby("env", sort=True):
             fig, axes = plt.subplots(2, 2, figsize=(10, 7.2))
             for ax, (measure, ylabel) in zip(axes.flat, _MEASURES):
                 rows = part[part["measure"] == measure]
-                for algo in ordered(rows["algo"].unique()):
-                    # CI over runs (and trials) of the algorithm at each iteration
-                    band = trial_band(rows[rows["algo"] == algo], "env_steps")
-                    ax.plot(band["env_steps"], band["mean"], color=colors[algo], lw=1.5,
-                            marker="o", ms=3, label=algo)
+                for name in ordered(rows["arm"].unique()):
+                    # CI over runs (and trials) of the algorithm's setting at each iteration
+                    band = trial_band(rows[rows["arm"] == name], "env_steps")
+                    ax.plot(band["env_steps"], band["mean"], color=colors[name], lw=1.5,
+                            marker="o", ms=3, label=name)
                     ax.fill_between(band["env_steps"], band["low"], band["high"],
-                                    color=colors[algo], alpha=0.2, lw=0)
+                                    color=colors[name], alpha=0.2, lw=0)
                 ax.set(ylabel=ylabel, title=f"{env}, {split}")
                 log_axis(ax, "y", base=2)  # the paper's axis: MRE spans powers of two
                 steps_axis(ax, steps_per_iter(runs, part["run_id"]))
