@@ -14,9 +14,11 @@ import re
 import pandas as pd
 
 from analysis.schema import is_identity_key
+from deep_pg.identity import canonical_reward_scaling
 
 CELL = ["algo", "env"]
 ONLY_SETTING = "the only setting run"
+REWARD_SCALING = "opt.reward_scaling"
 
 
 def setting_columns(frame: pd.DataFrame) -> list[str]:
@@ -29,6 +31,8 @@ def setting_labels(frame: pd.DataFrame) -> pd.Series:
     (algo, env) cell: ``key=value`` for each key that varies in the cell, else ONLY_SETTING."""
     labels = pd.Series(ONLY_SETTING, index=frame.index, dtype=object)
     columns = setting_columns(frame)
+    if REWARD_SCALING in columns:  # one setting, however a run spelled it (as identities do)
+        frame = frame.assign(**{REWARD_SCALING: frame[REWARD_SCALING].map(canonical_reward_scaling)})
     for _, cell in frame.groupby(CELL, sort=False, dropna=False):
         text = cell[columns].astype(str)
         varying = [c for c in columns if text[c].nunique(dropna=False) > 1]

@@ -14,13 +14,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.ablation import CELL
 from analysis.schema import ABLATION_TOGGLES, is_identity_key
+from analysis.settings import CELL, REWARD_SCALING
 from deep_pg.bootstrap import bootstrap_ci
 from deep_pg.identity import canonical_reward_scaling, toggle_on
 
 ANY = "any"  # the `given` and `given_state` of the rows over all pairs
-REWARD_SCALING = "opt.reward_scaling"
 
 
 def toggle_pairs(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES) -> pd.DataFrame:

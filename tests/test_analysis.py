@@ -25,7 +25,7 @@ from analysis.final import FinalReward, final_rewards
 from analysis.report import main as report_main, make_report
 from analysis.runs import from_records
 from analysis.schema import ABLATION_TOGGLES, HEADLINE, identity
-from analysis.settings import ONLY_SETTING, arm_file_name
+from analysis.settings import ONLY_SETTING, arm_file_name, setting_labels
 from analysis.stats import iqm, probability_of_improvement
 from analysis.trust_region import trust_region_table
 from analysis.wandb_source import build_filters, parse_path, record_from_api_run
@@ -451,6 +451,18 @@ def test_runs_of_one_algorithm_in_two_settings_are_summarized_apart(sweep, tmp_p
     assert value["mean"].to_dict() == means.to_dict()
     trust = trust_region_table(runs.curves, runs.configs)
     assert len(trust[trust["algo"] == "ppo"]) == 4 and (trust["n"] == 2).all()  # 2 seeds each
+
+
+def test_a_setting_is_named_by_the_keys_that_vary_however_reward_scaling_is_spelled():
+    runs = pd.DataFrame({"algo": ["ppo"] * 4 + ["trpo"], "env": "hopper", "seed": [0, 1, 2, 3, 0],
+                         "opt.reward_scaling": [True, "returns", "none", "none", "none"],
+                         "opt.value_clip": [True, True, True, False, True],
+                         "logger.mode": ["offline", "disabled", "offline", "offline", "offline"]})
+    assert setting_labels(runs).tolist() == [
+        "opt.reward_scaling=returns, opt.value_clip=True",
+        "opt.reward_scaling=returns, opt.value_clip=True",  # True and 'returns': one setting
+        "opt.reward_scaling=none, opt.value_clip=True",
+        "opt.reward_scaling=none, opt.value_clip=False", ONLY_SETTING]  # logger.mode is no setting
 
 
 def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path):
