@@ -34,8 +34,8 @@ from deep_pg.bootstrap import interval
 
 KEYS = ["env", "algo", "setting", "iteration", "step_samples", "measure", "sample_count"]
 COLUMNS = [*KEYS, "n_runs", "mean", "mean_low", "mean_high", "ci_over"]
-RUN_COLUMNS = ["env", "algo", "setting", "seed", "iteration", "step_samples", "measure", "sample_count",
-               "value", "value_low", "value_high", "run_id"]
+RUN_COLUMNS = ["env", "algo", "setting", "seed", "iteration", "step_samples", "measure",
+               "sample_count", "value", "value_low", "value_high", "run_id"]
 GRID = ["step_coef", "random_coef"]
 
 

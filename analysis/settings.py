@@ -32,7 +32,8 @@ def setting_labels(frame: pd.DataFrame) -> pd.Series:
     labels = pd.Series(ONLY_SETTING, index=frame.index, dtype=object)
     columns = setting_columns(frame)
     if REWARD_SCALING in columns:  # one setting, however a run spelled it (as identities do)
-        frame = frame.assign(**{REWARD_SCALING: frame[REWARD_SCALING].map(canonical_reward_scaling)})
+        canonical = frame[REWARD_SCALING].map(canonical_reward_scaling)
+        frame = frame.assign(**{REWARD_SCALING: canonical})
     for _, cell in frame.groupby(CELL, sort=False, dropna=False):
         text = cell[columns].astype(str)
         varying = [c for c in columns if text[c].nunique(dropna=False) > 1]

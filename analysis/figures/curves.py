@@ -25,7 +25,7 @@ def _per_env_algo(runs, metric: str):
     too_many = data.groupby("env")["arm"].transform("nunique") > MAX_SETTING_LINES
     settings = data.groupby(["env", "algo"])["arm"].transform("nunique")
     pooled = data["algo"] + " (" + settings.astype(str) + " settings pooled)"
-    return data.assign(line=data["arm"].where(~too_many, pooled))
+    return data.assign(line=data["arm"].where(~too_many | (settings == 1), pooled))
 
 
 def _draw_lines(ax, data: pd.DataFrame, metric: str, x: str, colors, smooth: int = 1):

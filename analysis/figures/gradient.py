@@ -78,8 +78,9 @@ def gradient_figures(runs, ctx) -> list[Figure]:
             seen.clear()
             fig = _per_env_iteration(sel, env, "run_id", colors_for, "", ylabel)
             out.append(Figure(f"{name}_{env}", f"{title}: {env}",
-                              "One line per run (color: algorithm and setting) with 95% CIs (shaded) over the "
-                              "repeated estimates; dotted line: the 2K samples used in practice."
+                              "One line per run (color: algorithm and setting) with 95% CIs "
+                              "(shaded) over the repeated estimates; dotted line: the 2K samples "
+                              "used in practice."
                               + (" Dashed: the same similarity divided by √ρ_N, ρ_N the expected "
                                  "similarity of two independent 'true' estimates (from its two "
                                  "halves): what it would be without the noise of the 'true' "
