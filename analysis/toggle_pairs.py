@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.schema import ABLATION_TOGGLES, is_identity_key
-from analysis.settings import CELL, REWARD_SCALING
+from analysis.settings import CELL, with_canonical_reward_scaling
 from deep_pg.bootstrap import bootstrap_ci
-from deep_pg.identity import canonical_reward_scaling, toggle_on
+from deep_pg.identity import toggle_on
 
 ANY = "any"  # the `given` and `given_state` of the rows over all pairs
 
@@ -34,9 +34,8 @@ def toggle_pairs(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES)
     identity = [c for c in final.columns if is_identity_key(c)]
     # list-valued settings (hidden sizes) cannot be merge keys: they compare as text
     unhashable = [c for c in identity if final[c].map(lambda v: isinstance(v, (list, dict))).any()]
-    keyed = final.assign(**{c: final[c].astype(str) for c in unhashable})
-    if REWARD_SCALING in keyed:  # one setting, however a run spelled it (as the loader's identity)
-        keyed[REWARD_SCALING] = keyed[REWARD_SCALING].map(canonical_reward_scaling)
+    keyed = with_canonical_reward_scaling(final.assign(**{c: final[c].astype(str)
+                                                         for c in unhashable}))
     repeated = keyed.duplicated(identity, keep=False)
     if repeated.any():  # the loader sets repeats aside; two here would pair twice
         raise ValueError(f"{int(repeated.sum())} runs share their config and seed with another; "

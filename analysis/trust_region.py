@@ -75,8 +75,8 @@ def per_run(curves: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
 
 
 def trust_region_table(curves: pd.DataFrame, configs: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per (env, algo, setting): n runs, the bound each algorithm sets itself, and each PER_RUN value
-    as a mean over runs with its 95% bootstrap interval (``<value>_low``, ``<value>_high``)."""
+    """Per (env, algo, setting): n runs, the bound each algorithm sets itself, and each PER_RUN
+    value as a mean over runs with its 95% bootstrap interval (``<value>_low``, ``<value>_high``)."""
     runs = per_run(curves, configs)
     rows = []
     for (env, algo, setting), cell in runs.groupby(["env", "algo", "setting"], sort=True):
