@@ -28,7 +28,6 @@ import pandas as pd
 from scipy import stats
 
 from analysis.figures.common import MissingData, probe_table
-from analysis.settings import ONLY_SETTING
 from analysis.stats import estimate_interval
 from deep_pg.bootstrap import interval
 
@@ -77,8 +76,6 @@ def _step_gain_row(returns: pd.DataFrame) -> dict | None:
 def landscape_measures(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Per-run rows (run_id, KEYS, value, ci_low, ci_high) from landscape probe rows."""
     rows = []
-    if "setting" not in table:  # a table not joined to run configs: one setting per algorithm
-        table = table.assign(setting=ONLY_SETTING)
     cells = table.groupby(["run_id", "env", "algo", "setting", "iteration", "step_samples"],
                           sort=True)
     for (run_id, env, algo, setting, it, m), cell in cells:

@@ -56,9 +56,7 @@ def arm(algo: str, setting: str) -> str:
 
 
 def arms(table: pd.DataFrame) -> pd.Series:
-    """``arm`` per row of a table with algo and setting columns (setting absent: one each)."""
-    if "setting" not in table:
-        return table["algo"].astype(str)
+    """``arm`` per row of a table with algo and setting columns."""
     return pd.Series([arm(a, s) for a, s in zip(table["algo"], table["setting"])],
                      index=table.index, dtype=object)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.settings import ONLY_SETTING
 from analysis.stats import bootstrap_ci
 
 PER_RUN = ["median_mean_kl", "within_delta", "median_max_ratio", "largest_max_ratio",
@@ -64,7 +63,7 @@ def per_run(curves: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
         clipped = eps is not None
         rows.append({
             "run_id": run_id, "env": config["env"], "algo": config["algo"],
-            "setting": config.get("setting", ONLY_SETTING), "seed": config["seed"],
+            "setting": config["setting"], "seed": config["seed"],
             "median_mean_kl": float(np.median(kl)),
             "within_delta": float(np.mean(kl <= delta * (1 + 1e-6))) if delta is not None else np.nan,
             "median_max_ratio": float(np.median(ratio)),

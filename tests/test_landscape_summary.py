@@ -10,13 +10,15 @@ import pandas as pd
 import pytest
 
 from analysis.landscape_summary import landscape_measures, landscape_tables
+from analysis.settings import ONLY_SETTING
 
 COEFS = np.linspace(0, 3, 7)  # the probe's default grid: 0, 0.5, ..., 3
 
 
 def _grid(measure, sample_count, value_of, half_width=1.0, step_samples=2048, coefs=COEFS):
     """Landscape probe rows of one run: value_of(a, b) at every grid point (a: step, b: random)."""
-    return [dict(run_id="r0", env="hopper", algo="ppo", iteration=150, step_samples=step_samples,
+    return [dict(run_id="r0", env="hopper", algo="ppo", setting=ONLY_SETTING, iteration=150,
+                 step_samples=step_samples,
                  measure=measure, sample_count=sample_count, step_coef=a, random_coef=b,
                  value=(v := value_of(a, b)), ci_low=v - half_width, ci_high=v + half_width)
             for a in coefs for b in coefs]

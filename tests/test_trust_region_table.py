@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.settings import ONLY_SETTING
 from analysis.trust_region import per_run, trust_region_table
 
 
@@ -29,7 +30,7 @@ CONFIGS = pd.DataFrame([
     {"run_id": "ppo/1", "env": "hopper", "algo": "ppo", "family": "ppo", "seed": 1,
      "total_iterations": 4, "algo.max_kl": 0.01, "algo.max_kl_final": np.nan,
      "algo.clip_eps": 0.2},
-])
+]).assign(setting=ONLY_SETTING)  # one setting per algorithm, as load_runs names it
 CURVES = pd.concat([
     _curves("trpo/0", [0.05, 0.1, 0.12, 0.09], [1.5, 1.6, 1.7, 1.8]),
     # δ goes 0.04, 0.05, 0.06, 0.07 over the four updates: the third KL (0.065) exceeds its δ

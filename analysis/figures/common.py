@@ -14,7 +14,6 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import (FuncFormatter, Locator, LogLocator, MaxNLocator,  # noqa: E402
                                NullFormatter)
 
-from analysis.settings import ONLY_SETTING  # noqa: E402
 from analysis.stats import estimate_interval  # noqa: E402
 from deep_pg.bootstrap import interval  # noqa: E402
 from deep_pg.probes.results import MEAN_TRIAL  # noqa: E402
@@ -73,8 +72,6 @@ def probe_table(runs, probe: str, needs: tuple[str, ...] = ()) -> pd.DataFrame:
     table = table.dropna(subset=["value"])
     if table.empty:
         raise MissingData(f"probes/{probe}.parquet holds no values")
-    if "setting" not in table:  # not joined to run configs: one setting per algorithm
-        table = table.assign(setting=ONLY_SETTING)
     return table
 
 
