@@ -51,23 +51,31 @@ def find_stores(root: Path) -> list[Path]:
     return sorted(p.parent for p in root.rglob(MANIFEST) if p.is_file())
 
 
-def export(source: Path, out: Path) -> dict[str, Any]:
+def export(source: Path, out: Path, add: bool = False) -> dict[str, Any]:
     """Write the compact store of the runs under ``source`` to ``out`` (replacing a previous
-    export there); returns its manifest. The store is written next to ``out`` and moved into
-    place whole, so a reader never sees half of one."""
+    export there, or with ``add`` merging into it: see ``merge``); returns its manifest. The
+    store is written next to ``out`` and moved into place whole, so a reader never sees half
+    of one."""
     source, out = Path(source).expanduser().resolve(), Path(out).expanduser().resolve()
     if out.exists() and not (out / MANIFEST).is_file():
         raise AnalysisError(f"--out {out}: exists and is not a compact store; choose a new "
                             "folder (an export replaces only an earlier export)")
+    if add and not out.exists():
+        raise AnalysisError(f"--out {out}: no store to add to (--add merges into an earlier "
+                            "export; leave it out to start one)")
     if out == source or source in out.parents:
         raise AnalysisError(f"--out {out}: inside the runs being exported ({source}); "
                             "write the store elsewhere")
     records = load_local(source)
+    previous = None
+    if add:
+        previous = json.loads((out / MANIFEST).read_text())
+        records = merge(_read(out, ""), records, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; a store is meant to be shared
     try:
-        manifest = _write(records, source, staging)
+        manifest = _write(records, source, staging, previous)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -82,7 +90,71 @@ def export(source: Path, out: Path) -> dict[str, Any]:
     return manifest
 
 
-def _write(records: list[RunRecord], source: Path, folder: Path) -> dict[str, Any]:
+# Per-iteration columns that measure the machine, not the run: two runs of the same config
+# and seed on the same machine model differ only there.
+TIMING_COLUMNS = ("wall_time", "iter_time", "sps", "pack_size")
+
+
+def merge(stored: list[RunRecord], new: list[RunRecord], store: Path) -> list[RunRecord]:
+    """The store's runs with ``new`` added. A run the store lacks joins it. A run it holds must
+    be the same run, re-created (e.g. on a fresh machine, its checkpoints gone, to probe more
+    checkpoints): equal per-iteration metrics, timing aside, over the iterations both have;
+    anything else is refused, since its probes would describe a different agent. Of a run in
+    both, the longer record gives the config, summary and curves (a tie keeps the store's), and
+    each probe table keeps the store's rows but at the iterations the new one measured."""
+    by_id = {r.info["run_id"]: r for r in stored}
+    for record in new:
+        run_id = record.info["run_id"]
+        kept = by_id.get(run_id)
+        if kept is None:
+            by_id[run_id] = record
+            continue
+        _check_same_run(kept, record, store)
+        longer = record if len(record.metrics) > len(kept.metrics) else kept
+        probes = dict(kept.probes)
+        for name, table in record.probes.items():
+            if name in probes and "iteration" in table and "iteration" in probes[name]:
+                old = probes[name]
+                old = old[~old["iteration"].isin(table["iteration"].unique())]
+                table = pd.concat([old, table], ignore_index=True)
+            probes[name] = table
+        problems = list(dict.fromkeys(kept.problems + record.problems))
+        by_id[run_id] = RunRecord(info=longer.info, metrics=longer.metrics, probes=probes,
+                                  problems=problems)
+    return list(by_id.values())
+
+
+def _check_same_run(kept: RunRecord, record: RunRecord, store: Path) -> None:
+    run_id = record.info["run_id"]
+    where = f"run {run_id} ({record.info.get('run_dir')})"
+    if kept.metrics.empty or record.metrics.empty:
+        raise AnalysisError(f"{where}: {store} holds a run of that id, and without metrics on "
+                            "both sides nothing shows they are the same run; export it to a "
+                            "study of its own")
+    both = min(len(kept.metrics), len(record.metrics))
+    # a store keeps no all-empty column (e.g. returns before any episode ended)
+    a = kept.metrics.iloc[:both].dropna(axis=1, how="all")
+    b = record.metrics.iloc[:both].dropna(axis=1, how="all")
+    for column in sorted(set(a.columns) | set(b.columns)):
+        if column in TIMING_COLUMNS:
+            continue
+        if column not in a or column not in b:
+            raise AnalysisError(f"{where}: metric {column!r} is in only one of it and the run "
+                                f"of that id in {store}; not the same run, export it to a "
+                                "study of its own")
+        left, right = a[column].reset_index(drop=True), b[column].reset_index(drop=True)
+        same = (left == right) | (left.isna() & right.isna())
+        if not same.all():
+            first = int(same.idxmin())
+            raise AnalysisError(
+                f"{where}: metric {column!r} differs from the run of that id in {store} at "
+                f"iteration {a['iteration'].iloc[first] if 'iteration' in a else first} "
+                f"({right.iloc[first]!r} here, {left.iloc[first]!r} there): not the same run "
+                "(another machine model or code?); export it to a study of its own")
+
+
+def _write(records: list[RunRecord], source: Path, folder: Path,
+           previous: dict[str, Any] | None = None) -> dict[str, Any]:
     runs = [{"info": _jsonable(r.info), "problems": r.problems} for r in records]
     (folder / RUNS).write_text(json.dumps(runs, indent=1, sort_keys=False) + "\n")
     curves = [r.metrics.assign(run_id=r.info["run_id"]) for r in records if not r.metrics.empty]
@@ -98,10 +170,14 @@ def _write(records: list[RunRecord], source: Path, folder: Path) -> dict[str, An
         pd.concat(tables, ignore_index=True).to_parquet(folder / PROBES / f"{name}.parquet",
                                                         index=False)
     statuses = pd.Series([r.info.get("status") for r in records]).value_counts().to_dict()
-    manifest = {"format": FORMAT, "version": VERSION, "source": str(source),
-                "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "deep_pg_commit": _commit(), "runs": len(records), "status": statuses,
-                "probes": sorted(probes)}
+    provenance = {"source": str(source),
+                  "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  "deep_pg_commit": _commit()}
+    manifest = {"format": FORMAT, "version": VERSION, **provenance, "runs": len(records),
+                "status": statuses, "probes": sorted(probes)}
+    if previous is not None:  # --add: the first export's provenance stays, each addition listed
+        manifest.update({key: previous.get(key) for key in provenance})
+        manifest["added"] = previous.get("added", []) + [provenance]
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
@@ -174,11 +250,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("source", type=Path, help="a sweep or run directory tree")
     parser.add_argument("--out", type=Path, required=True,
                         help="the store's folder, e.g. results/STUDY (an earlier export there "
-                             "is replaced)")
+                             "is replaced, unless --add)")
+    parser.add_argument("--add", action="store_true",
+                        help="merge into the store at --out instead: new runs join it, a run it "
+                             "holds must be the same run re-created (equal metrics, timing "
+                             "aside), and its new probe checkpoints are added")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        manifest = export(args.source, args.out)
+        manifest = export(args.source, args.out, add=args.add)
     except AnalysisError as err:
         print(f"deep-pg-export: error: {err}", file=sys.stderr)
         raise SystemExit(2)

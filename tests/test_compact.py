@@ -138,3 +138,51 @@ def test_a_bad_study_fails_the_parallel_report_with_its_error_and_no_index(sweep
                            "--out", str(out), "--workers", "0"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "--workers: must be at least 1, got 0" in proc.stderr
+
+
+def _probe(run_dir: Path, iterations: list[int], value: float) -> None:
+    (run_dir / "probes").mkdir(exist_ok=True)
+    pd.DataFrame({"iteration": iterations, "variant": "a", "measure": "m",
+                  "value": value}).to_parquet(run_dir / "probes" / "gradient.parquet")
+
+
+def test_add_merges_a_recreated_runs_new_probe_checkpoints_and_new_runs(sweep, tmp_path):
+    store = tmp_path / "store"
+    export(sweep / "ppo", store)  # seed=0 with gradient rows at iterations 0 and 2
+    before = load_runs(store)
+    again = tmp_path / "again"  # a fresh machine: the run re-created, probed at 2 and 3
+    _train(again / "seed=0", "algo=ppo", "seed=0")
+    _probe(again / "seed=0", [2, 3], 0.75)
+    shutil.copytree(sweep / "trpo" / "seed=1", again / "seed=1")  # a run new to the store
+    manifest = export(again, store, add=True)
+    assert manifest["runs"] == 3 and manifest["status"] == {"completed": 2, "incomplete": 1}
+    assert manifest["source"] == str((sweep / "ppo").resolve())  # the first export's
+    assert [a["source"] for a in manifest["added"]] == [str(again.resolve())]
+    after = load_runs(store)
+    assert sorted(after.configs.run_id) == ["seed=0", "seed=1", "seed=2"]
+    rows = after.probes["gradient"].sort_values(["iteration", "variant"])
+    assert rows.iteration.tolist() == [0, 0, 2, 3]  # the stored 2 replaced, 0 kept, 3 added
+    assert rows.value.fillna(-1).tolist() == [0.5, -1, 0.75, 0.75]
+    timing = ["wall_time", "iter_time", "sps"]
+    kept, now = (runs.curves[runs.curves.run_id == "seed=0"].drop(columns=timing)
+                 .dropna(axis=1, how="all").reset_index(drop=True) for runs in (before, after))
+    pd.testing.assert_frame_equal(kept, now, check_like=True)
+    assert len(after.curves[after.curves.run_id == "seed=1"]) > 0
+
+
+def test_add_refuses_a_different_run_under_a_stored_id_and_leaves_the_store(sweep, tmp_path):
+    store = tmp_path / "store"
+    export(sweep / "ppo", store)
+    files = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    other = tmp_path / "other"
+    _train(other / "seed=0", "algo=ppo", "seed=5")  # the stored id, another agent
+    with pytest.raises(AnalysisError, match=r"seed=0.*differs.*not the same run"):
+        export(other, store, add=True)
+    assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == files
+    assert not list(tmp_path.glob(".store*"))
+    with pytest.raises(AnalysisError, match="no store to add to"):
+        export(other, tmp_path / "new", add=True)
+    proc = subprocess.run([sys.executable, "-m", "analysis.compact", str(other), "--out",
+                           str(store), "--add"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "deep-pg-export: error:" in proc.stderr and "not the same run" in proc.stderr
