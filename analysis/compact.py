@@ -13,6 +13,8 @@ analysis reads of it is the config, the summary, the per-iteration metrics and t
 figure and table of ``deep-pg-report`` can be regenerated from committed results. A folder may
 hold several stores (e.g. ``results/ablation/seed0`` and ``results/ablation/seed1-2`` exported
 in different sessions): they are loaded together, run ids prefixed by the store's path.
+``--add`` merges into an existing store instead, for the runs of a study re-created on a fresh
+machine to probe more checkpoints (``merge`` says when a run counts as the same run).
 """
 from __future__ import annotations
 
@@ -90,8 +92,8 @@ def export(source: Path, out: Path, add: bool = False) -> dict[str, Any]:
     return manifest
 
 
-# Per-iteration columns that measure the machine, not the run: two runs of the same config
-# and seed on the same machine model differ only there.
+# Per-iteration columns that measure the machine, not the agent: a run re-created exactly
+# differs from its original only there.
 TIMING_COLUMNS = ("wall_time", "iter_time", "sps", "pack_size")
 
 
@@ -128,9 +130,9 @@ def _check_same_run(kept: RunRecord, record: RunRecord, store: Path) -> None:
     run_id = record.info["run_id"]
     where = f"run {run_id} ({record.info.get('run_dir')})"
     if kept.metrics.empty or record.metrics.empty:
-        raise AnalysisError(f"{where}: {store} holds a run of that id, and without metrics on "
-                            "both sides nothing shows they are the same run; export it to a "
-                            "study of its own")
+        raise AnalysisError(f"{where}: {store} holds a run of that id, and one of the two has "
+                            "no metrics, so nothing shows they are the same run; export it to "
+                            "a study of its own")
     both = min(len(kept.metrics), len(record.metrics))
     # a store keeps no all-empty column (e.g. returns before any episode ended)
     a = kept.metrics.iloc[:both].dropna(axis=1, how="all")
