@@ -12,7 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from analysis import AnalysisError, load_runs
-from analysis.compact import MANIFEST, export
+from analysis.compact import MANIFEST, TIMING_COLUMNS, export
 from analysis.final import FinalReward
 from analysis.report import main, make_study_reports, study_dirs
 from deep_pg.run import run_training
@@ -163,8 +163,7 @@ def test_add_merges_a_recreated_runs_new_probe_checkpoints_and_new_runs(sweep, t
     rows = after.probes["gradient"].sort_values(["iteration", "variant"])
     assert rows.iteration.tolist() == [0, 0, 2, 3]  # the stored 2 replaced, 0 kept, 3 added
     assert rows.value.fillna(-1).tolist() == [0.5, -1, 0.75, 0.75]
-    timing = ["wall_time", "iter_time", "sps"]
-    kept, now = (runs.curves[runs.curves.run_id == "seed=0"].drop(columns=timing)
+    kept, now = (runs.curves[runs.curves.run_id == "seed=0"].drop(columns=list(TIMING_COLUMNS))
                  .dropna(axis=1, how="all").reset_index(drop=True) for runs in (before, after))
     pd.testing.assert_frame_equal(kept, now, check_like=True)
     assert len(after.curves[after.curves.run_id == "seed=1"]) > 0
