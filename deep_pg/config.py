@@ -42,17 +42,25 @@ class LoggerMode(str, Enum):
 
 ALGO_FAMILIES = ("ppo", "pg", "trpo")
 ALGO_NAMES = ("ppo", "ppo_m", "ppo_noclip", "trpo", "trpo_plus", "pg")
+# env.version of each env option: v5 is gymnasium's current MuJoCo version, v4 runs the model files
+# of the v2/v3 versions the papers used (v2/v3 themselves need mujoco-py); docs/fidelity.md.
+ENV_VERSIONS = {"hopper": ("v5", "v4"), "walker2d": ("v5", "v4"), "halfcheetah": ("v5", "v4"),
+                "humanoid": ("v5", "v4"), "pendulum": ("v1",)}
 
 
 @dataclass
 class EnvConfig:
     name: str = MISSING  # the config-group option (hopper, walker2d, ...)
-    id: str = MISSING  # gymnasium id, e.g. Hopper-v5
+    id: str = MISSING  # gymnasium id, e.g. Hopper-v5 (the env's YAML builds it from `version`)
+    version: Optional[str] = None  # the task's gymnasium version (ENV_VERSIONS); null: id given whole
     num_envs: int = 1  # environments stepped together by the training sampler
     max_episode_steps: Optional[int] = None  # null = the gymnasium spec's time limit
     # true: a time-limit truncation bootstraps from V(final obs); false: it is treated as
     # terminal, which is what the reference implementation did.
     timeout_bootstrap: bool = True
+    # false: episodes run on across iterations; true: every environment is reset when an
+    # iteration starts (its running return for reward scaling too), as the released code did.
+    reset_each_iteration: bool = False
 
 
 @dataclass
@@ -84,6 +92,7 @@ class AlgoConfig:
 
 
 REWARD_SCALING_MODES = ("returns", "rewards", "none")
+GRAD_CLIP_SCOPES = ("all", "ppo_policy")
 # The key was a bool before it had a "rewards" mode; OmegaConf stores a bool given to this str
 # field as 'True'/'False'. Older sweeps and run directories keep their meaning through this map.
 _REWARD_SCALING_BOOLS = {"true": "returns", "false": "none"}
@@ -112,6 +121,9 @@ class OptConfig:
     obs_clip: Optional[float] = 10.0
     reward_clip: Optional[float] = 10.0
     grad_clip: Optional[float] = None
+    # all: opt.grad_clip bounds the policy and value networks of every algorithm; ppo_policy: only
+    # the policy network of PPO and PG, as the released code (value network and TRPO unclipped).
+    grad_clip_scope: str = "all"
     adv_norm: bool = True
     activation: Activation = Activation.tanh
 
@@ -189,6 +201,9 @@ def validate(cfg: DictConfig | Config) -> None:
     and wandb hold 'returns' | 'rewards' | 'none' whatever was typed."""
     a, e, o = cfg.algo, cfg.env, cfg.opt
     _require(a.name in ALGO_NAMES, "algo.name", a.name, " | ".join(ALGO_NAMES))
+    if e.version is not None and e.name in ENV_VERSIONS:
+        _require(e.version in ENV_VERSIONS[e.name], "env.version", e.version,
+                 f"{' | '.join(ENV_VERSIONS[e.name])} for env={e.name}")
     _require(a.family in ALGO_FAMILIES, "algo.family", a.family, " | ".join(ALGO_FAMILIES))
     _require(cfg.total_steps > 0, "total_steps", cfg.total_steps, "a positive number of env steps")
     _require(a.steps_per_iter > 0, "algo.steps_per_iter", a.steps_per_iter, "a positive integer")
@@ -223,6 +238,8 @@ def validate(cfg: DictConfig | Config) -> None:
         value = getattr(o, key)
         _require(value is None or value > 0, f"opt.{key}", value, "a positive number or null")
     o.reward_scaling = reward_scaling_mode(o.reward_scaling)  # stored canonical from here on
+    _require(o.grad_clip_scope in GRAD_CLIP_SCOPES, "opt.grad_clip_scope", o.grad_clip_scope,
+             " | ".join(GRAD_CLIP_SCOPES))
     _require(cfg.checkpoint.every > 0, "checkpoint.every", cfg.checkpoint.every, "a positive integer")
     _require(cfg.checkpoint.every_minutes > 0, "checkpoint.every_minutes",
              cfg.checkpoint.every_minutes, "a positive number of minutes")

@@ -93,6 +93,6 @@ def test_unknown_gymnasium_id_names_the_key(tmp_path):
 
 
 def test_cfg_job_shows_the_composed_config(tmp_path):
-    proc = run_cli("algo=ppo_m", "env=walker2d", "--cfg", "job", cwd=tmp_path)
+    proc = run_cli("algo=ppo_m", "env=walker2d", "--cfg", "job", "--resolve", cwd=tmp_path)
     assert "name: ppo_m" in proc.stdout and "id: Walker2d-v5" in proc.stdout
     assert "lr_anneal: false" in proc.stdout

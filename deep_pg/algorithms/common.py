@@ -32,6 +32,16 @@ def _tensor(values, dtype=torch.float32) -> torch.Tensor:
     return torch.tensor(list(values), dtype=dtype)
 
 
+def _grad_clip(opt, policy_of: str | None) -> float:
+    """opt.grad_clip for the policy network of an algorithm family (``policy_of``) or for the
+    value network (None); inf where opt.grad_clip_scope leaves that network unclipped."""
+    if opt.grad_clip is None:
+        return float("inf")
+    if opt.grad_clip_scope == "ppo_policy" and policy_of not in ("ppo", "pg"):
+        return float("inf")
+    return opt.grad_clip
+
+
 @dataclass
 class MemberSettings:
     """The settings that may differ between the members of a pack, one entry per member.
@@ -49,7 +59,8 @@ class MemberSettings:
     value_clip: torch.Tensor  # bool: opt.value_clip
     value_clip_eps: torch.Tensor
     entropy_coef: torch.Tensor
-    grad_clip: torch.Tensor  # opt.grad_clip, inf = off
+    grad_clip: torch.Tensor  # opt.grad_clip of the policy network, inf = off
+    value_grad_clip: torch.Tensor  # opt.grad_clip of the value network, inf = off
     adv_norm: torch.Tensor  # bool: opt.adv_norm
     max_kl: torch.Tensor  # TRPO delta at the start ...
     max_kl_final: torch.Tensor  # ... and at the end (= max_kl without a schedule)
@@ -74,7 +85,8 @@ class MemberSettings:
             value_clip=_tensor((x.value_clip for x in o), torch.bool),
             value_clip_eps=_tensor(x.value_clip_eps for x in a),
             entropy_coef=_tensor(x.entropy_coef for x in a),
-            grad_clip=_tensor(inf if x.grad_clip is None else x.grad_clip for x in o),
+            grad_clip=_tensor(_grad_clip(x, policy_of=alg.family) for x, alg in zip(o, a)),
+            value_grad_clip=_tensor(_grad_clip(x, policy_of=None) for x in o),
             adv_norm=_tensor((x.adv_norm for x in o), torch.bool),
             max_kl=_tensor(x.max_kl for x in a),
             max_kl_final=_tensor(x.max_kl if x.max_kl_final is None else x.max_kl_final for x in a),
@@ -256,7 +268,7 @@ def value_step(agent: PackAgent, mb: Batch) -> torch.Tensor:
                       s.value_clip_eps)
     agent.value_optimizer.zero_grad()
     loss.sum().backward()  # members share no parameters: each gets its own gradient
-    clip_member_gradients(agent.value.parameters(), s.grad_clip)
+    clip_member_gradients(agent.value.parameters(), s.value_grad_clip)
     agent.value_optimizer.step()
     return loss.detach()
 

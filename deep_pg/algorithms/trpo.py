@@ -91,7 +91,8 @@ def trpo_update(agent: PackAgent, batch: Batch, cfg, rngs,
     surrogate_old = surrogate_objective(policy, batch, s)
     policy.zero_grad(set_to_none=True)
     surrogate_old.sum().backward()
-    # opt.grad_clip is honoured here too (the reference implementation ignored it for TRPO+).
+    # opt.grad_clip is honoured here too unless opt.grad_clip_scope=ppo_policy (the released code
+    # ignored it for TRPO+).
     grad_norm = clip_member_gradients(params, s.grad_clip)
     g = flat_members([p.grad for p in params])
     policy.zero_grad(set_to_none=True)

@@ -95,6 +95,14 @@ class BatchEnv(EnvSet):
         self.obs = next_obs
         return StepResult(next_obs, reward, terminated, truncated, final_obs, returns, lengths)
 
+    def restart(self, which: np.ndarray) -> None:
+        """Reset the envs marked in ``which`` in the middle of their episodes, which are dropped
+        unfinished (env.reset_each_iteration: the released code reset every env per iteration)."""
+        for i in np.flatnonzero(which):
+            self.obs[i] = self.envs[i].reset()[0]
+            self.elapsed[i] = 0
+            self.episode_return[i] = 0.0
+
     # --- exact save/restore, so a resumed run continues the same trajectories -------------------
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -130,6 +130,11 @@ class RewardScaler:
             reward = clip(reward, -self.clip, self.clip)
         return reward
 
+    def restart(self, which: np.ndarray) -> None:
+        """Envs in ``which`` start a new episode without one having ended: their running return
+        (``returns`` mode) starts again from zero, as at an episode end."""
+        self.running_return[which] = 0.0
+
     def frozen(self) -> "RewardScaler":
         twin = copy.deepcopy(self)
         twin.update_stats = False

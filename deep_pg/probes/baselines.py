@@ -117,7 +117,7 @@ def value_fitter(net: ValueNetwork, settings: MemberSettings) -> PackAgent:
     value = StackedValue([net])
     optimizer = MemberAdam(value.parameters(), torch.tensor([FIT_LR]), torch.tensor([FIT_ADAM_EPS]))
     settings = replace(settings, value_clip=torch.tensor([False]),
-                       grad_clip=torch.tensor([float("inf")]))
+                       value_grad_clip=torch.tensor([float("inf")]))
     return PackAgent(None, value, None, optimizer, settings)
 
 

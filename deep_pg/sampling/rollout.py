@@ -61,9 +61,12 @@ class MemberSampler:
         self.obs_normalizer, self.reward_scaler = build_normalizers(cfg, self.env.obs_dim)
         self.generator = torch.Generator().manual_seed(cfg.seed)  # the stream of action noise
         self._obs = self.obs_normalizer(self.env.obs)
+        self.reset_each_iteration = cfg.env.reset_each_iteration
 
     def collect(self, policy: PolicyArrays, steps_per_env: int) -> Rollout:
         env, n = self.env, self.env.num_envs
+        if self.reset_each_iteration:
+            self._restart_unfinished_episodes()
         obs = np.empty((steps_per_env, n, env.obs_dim), dtype=np.float32)
         actions = np.empty((steps_per_env, n, env.act_dim), dtype=np.float32)
         rewards = np.empty((steps_per_env, n), dtype=np.float32)
@@ -93,6 +96,15 @@ class MemberSampler:
             episode_lengths += step.episode_lengths
         return Rollout(obs, actions, rewards, terminated, truncated, final_obs,
                        episode_returns, episode_lengths)
+
+    def _restart_unfinished_episodes(self) -> None:
+        """env.reset_each_iteration: every env starts the iteration at a fresh episode. An env
+        whose episode ended on the last step was reset then and is left as it is."""
+        running = self.env.elapsed > 0
+        if running.any():
+            self.env.restart(running)
+            self.reward_scaler.restart(running)
+            self._obs[running] = self.obs_normalizer(self.env.obs[running])
 
     def normalizers(self) -> tuple:
         """Frozen copies of the observation normalizer and reward scaler (for probes)."""
