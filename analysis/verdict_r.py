@@ -1,0 +1,192 @@
+"""The final-return comparison with the published table, by the rule in docs/preregistration.md.
+
+Everything here is that page's rule as code: the t-interval of a cell's mean, its verdict against
+the published mean, Welch comparisons between algorithms, and the power of each (the smallest
+difference its n could detect, and the seeds a given difference would need), exact through the
+noncentral t distribution.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, stats
+
+# The companion paper's table (Engstrom et al., ICLR 2020, arXiv 2005.12729): mean reward of the
+# released configurations on gym's -v2 tasks.
+PUBLISHED = {
+    ("hopper", "ppo"): 2513.0, ("hopper", "ppo_m"): 2142.0,
+    ("hopper", "trpo"): 2043.0, ("hopper", "trpo_plus"): 2466.0,
+    ("walker2d", "ppo"): 3292.0, ("walker2d", "ppo_m"): 2735.0,
+    ("walker2d", "trpo"): 2791.0, ("walker2d", "trpo_plus"): 3050.0,
+    ("humanoid", "ppo"): 806.0, ("humanoid", "ppo_m"): 674.0,
+    ("humanoid", "trpo"): 586.0, ("humanoid", "trpo_plus"): 1030.0,
+}
+# The companion paper's claims, as (higher, lower) pairs of algorithms within one environment.
+COMPARISONS = (("ppo", "ppo_m"), ("trpo_plus", "trpo"), ("trpo_plus", "ppo"))
+
+LEVEL = 0.95  # two-sided
+ALPHA = 1 - LEVEL
+POWER = 0.8
+MIN_RUNS = 5  # fewer runs: no verdict, and the interval is not called 95%
+MAX_HALF_WIDTH = 0.20  # of the published mean, for "reproduced"
+PUBLISHED_BAND = 0.05  # of the published mean: "below"/"above" need a miss larger than this
+PLANNING_DIFFERENCE = 0.10  # of the published mean: the difference the seeds-needed column plans for
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell's interval and verdict."""
+
+    n: int
+    mean: float
+    low: float
+    high: float
+    published: float | None
+    verdict: str  # reproduced | below | above | inconclusive | too few runs | no published value
+    detectable: float  # smallest |mean - published| a one-sample t-test detects at this n
+    seeds_needed: int | None  # for a difference of PLANNING_DIFFERENCE * published
+
+
+def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, float, float]:
+    """(mean, low, high): the two-sided Student-t interval of the mean."""
+    x = np.asarray(values, dtype=float)
+    mean = float(x.mean())
+    if len(x) < 2:
+        return mean, math.nan, math.nan
+    half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return mean, float(mean - half), float(mean + half)
+
+
+def verdict(published: float, low: float, high: float) -> str:
+    """docs/preregistration.md: reproduced | below | above | inconclusive."""
+    if high < (1 - PUBLISHED_BAND) * published:
+        return "below"
+    if low > (1 + PUBLISHED_BAND) * published:
+        return "above"
+    if low <= published <= high and (high - low) / 2 <= MAX_HALF_WIDTH * published:
+        return "reproduced"
+    return "inconclusive"
+
+
+def _power(effect: float, df: float, scale: float) -> float:
+    """Power of a two-sided t-test with ``df`` degrees of freedom for a true difference ``effect``
+    whose standard error is ``scale``."""
+    crit = stats.t.ppf(1 - ALPHA / 2, df)
+    nc = effect / scale
+    power = float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
+    return 1.0 if math.isnan(power) else power  # nct's tails underflow at very large nc
+
+
+def detectable_difference(sd: float, n: int) -> float:
+    """Smallest difference a one-sample t-test over n runs with standard deviation ``sd``
+    detects with probability POWER at two-sided level ALPHA."""
+    if n < 2 or not sd > 0:
+        return math.nan
+    se = sd / math.sqrt(n)
+    return float(optimize.brentq(lambda d: _power(d, n - 1, se) - POWER, 1e-9 * se, 100 * se))
+
+
+def seeds_needed(sd: float, difference: float, max_n: int = 10_000) -> int | None:
+    """Runs a one-sample t-test needs to detect ``difference`` with probability POWER."""
+    if not sd > 0 or difference <= 0:
+        return None
+    for n in range(2, max_n + 1):
+        if _power(difference, n - 1, sd / math.sqrt(n)) >= POWER:
+            return n
+    return None
+
+
+def cell(values: Sequence[float], published: float | None) -> Cell:
+    """A cell's interval, verdict and power from its runs' final returns."""
+    x = np.asarray(values, dtype=float)
+    mean, low, high = t_interval(x)
+    sd = float(x.std(ddof=1)) if len(x) > 1 else math.nan
+    if published is None:
+        label = "no published value"
+    elif len(x) < MIN_RUNS:
+        label = "too few runs"
+    else:
+        label = verdict(published, low, high)
+    needed = None if published is None else seeds_needed(sd, PLANNING_DIFFERENCE * published)
+    return Cell(len(x), mean, low, high, published, label, detectable_difference(sd, len(x)),
+                needed)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Welch's interval of mean(a) - mean(b) and what it says."""
+
+    difference: float
+    low: float
+    high: float
+    df: float
+    verdict: str  # higher | lower | no difference detected | too few runs
+    detectable: float  # smallest difference Welch's test detects at these n and SDs
+
+
+def welch(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Comparison:
+    """Welch's two-sided t-interval of mean(a) - mean(b)."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    diff = float(x.mean() - y.mean())
+    if min(len(x), len(y)) < 2:
+        return Comparison(diff, math.nan, math.nan, math.nan, "too few runs", math.nan)
+    vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    se = math.sqrt(vx + vy)
+    df = (vx + vy) ** 2 / (vx ** 2 / (len(x) - 1) + vy ** 2 / (len(y) - 1))
+    half = stats.t.ppf(0.5 + level / 2, df) * se
+    low, high = diff - half, diff + half
+    if min(len(x), len(y)) < MIN_RUNS:
+        label = "too few runs"
+    elif low > 0:
+        label = "higher"
+    elif high < 0:
+        label = "lower"
+    else:
+        label = "no difference detected"
+    detectable = float(optimize.brentq(lambda d: _power(d, df, se) - POWER, 1e-9 * se, 100 * se))
+    return Comparison(diff, low, high, float(df), label, detectable)
+
+
+def run_setting(info) -> str:
+    """``released`` for a run made with the released code's semantics (setting=released), else
+    ``paper``; read from the config keys the setting sets (runs made before those keys existed
+    have them missing: they are ``paper`` runs)."""
+    released = (info.get("env.reset_each_iteration") is True
+                and info.get("opt.grad_clip_scope") == "ppo_policy"
+                and info.get("env.timeout_bootstrap") is False)
+    return "released" if released else "paper"
+
+
+def r_tables(final):
+    """(cells, comparisons) DataFrames from ``analysis.final.final_rewards`` rows: one cell per
+    (setting, env_id, algo) with its interval, verdict and power; one row per companion claim
+    (COMPARISONS) within each (setting, env_id). Failed runs are listed, not judged."""
+    import pandas as pd
+
+    df = final.copy()
+    df["setting"] = [run_setting(row) for row in df.to_dict("records")]
+    done = df[df["status"] == "completed"]
+    rows, pairs = [], []
+    for (setting, env_id, env, algo), group in done.groupby(["setting", "env_id", "env", "algo"]):
+        c = cell(group["final_return"].to_numpy(), PUBLISHED.get((env, algo)))
+        failed = int(((df["setting"] == setting) & (df["env_id"] == env_id) & (df["algo"] == algo)
+                      & (df["status"] != "completed")).sum())
+        rows.append({"setting": setting, "env_id": env_id, "env": env, "algo": algo,
+                     "n": c.n, "failed": failed, "mean": c.mean, "t95_low": c.low,
+                     "t95_high": c.high, "published": c.published, "verdict": c.verdict,
+                     "detectable": c.detectable, "seeds_needed_10pct": c.seeds_needed,
+                     "seeds": ",".join(str(s) for s in sorted(group["seed"]))})
+    for (setting, env_id), group in done.groupby(["setting", "env_id"]):
+        by_algo = {a: g["final_return"].to_numpy() for a, g in group.groupby("algo")}
+        for hi, lo in COMPARISONS:
+            if hi in by_algo and lo in by_algo:
+                w = welch(by_algo[hi], by_algo[lo])
+                pairs.append({"setting": setting, "env_id": env_id, "comparison": f"{hi} - {lo}",
+                              "n": f"{len(by_algo[hi])} vs {len(by_algo[lo])}",
+                              "difference": w.difference, "welch95_low": w.low,
+                              "welch95_high": w.high, "verdict": w.verdict,
+                              "detectable": w.detectable})
+    return pd.DataFrame(rows), pd.DataFrame(pairs)
