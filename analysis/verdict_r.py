@@ -150,7 +150,7 @@ def welch(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Compa
     return Comparison(diff, low, high, float(df), label, detectable)
 
 
-def run_setting(info) -> str:
+def run_preset(info) -> str:
     """``released`` for a run made with the released code's semantics (setting=released), else
     ``paper``; read from the config keys the setting sets (runs made before those keys existed
     have them missing: they are ``paper`` runs)."""
@@ -162,31 +162,113 @@ def run_setting(info) -> str:
 
 def r_tables(final):
     """(cells, comparisons) DataFrames from ``analysis.final.final_rewards`` rows: one cell per
-    (setting, env_id, algo) with its interval, verdict and power; one row per companion claim
-    (COMPARISONS) within each (setting, env_id). Failed runs are listed, not judged."""
+    (preset, env_id, algo) with its interval, verdict and power; one row per companion claim
+    (COMPARISONS) within each (preset, env_id). Failed runs are listed, not judged."""
     import pandas as pd
 
     df = final.copy()
-    df["setting"] = [run_setting(row) for row in df.to_dict("records")]
+    df["preset"] = [run_preset(row) for row in df.to_dict("records")]
     done = df[df["status"] == "completed"]
     rows, pairs = [], []
-    for (setting, env_id, env, algo), group in done.groupby(["setting", "env_id", "env", "algo"]):
+    for (preset, env_id, env, algo), group in done.groupby(["preset", "env_id", "env", "algo"]):
         c = cell(group["final_return"].to_numpy(), PUBLISHED.get((env, algo)))
-        failed = int(((df["setting"] == setting) & (df["env_id"] == env_id) & (df["algo"] == algo)
+        failed = int(((df["preset"] == preset) & (df["env_id"] == env_id) & (df["algo"] == algo)
                       & (df["status"] != "completed")).sum())
-        rows.append({"setting": setting, "env_id": env_id, "env": env, "algo": algo,
-                     "n": c.n, "failed": failed, "mean": c.mean, "t95_low": c.low,
-                     "t95_high": c.high, "published": c.published, "verdict": c.verdict,
+        rows.append({"preset": preset, "env_id": env_id, "env": env, "algo": algo,
+                     "n": c.n, "failed": failed, "mean": c.mean, "t_low": c.low,
+                     "t_high": c.high, "published": c.published, "verdict": c.verdict,
                      "detectable": c.detectable, "seeds_needed_10pct": c.seeds_needed,
                      "seeds": ",".join(str(s) for s in sorted(group["seed"]))})
-    for (setting, env_id), group in done.groupby(["setting", "env_id"]):
+    for (preset, env_id), group in done.groupby(["preset", "env_id"]):
         by_algo = {a: g["final_return"].to_numpy() for a, g in group.groupby("algo")}
         for hi, lo in COMPARISONS:
             if hi in by_algo and lo in by_algo:
                 w = welch(by_algo[hi], by_algo[lo])
-                pairs.append({"setting": setting, "env_id": env_id, "comparison": f"{hi} - {lo}",
+                pairs.append({"preset": preset, "env_id": env_id, "comparison": f"{hi} - {lo}",
                               "n": f"{len(by_algo[hi])} vs {len(by_algo[lo])}",
-                              "difference": w.difference, "welch95_low": w.low,
-                              "welch95_high": w.high, "verdict": w.verdict,
+                              "difference": w.difference, "welch_low": w.low,
+                              "welch_high": w.high, "verdict": w.verdict,
                               "detectable": w.detectable})
     return pd.DataFrame(rows), pd.DataFrame(pairs)
+
+
+def best_returns(runs):
+    """Each run's largest per-iteration mean return (the secondary outcome), by run_id."""
+    from analysis.final import FinalReward, final_rewards
+
+    return final_rewards(runs, FinalReward("max")).set_index("run_id")["final_return"]
+
+
+def strip_plot(final, cells, path) -> None:
+    """Every run's final return per (environment, algorithm), its cell's 95% t-interval and the
+    published mean: the figure of R."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = final[final["status"] == "completed"].assign(
+        preset=[run_preset(r) for r in final.to_dict("records")])
+    panels = sorted(cells.groupby(["preset", "env_id"]).groups)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    rng = np.random.default_rng(0)  # horizontal jitter only
+    interval_label = ("mean, 95% t-interval" if cells["n"].min() >= MIN_RUNS
+                      else f"mean, t-interval (called 95% only where n >= {MIN_RUNS})")
+    for ax, (preset, env_id) in zip(axes[0], panels):
+        here = cells[(cells["preset"] == preset) & (cells["env_id"] == env_id)]
+        for i, c in enumerate(here.itertuples()):
+            y = df[(df["preset"] == preset) & (df["env_id"] == env_id) & (df["algo"] == c.algo)]
+            ax.scatter(i + rng.uniform(-0.12, 0.12, len(y)), y["final_return"], s=12,
+                       color="0.35", zorder=3)
+            ax.errorbar(i + 0.3, c.mean, yerr=[[c.mean - c.t_low], [c.t_high - c.mean]],
+                        fmt="o", color="C0", capsize=3, label=interval_label if i == 0 else None)
+            if c.published == c.published:  # not NaN
+                ax.scatter(i + 0.3, c.published, marker="D", color="C3", zorder=4,
+                           label="published mean" if i == 0 else None)
+        ax.set_xticks(range(len(here)), [f"{a}\nn={n}" for a, n in zip(here["algo"], here["n"])])
+        ax.set_title(f"{env_id}, setting={preset}")
+        ax.set_ylabel("final return (last 10 iterations)")
+    axes[0][0].legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m analysis.verdict_r RESULTS... --out DIR: R's cells and comparisons (CSV files and
+    a plain table on stdout) and its strip plot, by the rule of docs/preregistration.md."""
+    import argparse
+    from pathlib import Path
+
+    import pandas as pd
+
+    from analysis.final import final_rewards
+    from analysis.runs import load_runs
+
+    parser = argparse.ArgumentParser(prog="python -m analysis.verdict_r", description=main.__doc__)
+    parser.add_argument("sources", nargs="+", help="results/<study> folders or sweep directories")
+    parser.add_argument("--out", required=True, type=Path, help="folder for the CSVs and figure")
+    args = parser.parse_args(argv)
+    finals = []
+    for source in args.sources:
+        runs = load_runs(source, progress=False)
+        final = final_rewards(runs)
+        final["best_return"] = final["run_id"].map(best_returns(runs))
+        finals.append(final)
+    final = pd.concat(finals, ignore_index=True)
+    cells, pairs = r_tables(final)
+    best = (final[final["status"] == "completed"]
+            .assign(preset=lambda d: [run_preset(r) for r in d.to_dict("records")])
+            .groupby(["preset", "env_id", "algo"])["best_return"].mean().rename("best_mean"))
+    cells = cells.merge(best.reset_index(), on=["preset", "env_id", "algo"], how="left")
+    args.out.mkdir(parents=True, exist_ok=True)
+    cells.to_csv(args.out / "r_cells.csv", index=False)
+    pairs.to_csv(args.out / "r_comparisons.csv", index=False)
+    strip_plot(final, cells, args.out / "r_strip.png")
+    print(cells.round(1).to_string(index=False))
+    print()
+    print(pairs.round(1).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

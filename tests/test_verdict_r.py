@@ -78,7 +78,7 @@ def test_r_tables_group_by_setting_version_and_algorithm():
     rows.append({**rows[0], "seed": 106, "status": "failed", "final_return": np.nan})
     cells, pairs = v.r_tables(pd.DataFrame(rows))
     ppo = cells.set_index("algo").loc["ppo"]
-    assert (ppo.setting, ppo.n, ppo.failed, ppo.published) == ("released", 6, 1, 2513.0)
+    assert (ppo.preset, ppo.n, ppo.failed, ppo.published) == ("released", 6, 1, 2513.0)
     assert ppo.verdict == "reproduced"
     assert cells.set_index("algo").loc["ppo_m"].verdict == "below"
     (pair,) = pairs.itertuples()
