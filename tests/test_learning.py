@@ -50,7 +50,8 @@ def _defined_metrics(batch, policy) -> dict[str, float]:
     mean_old, std_old = batch.mean_old.double().numpy(), np.exp(batch.log_std_old.double().numpy())
     mean_fn, std_new = _numpy_policy(policy)
     mean_new = mean_fn(obs)
-    ratio = np.exp(_log_density(actions, mean_new, std_new) - _log_density(actions, mean_old, std_old))
+    ratio = np.exp(_log_density(actions, mean_new, std_new)
+                   - _log_density(actions, mean_old, std_old))
     kl = (np.log(std_new / std_old) + (std_old**2 + (mean_old - mean_new) ** 2) / (2 * std_new**2)
           - 0.5).sum(-1)
     return {"clip_frac": float(np.mean(np.abs(ratio - 1) > CLIP_EPS)),
@@ -89,14 +90,14 @@ def test_ppo_return_improves_by_a_margin_on_every_seed(trained):
     first = [r["return_mean"] for r in rows[0]]
     last = [np.mean([rows[i][m]["return_mean"] for i in (-2, -1)]) for m in range(len(SEEDS))]
     # Measured: ~7 in the first iteration, 37-64 in the last two on every seed.
-    for seed, start, end in zip(SEEDS, first, last):
+    for seed, start, end in zip(SEEDS, first, last, strict=True):
         assert end >= start + 20, f"seed {seed}: return {start:.1f} -> {end:.1f}"
 
 
 def test_logged_clip_frac_max_ratio_and_kl_are_their_definitions(trained):
     rows, defined = trained
-    for iteration_rows, iteration_defined in zip(rows, defined):
-        for row, want in zip(iteration_rows, iteration_defined):
+    for iteration_rows, iteration_defined in zip(rows, defined, strict=True):
+        for row, want in zip(iteration_rows, iteration_defined, strict=True):
             # A pair within float32 rounding of the clip edge may land on either side.
             assert row["clip_frac"] == pytest.approx(want["clip_frac"], abs=2 / STEPS)
             assert row["max_ratio"] == pytest.approx(want["max_ratio"], rel=1e-3)

@@ -112,7 +112,7 @@ def test_reward_scaling_by_returns_divides_by_the_std_of_discounted_returns():
     ends = np.array([[False, False], [False, True], [False, False], [True, False]])
     scaler = RewardScaler(2, gamma=0.9, mode="returns", clip=None)
     running, seen = np.zeros(2), []
-    for r, end in zip(rewards, ends):
+    for r, end in zip(rewards, ends, strict=True):
         running = running * 0.9 + r
         seen.extend(running)
         scaled = scaler(r, end)

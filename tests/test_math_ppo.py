@@ -50,7 +50,7 @@ CASES = [
 
 
 def test_surrogate_values_and_zero_gradient_where_clipped():
-    ratios, advantages, expected, slopes = (list(x) for x in zip(*CASES))
+    ratios, advantages, expected, slopes = (list(x) for x in zip(*CASES, strict=True))
     policy = RatioPolicy(ratios)
     batch = _batch(len(CASES), advantages)
     values = surrogate(policy, batch, batch.advantages, EPS)
@@ -58,19 +58,18 @@ def test_surrogate_values_and_zero_gradient_where_clipped():
     values.sum().backward()
     # d/d log r = r * d/d r
     grad = policy.log_ratio.grad.numpy()
-    assert grad == pytest.approx([r * s for r, s in zip(ratios, slopes)], abs=1e-12)
+    assert grad == pytest.approx([r * s for r, s in zip(ratios, slopes, strict=True)], abs=1e-12)
 
 
 def test_surrogate_without_a_clip_is_the_ratio_times_the_advantage():
-    ratios, advantages, _, _ = (list(x) for x in zip(*CASES))
+    ratios, advantages, _, _ = (list(x) for x in zip(*CASES, strict=True))
     policy = RatioPolicy(ratios)
     batch = _batch(len(CASES), advantages)
     values = surrogate(policy, batch, batch.advantages, float("inf"))
-    assert values.detach().numpy() == pytest.approx([r * a for r, a in zip(ratios, advantages)],
-                                                    rel=1e-12)
+    products = [r * a for r, a in zip(ratios, advantages, strict=True)]
+    assert values.detach().numpy() == pytest.approx(products, rel=1e-12)
     values.sum().backward()
-    assert policy.log_ratio.grad.numpy() == pytest.approx(
-        [r * a for r, a in zip(ratios, advantages)], rel=1e-12)
+    assert policy.log_ratio.grad.numpy() == pytest.approx(products, rel=1e-12)  # r * dS/dr
 
 
 def test_surrogate_clips_each_member_at_its_own_eps():

@@ -25,8 +25,10 @@ DISTINCT = ["algo.policy_lr=1.1e-4", "algo.value_lr=2.2e-4", "algo.adam_eps=3.3e
             "opt.grad_clip=0.9"]
 # Booleans in both patterns, so that reading one toggle for another shows.
 TOGGLES = [
-    ["opt.lr_anneal=true", "opt.value_clip=false", "opt.adv_norm=true", "env.timeout_bootstrap=false"],
-    ["opt.lr_anneal=false", "opt.value_clip=true", "opt.adv_norm=false", "env.timeout_bootstrap=true"],
+    ["opt.lr_anneal=true", "opt.value_clip=false", "opt.adv_norm=true",
+     "env.timeout_bootstrap=false"],
+    ["opt.lr_anneal=false", "opt.value_clip=true", "opt.adv_norm=false",
+     "env.timeout_bootstrap=true"],
 ]
 
 
@@ -116,7 +118,7 @@ def test_training_advantages_use_each_runs_gamma_and_lambda():
         rollouts, batch = trainer.collect()
     finally:
         trainer.close()
-    for m, (cfg, rollout) in enumerate(zip(cfgs, rollouts)):
+    for m, (cfg, rollout) in enumerate(zip(cfgs, rollouts, strict=True)):
         assert rollout.truncated.any()  # Pendulum's 200-step limit falls inside the 512 steps
         agent = trainer.agent.member(m)
         single = make_batch(rollout, agent.policy, agent.value, cfg.algo.gamma,

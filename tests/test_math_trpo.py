@@ -101,8 +101,11 @@ def test_accepted_step_reports_its_closed_form_kl_and_surrogate_gain():
     ratio = np.exp(_log_density(actions, mean_new(obs), std_new)
                    - _log_density(actions, mean_old(obs), std_old))
     assert float(metrics["policy_loss"][0]) == pytest.approx(-a.mean(), abs=1e-6)
-    assert float(metrics["surrogate_improvement"][0]) == pytest.approx((ratio * a).mean() - a.mean(),
-                                                                       rel=1e-3)
-    flat = lambda p: torch.cat([x.detach().reshape(-1) for x in p.parameters()]).double()
-    assert float(metrics["step_norm"][0]) == pytest.approx(float((flat(new) - flat(old)).norm()),
-                                                           rel=1e-4)
+    gain = (ratio * a).mean() - a.mean()
+    assert float(metrics["surrogate_improvement"][0]) == pytest.approx(gain, rel=1e-3)
+
+    def flat(p):
+        return torch.cat([x.detach().reshape(-1) for x in p.parameters()]).double()
+
+    step = float((flat(new) - flat(old)).norm())
+    assert float(metrics["step_norm"][0]) == pytest.approx(step, rel=1e-4)
