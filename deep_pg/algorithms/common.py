@@ -24,10 +24,6 @@ from deep_pg.networks import (GaussianPolicy, StackedPolicy, StackedValue, Value
 NO_CLIP_REPORT_EPS = 0.2  # clip_frac of an algorithm that does not clip is reported at eps = 0.2
 
 
-class NonFiniteError(RuntimeError):
-    """A loss or a parameter became NaN/inf: training of that run cannot continue."""
-
-
 def _tensor(values, dtype=torch.float32) -> torch.Tensor:
     return torch.tensor(list(values), dtype=dtype)
 

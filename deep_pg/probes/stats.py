@@ -70,6 +70,6 @@ def corrected_cosine(measured: float, reliability: float) -> float:
 
 
 def mean_relative_error(predictions: np.ndarray, targets: np.ndarray) -> float:
-    """MRE = mean over states of |V - target| / |target| (DESIGN.md)."""
+    """MRE = mean over states of |V - target| / |target| (docs/probes.md)."""
     predictions, targets = np.asarray(predictions, float), np.asarray(targets, float)
     return float(np.mean(np.abs(predictions - targets) / np.abs(targets)))

@@ -1,4 +1,5 @@
-"""The run directory contract (DESIGN.md): metrics.jsonl appended per iteration, summary.json last."""
+"""The run directory contract (README, "Where results land"): metrics.jsonl appended per
+iteration, summary.json last."""
 from __future__ import annotations
 
 import json
