@@ -1,4 +1,5 @@
-"""The `deep-pg` entry point: a thin Hydra app that hands the composed config to the Trainer."""
+"""The `deep-pg` entry point: a thin Hydra app that hands the composed config to the Trainer.
+Bad input, Hydra's own errors included, is one line `deep-pg: error: ...` and exit code 2."""
 from __future__ import annotations
 
 import os
@@ -8,7 +9,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from deep_pg import exits
 from deep_pg.config import register_configs
+from deep_pg.hydra_errors import run_app
 from deep_pg.sweep.presets import combine_sweep_presets
 from deep_pg.sweep.resolvers import register_resolvers
 
@@ -20,11 +23,13 @@ register_configs()
 register_resolvers()
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def _hydra_main(cfg: DictConfig) -> float | None:
+def train(cfg: DictConfig) -> float | None:
     from deep_pg.run import run_training
 
     return run_training(cfg)
+
+
+_hydra_main = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")(train)
 
 
 SHOW_SWEEP = "deep-pg +sweep=<preset> --cfg all --resolve -p hydra.sweeper.params"
@@ -34,14 +39,14 @@ def refuse_cfg_with_multirun(args: list[str]) -> None:
     """Hydra answers `-m ... --cfg` with a raw traceback; say in one line what works instead."""
     flags = {arg.split("=")[0] for arg in args}
     if flags & {"-m", "--multirun"} and flags & {"-c", "--cfg"}:
-        print(f"deep-pg: error: invalid value for '--cfg': together with -m (allowed: without -m; "
-              f"a sweep's parameters: {SHOW_SWEEP})", file=sys.stderr)
-        sys.exit(2)
+        exits.fail(f"invalid value for '--cfg': together with -m (allowed: without -m; "
+                   f"a sweep's parameters: {SHOW_SWEEP})")
 
 
 def main() -> None:
+    exits.set_program("deep-pg")
     refuse_cfg_with_multirun(sys.argv[1:])
     # Hydra rejects a repeated group, so `+sweep=a +sweep=b` becomes `+sweep=[a,b]` before
     # Hydra reads sys.argv.
     sys.argv[1:] = combine_sweep_presets(sys.argv[1:])
-    _hydra_main()
+    run_app(_hydra_main, train)

@@ -15,6 +15,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from deep_pg.suggest import did_you_mean
+
 
 class ConfigError(ValueError):
     """A configuration value is outside what deep_pg accepts."""
@@ -22,6 +24,17 @@ class ConfigError(ValueError):
     def __init__(self, key: str, value: Any, allowed: str):
         self.key, self.value, self.allowed = key, value, allowed
         super().__init__(f"invalid value for '{key}': {value!r} (allowed: {allowed})")
+
+
+class UnknownKey(ConfigError):
+    """A key no schema defines: a typo, or ``+key=value`` past the schema."""
+
+    def __init__(self, key: str, value: Any, known: list[str]):
+        parent, _, name = key.rpartition(".")
+        where = f"keys of '{parent}'" if parent else "top-level keys"
+        allowed = f"{where}: {', '.join(known)}{did_you_mean(name, known, parent and parent + '.')}"
+        self.key, self.value, self.allowed = key, value, allowed
+        ValueError.__init__(self, f"unknown key '{key}' (allowed: {allowed})")
 
 
 class Activation(str, Enum):
@@ -258,7 +271,7 @@ NOT_RUN_CONFIG = ("hydra",)
 
 
 def check_known_keys(cfg: DictConfig, schema: Any = Config) -> None:
-    """Raise ConfigError for the first key the schema does not define.
+    """Raise UnknownKey for the first key the schema does not define.
 
     ``+key=value`` (Hydra's own hint for a key it rejects) adds keys past the typed schema, so a
     typo like ``+algo.lr=1e-3`` would otherwise train with the key silently ignored.
@@ -271,8 +284,7 @@ def check_known_keys(cfg: DictConfig, schema: Any = Config) -> None:
 def _check_keys(given: dict, schema: dict, prefix: str) -> None:
     for key, value in given.items():
         if key not in schema:
-            where = f"keys of '{prefix.rstrip('.')}'" if prefix else "top-level keys"
-            raise ConfigError(f"{prefix}{key}", value, f"{where}: {', '.join(map(str, schema))}")
+            raise UnknownKey(f"{prefix}{key}", value, [str(k) for k in schema])
         if isinstance(schema[key], dict) and isinstance(value, dict):
             _check_keys(value, schema[key], f"{prefix}{key}.")
 

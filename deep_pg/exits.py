@@ -1,11 +1,18 @@
 """How a command that does not complete ends: an exit that carries its one-line reason.
 
-``deep-pg`` and ``deep-pg-probe`` print the reason and raise one of these (exit code 2 for bad
-input, 1 for a failed run). A sweep job (``deep_pg.sweep.jobs``) catches the same exception and
-puts its reason into the failed ``JobReturn`` and the index line, so nothing reads a job's output
-to find out why it failed.
+Bad input is one line ``<command>: error: <reason>`` on stderr and exit code 2 (``fail``, the one
+place that prints it; ``deep_pg.hydra_errors`` brings Hydra's own errors here too); a failed run
+exits 1. ``deep-pg`` and ``deep-pg-probe`` raise one of these exits, and a sweep job
+(``deep_pg.sweep.jobs``) catches the same exception and puts its reason into the failed
+``JobReturn`` and the index line, so nothing reads a job's output to find out why it failed.
 """
 from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+# The console command bad-input lines are prefixed with; each entry point sets its own.
+_program = ["deep-pg"]
 
 
 class RunExit(SystemExit):
@@ -29,3 +36,23 @@ class RunFailed(RunExit):
     """The run started and failed (NaN/inf, a crash); its summary.json says the same."""
 
     exit_code = 1
+
+
+def set_program(name: str) -> None:
+    """The command whose bad input is reported from here on (deep-pg, deep-pg-probe)."""
+    _program[0] = name
+
+
+def error_line(message: str) -> str:
+    return f"{_program[0]}: error: {message}"
+
+
+def report(message: str) -> None:
+    """Print the bad-input line (callers that go on to clean up before exiting)."""
+    print(error_line(message), file=sys.stderr, flush=True)
+
+
+def fail(message: str) -> NoReturn:
+    """Bad input: the one line on stderr, then exit code 2."""
+    report(message)
+    raise BadInput(message)

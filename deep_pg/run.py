@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from omegaconf import DictConfig
 
+from deep_pg import exits
 from deep_pg.checkpoint import CheckpointCadence, CheckpointError, load
 from deep_pg.config import ConfigError, check_known_keys
 from deep_pg.exits import BadInput, RunFailed
@@ -63,7 +63,7 @@ def _holds_user_data(run_dir: Path) -> bool:
 
 
 def report_bad_input(message: str, run_dir: Path) -> Outcome:
-    print(f"deep-pg: error: {message}", file=sys.stderr)
+    exits.report(message)
     if run_dir.is_dir() and not _holds_user_data(run_dir):
         shutil.rmtree(run_dir, ignore_errors=True)
     return Outcome("bad_input", reason=message)

@@ -20,16 +20,17 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from deep_pg import exits
 from deep_pg.cli import CONF_DIR, refuse_cfg_with_multirun
 from deep_pg.config import ConfigError, register_configs
 from deep_pg.exits import BadInput
+from deep_pg.hydra_errors import run_app
 from deep_pg.identity import IDENTITY_KEYS
 from deep_pg.probes.request import ProbeRequest, is_done, load_request, register_probe_app
 from deep_pg.sweep.resolvers import register_resolvers
 from deep_pg.tracking.wandb_logger import start_run
 
 log = logging.getLogger("deep_pg")
-PREFIX = "deep-pg-probe: error: "
 # Settings of the run itself: taken from the checkpoint, never from the command line.
 RUN_KEYS = (*IDENTITY_KEYS, "torch_threads")
 
@@ -44,17 +45,15 @@ def refuse_run_keys(args: list[str]) -> None:
         key, _, value = arg.partition("=")
         name = key.lstrip("+~")
         if not arg.startswith("-") and name.split(".")[0] in RUN_KEYS:
-            print(PREFIX + str(ConfigError(name, value, "probe and logger settings, run_dir, checkpoint "
-                                           "(the run's own settings come from its checkpoint)")),
-                  file=sys.stderr)
-            sys.exit(BadInput.exit_code)
+            exits.fail(str(ConfigError(name, value, "probe and logger settings, run_dir, checkpoint "
+                                       "(the run's own settings come from its checkpoint)")))
 
 
 def bad_input(err: ConfigError) -> BadInput:
     """One line on stderr; the job directory Hydra made goes if it holds only its bookkeeping."""
     from hydra.core.hydra_config import HydraConfig
 
-    print(PREFIX + str(err), file=sys.stderr)
+    exits.report(str(err))
     job_dir = Path(HydraConfig.get().runtime.output_dir)
     if job_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in job_dir.iterdir()):
         shutil.rmtree(job_dir, ignore_errors=True)
@@ -102,15 +101,15 @@ def probe(request: ProbeRequest) -> list[Path]:
             run.finish()
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="deep_pg_probe")
-def _hydra_main(cfg: DictConfig) -> list[str]:
-    return run_probe_job(cfg)
+_hydra_main = hydra.main(version_base="1.3", config_path=CONF_DIR,
+                         config_name="deep_pg_probe")(run_probe_job)
 
 
 def main() -> None:
+    exits.set_program("deep-pg-probe")
     refuse_cfg_with_multirun(sys.argv[1:])
     refuse_run_keys(sys.argv[1:])
-    _hydra_main()
+    run_app(_hydra_main, run_probe_job)
 
 
 if __name__ == "__main__":

@@ -5,23 +5,16 @@ line naming the problem, instead of failing job by job (or, on Slurm, after queu
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, Sequence
 
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf
 
 from deep_pg.config import ConfigError
+from deep_pg.exits import fail
 from deep_pg.sweep import apps
 from deep_pg.sweep.jobs import job_config, job_run_dir
-
-EXIT_BAD_INPUT = 2  # as deep_pg.run: bad input exits 2 with one line on stderr
-
-
-def fail(message: str) -> NoReturn:
-    print(f"deep-pg: error: {message}", file=sys.stderr)
-    sys.exit(EXIT_BAD_INPUT)
 
 
 def check_pack_size(pack) -> int:
