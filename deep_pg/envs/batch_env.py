@@ -9,6 +9,7 @@ episode that ends is reset in the same step, and the observation it ended in is 
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from deep_pg.envs.arrays import clip
+from deep_pg.envs.mujoco_twins import stepper_for
 
 
 @dataclass
@@ -40,22 +42,27 @@ def make_env(env_id: str) -> gym.Env:
 
 class EnvSet:
     """``num_envs`` bare copies of one environment, with the time limit and action bounds that
-    the gymnasium wrappers would otherwise have enforced."""
+    the gymnasium wrappers would otherwise have enforced, stepped by their MuJoCo twin where one
+    reproduces them exactly (``deep_pg.envs.mujoco_twins``) and by gymnasium otherwise."""
 
     def __init__(self, env_id: str, num_envs: int, max_episode_steps: int | None = None):
         wrapped = [make_env(env_id) for _ in range(num_envs)]
-        self.max_episode_steps = max_episode_steps or wrapped[0].spec.max_episode_steps
-        if not self.max_episode_steps:
+        max_episode_steps = max_episode_steps or wrapped[0].spec.max_episode_steps
+        if not max_episode_steps:
             raise ValueError(f"env '{env_id}' has no time limit: set env.max_episode_steps")
-        self.envs = [w.unwrapped for w in wrapped]
+        self._adopt([w.unwrapped for w in wrapped], max_episode_steps)
+
+    def _adopt(self, envs: list[gym.Env], max_episode_steps: int) -> None:
+        self.envs, self.max_episode_steps = envs, max_episode_steps
         space = self.envs[0].action_space
         self.action_low = space.low.astype(np.float64)
         self.action_high = space.high.astype(np.float64)
-        self.num_envs = num_envs
+        self.num_envs = len(envs)
         self.obs_dim = int(np.prod(self.envs[0].observation_space.shape))
         self.act_dim = int(np.prod(space.shape))
-        self.elapsed = np.zeros(num_envs, dtype=np.int64)
-        self.episode_return = np.zeros(num_envs)
+        self.stepper = stepper_for(self.envs, self.obs_dim)
+        self.elapsed = np.zeros(self.num_envs, dtype=np.int64)
+        self.episode_return = np.zeros(self.num_envs)
 
     def clip_actions(self, actions: np.ndarray) -> np.ndarray:
         return clip(actions, self.action_low, self.action_high)
@@ -74,13 +81,7 @@ class BatchEnv(EnvSet):
 
     def step(self, actions: np.ndarray) -> StepResult:
         """Step every env with its action, clipped to the action space; reset those that end."""
-        actions = self.clip_actions(actions)
-        n = self.num_envs
-        reward = np.empty(n)
-        terminated = np.zeros(n, dtype=bool)
-        next_obs = np.empty((n, self.obs_dim))
-        for i, env in enumerate(self.envs):
-            next_obs[i], reward[i], terminated[i], _, _ = env.step(actions[i])
+        next_obs, reward, terminated = self.stepper.step(self.envs, self.clip_actions(actions))
         self.elapsed += 1
         self.episode_return += reward
         truncated = (self.elapsed >= self.max_episode_steps) & ~terminated
@@ -94,6 +95,25 @@ class BatchEnv(EnvSet):
             self.episode_return[i] = 0.0
         self.obs = next_obs
         return StepResult(next_obs, reward, terminated, truncated, final_obs, returns, lengths)
+
+    @classmethod
+    def joined(cls, parts: Sequence[BatchEnv]) -> BatchEnv:
+        """One BatchEnv over the envs of ``parts`` (same id and time limit), stepped as one batch;
+        ``split`` hands the episode counters and observations back to the parts."""
+        env = cls.__new__(cls)
+        env._adopt([e for part in parts for e in part.envs], parts[0].max_episode_steps)
+        env.elapsed = np.concatenate([part.elapsed for part in parts])
+        env.episode_return = np.concatenate([part.episode_return for part in parts])
+        env.obs = np.concatenate([part.obs for part in parts])
+        return env
+
+    def split(self, parts: Sequence[BatchEnv]) -> None:
+        start = 0
+        for part in parts:
+            rows = slice(start, start + part.num_envs)
+            part.elapsed, part.episode_return = self.elapsed[rows].copy(), self.episode_return[rows].copy()
+            part.obs = self.obs[rows].copy()
+            start += part.num_envs
 
     def restart(self, which: np.ndarray) -> None:
         """Reset the envs marked in ``which`` in the middle of their episodes, which are dropped

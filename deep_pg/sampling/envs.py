@@ -34,10 +34,9 @@ class EnvGroup(EnvSet):
         ``out[...][k]``; returns (env index, return, discounted return, length) of each episode that
         ended, after resetting its environment.
         """
-        actions = self.clip_actions(actions)
+        stepped = self.stepper.step([self.envs[i] for i in envs], self.clip_actions(actions))
         ended = []
-        for k, i in enumerate(envs):
-            obs, reward, terminated, _, _ = self.envs[i].step(actions[k])
+        for k, (i, obs, reward, terminated) in enumerate(zip(envs, *stepped)):
             self.discounted_return[i] += gamma ** self.elapsed[i] * reward
             self.elapsed[i] += 1
             self.episode_return[i] += reward
