@@ -98,8 +98,9 @@ def test_build_normalizers_reads_the_opt_toggles_and_names_inactive_clips():
     assert not obs_norm.normalize and obs_norm.clip is None
     assert scaler.mode == "none" and scaler.clip is None and scaler.gamma == pytest.approx(0.9)
     messages = inactive_clips(cfg.opt)
-    assert len(messages) == 2 and "opt.obs_clip=3.0" in messages[0]
-    assert "opt.reward_clip=2.0" in messages[1]
+    assert len(messages) == 2  # each names the clip and the toggle that leaves it nothing to do
+    assert "opt.obs_clip=3.0" in messages[0] and "opt.obs_norm=false" in messages[0]
+    assert "opt.reward_clip=2.0" in messages[1] and "opt.reward_scaling=none" in messages[1]
     on = make_cfg("env=pendulum", "opt=all")
     obs_norm, scaler = build_normalizers(on, 3)
     assert obs_norm.normalize and obs_norm.clip == on.opt.obs_clip
@@ -129,3 +130,25 @@ def test_reward_scaling_by_rewards_scales_the_spread_around_the_running_mean():
         mean, std = np.mean(seen), np.std(seen)
         assert scaler(r, np.zeros(2, bool)) == pytest.approx(
             np.clip((r - mean) / std + mean, -1.5, 1.5), rel=1e-3)
+
+
+def test_frozen_copies_keep_the_statistics_they_were_made_with():
+    rng = np.random.default_rng(2)
+    normalizer = ObservationNormalizer(2, normalize=True, clip=None)
+    scaler = RewardScaler(2, gamma=0.9, mode="returns", clip=None)
+    normalizer(rng.normal(5.0, 2.0, size=(20, 2)))
+    scaler(np.array([1.0, 2.0]), np.array([False, False]))
+    frozen_obs, frozen_rewards = normalizer.frozen(), scaler.frozen()
+    obs_state, reward_state = frozen_obs.state_dict(), frozen_rewards.state_dict()
+    assert not frozen_obs.update_stats and not frozen_rewards.update_stats
+    # The originals keep learning; the frozen copies do not follow, even when they are used.
+    normalizer(rng.normal(-50.0, 9.0, size=(20, 2)))
+    scaler(np.array([30.0, -7.0]), np.array([False, True]))
+    frozen_obs(np.ones((3, 2)))
+    frozen_rewards(np.array([1.0, 1.0]), np.array([False, False]))
+    for before, after in ((obs_state, frozen_obs.state_dict()),
+                          (reward_state, frozen_rewards.state_dict())):
+        assert np.array_equal(before["stats"]["mean"], after["stats"]["mean"])
+        assert before["stats"]["count"] == after["stats"]["count"]
+    assert np.array_equal(reward_state["running_return"], frozen_rewards.running_return)
+    assert normalizer.stats.count > frozen_obs.stats.count

@@ -67,6 +67,9 @@ def test_collect_is_gymnasium_stepped_with_the_policy_and_its_noise():
     assert rollout.episode_returns == pytest.approx(returns, rel=1e-5)
     assert rollout.episode_lengths == [LIMIT] * len(returns)
     assert rollout.num_steps == STEPS * ENVS
+    # float32 throughout: what the networks take, and half the bytes a worker sends back
+    for name in ("obs", "actions", "rewards", "final_obs"):
+        assert getattr(rollout, name).dtype == np.float32, name
 
 
 def test_collect_normalizes_observations_and_scales_rewards_on_the_way():
