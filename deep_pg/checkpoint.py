@@ -1,13 +1,26 @@
-"""Atomic checkpoints: a reader never sees a half-written file, a crash never loses the last one."""
+"""Atomic checkpoints: a reader never sees a half-written file, a crash never loses the last one.
+
+A run keeps two: ``checkpoints/last.pt`` and the one before it, ``checkpoints/prev.pt``. Each
+write of last.pt first makes the current last.pt the previous one (a hard link renamed over
+prev.pt, both atomic), so at every moment last.pt is whole or absent and prev.pt is an older whole
+state. A last.pt that cannot be read (copied while written, disk trouble) is not the end of the
+run: ``latest`` falls back to prev.pt.
+"""
 from __future__ import annotations
 
+import os
+import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import torch
 
 from deep_pg.atomic import atomic_open
+
+LAST_CHECKPOINT = "checkpoints/last.pt"
+PREVIOUS_CHECKPOINT = "checkpoints/prev.pt"
 
 
 class CheckpointError(RuntimeError):
@@ -19,12 +32,62 @@ def save_atomic(state: dict[str, Any], path: Path) -> None:
         torch.save(state, f)
 
 
+def save_rotating(state: dict[str, Any], run_dir: Path) -> Path:
+    """Write ``run_dir``'s last.pt, keeping the one it replaces as prev.pt."""
+    last, previous = Path(run_dir) / LAST_CHECKPOINT, Path(run_dir) / PREVIOUS_CHECKPOINT
+    if last.exists():
+        staged = previous.with_name(f".{previous.name}.staged")
+        staged.unlink(missing_ok=True)
+        try:
+            os.link(last, staged)  # a second name for the same file: nothing is copied
+        except OSError:  # a file system without hard links
+            shutil.copyfile(last, staged)
+        os.replace(staged, previous)
+    save_atomic(state, last)
+    return last
+
+
+@dataclass
+class Latest:
+    """The checkpoint a run continues from: its path, its state, and why last.pt was passed over
+    (None when last.pt was read)."""
+
+    path: Path
+    state: dict[str, Any]
+    fallback_reason: str | None = None
+
+
+def latest(run_dir: Path) -> Latest | None:
+    """last.pt, or prev.pt when last.pt is unreadable or missing; None when the run has neither.
+    Raises CheckpointError when neither can be read."""
+    last, previous = Path(run_dir) / LAST_CHECKPOINT, Path(run_dir) / PREVIOUS_CHECKPOINT
+    if not last.exists() and not previous.exists():
+        return None
+    if not last.exists():
+        return _previous(previous, f"{last} is missing")
+    try:
+        return Latest(last, load(last))
+    except CheckpointError as err:
+        return _previous(previous, str(err))
+
+
+def _previous(previous: Path, reason: str) -> Latest:
+    if not previous.exists():
+        raise CheckpointError(f"{reason}, and there is no {previous.name} to fall back to")
+    try:
+        return Latest(previous, load(previous), reason)
+    except CheckpointError as err:
+        raise CheckpointError(f"{reason}; the previous one is unreadable too: {err}") from err
+
+
 def load(path: Path) -> dict[str, Any]:
     try:
         # Our own files hold numpy arrays and RNG states, which weights_only loading rejects.
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # truncated, corrupt, not a torch file
-        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from err
+        said = str(err).strip().splitlines()  # its first sentence: torch adds a paragraph
+        raise CheckpointError(f"cannot read checkpoint {path}: "
+                              f"{said[0].split('. ')[0] if said else type(err).__name__}") from err
 
 
 def first_mismatch(saved: Any, current: Any, prefix: str = "") -> tuple[str, Any, Any] | None:

@@ -4,7 +4,8 @@ allowed, exit code 2, as for every other bad input (``deep_pg.exits``).
 Hydra reports an override it cannot compose (an unknown key, a wrong type, a group option that
 does not exist, a syntax error) in 6-16 lines and exits 1, the crash code. ``run_app`` asks
 Hydra to raise instead (``HYDRA_FULL_ERROR``, Hydra's own switch), turns those errors into the
-one line and lets everything else through. A user who sets ``HYDRA_FULL_ERROR=1`` gets Hydra's
+one line and lets everything else through. A multirun stopped for bad input leaves no sweep
+directory that holds only Hydra's multirun.yaml. A user who sets ``HYDRA_FULL_ERROR=1`` gets Hydra's
 full text unchanged. An exception raised inside the app's task (a crash of the run itself) is
 never translated.
 """
@@ -25,8 +26,9 @@ from omegaconf.errors import (
 )
 
 from deep_pg.config import UnknownKey
-from deep_pg.exits import fail
+from deep_pg.exits import BadInput, fail
 from deep_pg.suggest import did_you_mean
+from deep_pg.sweep.preflight import remove_unused_sweep_dir
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 # What a value of each type looks like, for OmegaConf's "could not be converted to <type>".
@@ -44,10 +46,14 @@ def run_app(hydra_main: Callable[[], Any], task: Callable[..., Any]) -> Any:
     os.environ[FULL_ERROR] = "1"
     try:
         return hydra_main()
+    except BadInput:
+        remove_unused_sweep_dir()
+        raise
     except Exception as err:
         message = None if raised_in(err, task) else one_line(err)
         if message is None:
             raise
+        remove_unused_sweep_dir()
         fail(message)
     finally:
         os.environ.pop(FULL_ERROR, None)

@@ -21,13 +21,14 @@ from typing import Sequence
 from omegaconf import DictConfig
 
 from deep_pg import exits
-from deep_pg.checkpoint import CheckpointCadence, CheckpointError, load
+from deep_pg.checkpoint import CheckpointCadence, CheckpointError, latest
 from deep_pg.config import ConfigError, check_known_keys
 from deep_pg.exits import BadInput, RunFailed
 from deep_pg.probes.schedule import ProbeSchedule
 from deep_pg.sweep.preemption import checkpoint_before_requeue
 from deep_pg.tracking.failure import log_traceback, one_line_reason, summary_before_training
 from deep_pg.tracking.progress import Progress, count, fmt_return
+from deep_pg.tracking.run_logs import about
 from deep_pg.tracking.run_store import RunStore
 from deep_pg.tracking.wandb_logger import WandbLogger
 
@@ -92,7 +93,7 @@ def run_pack(cfgs: Sequence[DictConfig], run_dirs: Sequence[Path], sweep: str | 
     Completed runs are skipped; runs resuming from checkpoints at different iterations (a pack
     regrouped between launches) are trained as separate packs, one after the other.
     """
-    from deep_pg.trainer import LAST_CHECKPOINT, completed_run_mismatch
+    from deep_pg.trainer import completed_run_mismatch
 
     outcomes: dict[int, Outcome] = {}
     start_at: dict[int, list[int]] = {}  # resume iteration -> runs
@@ -109,13 +110,14 @@ def run_pack(cfgs: Sequence[DictConfig], run_dirs: Sequence[Path], sweep: str | 
             if mismatch:
                 outcomes[i] = report_bad_input(mismatch, run_dir)
             else:
-                log.info("run in %s already completed (final return %s); nothing to do",
-                         run_dir, fmt_return(summary.get("final_return")))
+                with about(run_dir):
+                    log.info("run in %s already completed (final return %s); nothing to do",
+                             run_dir, fmt_return(summary.get("final_return")))
                 outcomes[i] = Outcome("completed", summary.get("final_return"), skipped=True)
             continue
-        path = run_dir / LAST_CHECKPOINT
         try:
-            iteration = load(path)["counters"]["iteration"] if path.exists() else 0
+            found = latest(run_dir)  # last.pt, or prev.pt if last.pt is unreadable
+            iteration = found.state["counters"]["iteration"] if found else 0
         except (CheckpointError, KeyError) as err:
             outcomes[i] = report_bad_input(str(err), run_dir)
             continue
@@ -158,19 +160,22 @@ def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
     outcomes: dict[int, Outcome] = {}
     views, loggers, schedules = [], [], []
     for m, member in enumerate(members):
-        if not resumed[m]:
-            _start_clean(member.store)
-        member.store.clear_summary()  # this directory is running again
-        cfg = member.cfg
-        logger = WandbLogger(cfg, member.run_dir, member.config, group=cfg.logger.group or sweep)
-        if not resumed[m]:
-            log.info("training %s on %s (seed %d) for %s; run directory: %s", cfg.algo.name,
-                     cfg.env.id, cfg.seed, count(trainer.num_iterations, "iteration"),
-                     member.run_dir)
-        view = trainer.view(m)
-        views.append(view)
-        loggers.append(logger)
-        schedules.append(ProbeSchedule(view, logger.run))  # probe.iterations: checkpoints + probes
+        with about(member.run_dir):
+            if not resumed[m]:
+                _start_clean(member.store)
+            member.store.clear_summary()  # this directory is running again
+            cfg = member.cfg
+            logger = WandbLogger(cfg, member.run_dir, member.config,
+                                 group=cfg.logger.group or sweep)
+            if not resumed[m]:
+                log.info("training %s on %s (seed %d) for %s; run directory: %s", cfg.algo.name,
+                         cfg.env.id, cfg.seed, count(trainer.num_iterations, "iteration"),
+                         member.run_dir)
+            view = trainer.view(m)
+            views.append(view)
+            loggers.append(logger)
+            # probe.iterations: checkpoints + probes
+            schedules.append(ProbeSchedule(view, logger.run))
     if len(members) > 1:
         log.info("pack of %d runs in one process (%d sampling workers)", len(members),
                  trainer.sampler.workers)
@@ -183,7 +188,8 @@ def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
     active = list(range(len(members)))  # launch indices of the members still training
     try:
         for m in active:
-            schedules[m].before_training(views[m])
+            with about(members[m].run_dir):
+                schedules[m].before_training(views[m])
         while active and trainer.iteration < trainer.num_iterations:
             rows, failed = trainer.train_iteration()
             for position, m in enumerate(active):
@@ -191,7 +197,13 @@ def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
                     continue
                 members[m].store.append_metrics(rows[position])
                 loggers[m].log(rows[position], step=rows[position]["iteration"])
-            progress.update(_pack_row(rows, failed))
+            if len(members) == 1:
+                with about(members[0].run_dir):
+                    progress.update(rows[0])
+            else:
+                progress.update_pack([(members[m].run_dir, rows[position])
+                                      for position, m in enumerate(active)
+                                      if position not in failed], trainer.iteration)
             if failed:
                 for position, reason in failed.items():
                     m = active[position]
@@ -200,8 +212,9 @@ def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
                 trainer.remove_members(list(failed))
                 active = [m for position, m in enumerate(active) if position not in failed]
             for m in active:
-                for hook in views[m].iteration_hooks:
-                    hook(views[m])
+                with about(members[m].run_dir):
+                    for hook in views[m].iteration_hooks:
+                        hook(views[m])
             for hook in trainer.iteration_hooks:
                 hook(trainer)
             if active and cadence.due(trainer.iteration):
@@ -220,13 +233,14 @@ def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
     if active:
         trainer.save_checkpoint()
     for position, m in enumerate(active):
-        summary = trainer.summary(position, "completed")
-        members[m].store.write_summary(summary)
-        loggers[m].log_summary(summary)
-        loggers[m].finish()
-        log.info("done: final return %s after %s env steps; results in %s",
-                 fmt_return(summary["final_return"]), f"{summary['env_steps']:,}",
-                 members[m].run_dir)
+        with about(members[m].run_dir):
+            summary = trainer.summary(position, "completed")
+            members[m].store.write_summary(summary)
+            loggers[m].log_summary(summary)
+            loggers[m].finish()
+            log.info("done: final return %s after %s env steps; results in %s",
+                     fmt_return(summary["final_return"]), f"{summary['env_steps']:,}",
+                     members[m].run_dir)
         outcomes[m] = Outcome("completed", summary["final_return"])
     return [outcomes[m] for m in range(len(members))]
 
@@ -240,22 +254,12 @@ def _start_clean(store: RunStore) -> None:
                     "by an earlier attempt", store.run_dir, ", ".join(removed))
 
 
-def _pack_row(rows: list[dict], failed: dict) -> dict:
-    """What the progress line shows: one run's row, or a pack's (mean return, total steps/s)."""
-    if len(rows) == 1:
-        return rows[0]
-    ok = [r for i, r in enumerate(rows) if i not in failed] or rows
-    returns = [r["return_mean"] for r in ok if r["return_mean"] is not None]
-    return {**ok[0], "return_mean": sum(returns) / len(returns) if returns else None,
-            "sps": sum(r["sps"] for r in rows),
-            "mean_kl": sum(r["mean_kl"] for r in ok) / len(ok)}
-
-
 def _fail(trainer, position: int, reason: str, logger: WandbLogger) -> Outcome:
     """Record a failed run; its last good checkpoint is left as it was."""
     member = trainer.members[position]
-    log.error("run %s failed: %s (last good checkpoint: %s)", member.run_dir, reason,
-              member.run_dir / "checkpoints" / "last.pt")
+    with about(member.run_dir):
+        log.error("run %s failed: %s (last good checkpoint: %s)", member.run_dir, reason,
+                  member.run_dir / "checkpoints" / "last.pt")
     summary = trainer.summary(position, "failed", reason)
     member.store.write_summary(summary)
     logger.log_summary(summary)

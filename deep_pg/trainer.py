@@ -29,11 +29,12 @@ from deep_pg.identity import IDENTITY_KEYS, run_identity
 from deep_pg.sampling.pack import PackSampler
 from deep_pg.sampling.rollout import PolicyArrays
 from deep_pg.sweep.packing import first_difference, pack_workers
+from deep_pg.tracking.run_logs import about
 from deep_pg.tracking.run_store import RunStore
 
 log = logging.getLogger("deep_pg")
 
-LAST_CHECKPOINT = "checkpoints/last.pt"
+LAST_CHECKPOINT = ckpt.LAST_CHECKPOINT
 # The checkpoint entries of a member's sampler (MemberSampler.state_dict).
 SAMPLER_STATE = ("env", "obs_normalizer", "reward_scaler", "sampler")
 FINAL_RETURN_WINDOW = 10  # final return = mean return of the last 10 iterations
@@ -56,11 +57,13 @@ def completed_run_mismatch(run_dir: Path, cfg) -> str | None:
     A completed run is only reused for the config it was trained with, so a sweep relaunched
     after an edit of conf/ does not pass old results off as new ones.
     """
-    path = Path(run_dir) / LAST_CHECKPOINT
     current = {k: OmegaConf.to_container(cfg[k], resolve=True, enum_to_str=True)
                if OmegaConf.is_config(cfg[k]) else cfg[k] for k in IDENTITY_KEYS}
     try:
-        check_same_run(path, ckpt.load(path).get("config", {}), current)
+        found = ckpt.latest(Path(run_dir))
+        if found is None:
+            raise ckpt.CheckpointError(f"{Path(run_dir) / LAST_CHECKPOINT} is missing")
+        check_same_run(found.path, found.state.get("config", {}), current)
     except ckpt.CheckpointError as err:
         return f"{run_dir} holds a completed run with another config: {err}"
     return None
@@ -202,32 +205,41 @@ class Trainer:
 
     def save_checkpoint(self, name: str = LAST_CHECKPOINT, members: Sequence[int] | None = None
                         ) -> list[Path]:
-        """Write ``name`` in the run directory of every member (or of ``members``)."""
+        """Write ``name`` in the run directory of every member (or of ``members``); last.pt keeps
+        the one it replaces as prev.pt."""
         paths = []
         for m in range(len(self.members)) if members is None else members:
-            path = self.members[m].run_dir / name
-            ckpt.save_atomic(self.member_state(m), path)
-            paths.append(path)
+            run_dir = self.members[m].run_dir
+            if name == LAST_CHECKPOINT:
+                paths.append(ckpt.save_rotating(self.member_state(m), run_dir))
+            else:
+                ckpt.save_atomic(self.member_state(m), run_dir / name)
+                paths.append(run_dir / name)
         return paths
 
     def resume_if_possible(self) -> list[bool]:
-        """Continue each member from its checkpoints/last.pt if it has one. Members of a pack
-        must be at the same iteration (``deep_pg.run`` packs them so)."""
+        """Continue each member from its checkpoints/last.pt if it has one (prev.pt if last.pt is
+        unreadable, ``ckpt.latest``). Members of a pack must be at the same iteration
+        (``deep_pg.run`` packs them so)."""
         resumed = []
         for m, member in enumerate(self.members):
-            path = member.run_dir / LAST_CHECKPOINT
-            if not path.exists():
+            found = ckpt.latest(member.run_dir)
+            if found is None:
                 resumed.append(False)
                 continue
-            state = ckpt.load(path)
+            path, state = found.path, found.state
             check_same_run(path, state.get("config", {}), member.config)
             try:
                 self.load_member_state(m, state)
             except (KeyError, ValueError, RuntimeError) as err:
                 raise ckpt.CheckpointError(f"checkpoint {path} does not fit this run: {err}") from err
             cut = member.store.rewind_metrics(state["metrics_offset"])
-            log.info("resumed from %s at iteration %d (%d env steps)%s", path, self.iteration,
-                     self.env_steps, f"; dropped {cut} bytes of metrics logged after it" if cut else "")
+            with about(member.run_dir):
+                log.info("resumed from %s at iteration %d (%d env steps)%s%s", path,
+                         self.iteration, self.env_steps,
+                         f" instead of last.pt ({found.fallback_reason})"
+                         if found.fallback_reason else "",
+                         f"; dropped {cut} bytes of metrics logged after it" if cut else "")
             resumed.append(True)
         return resumed
 

@@ -138,7 +138,8 @@ def test_probing_leaves_training_unchanged_and_checkpoints_can_be_reprobed(tmp_p
         assert sorted(df.iteration.unique()) == [0, 2] and (df.trial == MEAN_TRIAL).any()
         # a corrected similarity is NaN where the truth's halves disagree (rho_N <= 0)
         assert np.isfinite(df[df.measure != "true_corrected"].value).all(), name
-    assert sorted(p.name for p in (probed / "checkpoints").iterdir()) == ["iter_0.pt", "iter_2.pt", "last.pt"]
+    assert sorted(p.name for p in (probed / "checkpoints").iterdir()) == ["iter_0.pt", "iter_2.pt", "last.pt",
+                                                                        "prev.pt"]
 
     # the entry point finds what training measured (identical settings) and does nothing; with
     # force=true it re-runs the probe on the kept checkpoint and reproduces it

@@ -28,7 +28,7 @@ from deep_pg.hydra_errors import run_app
 from deep_pg.identity import IDENTITY_KEYS
 from deep_pg.probes.request import ProbeRequest, is_done, load_request, register_probe_app
 from deep_pg.sweep.resolvers import register_resolvers
-from deep_pg.tracking.wandb_logger import start_run
+from deep_pg.tracking.wandb_logger import run_name, start_run
 
 log = logging.getLogger("deep_pg")
 # Settings of the run itself: taken from the checkpoint, never from the command line.
@@ -82,7 +82,8 @@ def probe(request: ProbeRequest) -> list[Path]:
     # A wandb run of its own (job_type 'probe'), so its steps never collide with training's.
     run = None if sharded else start_run(
         request.cfg, request.run_dir, job_type="probe", group=request.cfg.logger.group,
-        name=f"{request.run_dir.name}-{request.cfg.probe.name}-iter{request.iteration}",
+        name=f"{run_name(request.cfg, request.run_dir)}-{request.cfg.probe.name}"
+             f"-iter{request.iteration}",
         config={"run_dir": str(request.run_dir), "probe": OmegaConf.to_container(request.cfg.probe)})
     runner = ProbeRunner(request.cfg, request.run_dir, run)
     try:

@@ -20,11 +20,13 @@ from deep_pg.probes import done
 from deep_pg.probes.schedule import iteration_checkpoint
 from deep_pg.probes.validation import PROBES, selected_probes, sharded_parts
 
+LAST = "last"  # checkpoint=last: the run's checkpoints/last.pt
+
 
 @dataclass
 class ProbeAppConfig:
     run_dir: Optional[str] = None  # a training run's directory
-    checkpoint: Any = None  # an iteration with <run_dir>/checkpoints/iter_<n>.pt
+    checkpoint: Any = None  # an iteration with <run_dir>/checkpoints/iter_<n>.pt, or last
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     shard: Optional[int] = None  # set by the launchers: draw shard <shard> of probe.shards
@@ -56,18 +58,9 @@ def load_request(app_cfg: DictConfig) -> ProbeRequest:
     run_dir = Path(str(given)) if given else None
     if run_dir is None or not (run_dir / "checkpoints").is_dir():
         raise ConfigError("run_dir", given, "the directory of a training run (with checkpoints/)")
-    available = sorted(int(p.stem.split("_")[1]) for p in (run_dir / "checkpoints").glob("iter_*.pt"))
-    iteration = None if OmegaConf.is_missing(app_cfg, "checkpoint") else app_cfg.checkpoint
-    if isinstance(iteration, str) and iteration.isdigit():
-        iteration = int(iteration)
-    if isinstance(iteration, bool) or iteration not in available:
-        raise ConfigError("checkpoint", iteration,
-                          f"an iteration with {run_dir}/checkpoints/iter_<n>.pt: "
-                          f"{', '.join(map(str, available)) or 'none in this run (train with probe.iterations)'}")
-    try:
-        state = ckpt.load(run_dir / iteration_checkpoint(iteration))
-    except ckpt.CheckpointError as err:
-        raise ConfigError("checkpoint", iteration, f"a readable checkpoint ({err})") from err
+    wanted = None if OmegaConf.is_missing(app_cfg, "checkpoint") else app_cfg.checkpoint
+    state = find_checkpoint(run_dir, wanted)
+    iteration = state["counters"]["iteration"]
     cfg = OmegaConf.merge(OmegaConf.structured(Config), state["config"], {
         "probe": OmegaConf.to_container(app_cfg.probe, resolve=True),
         "logger": OmegaConf.to_container(app_cfg.logger, resolve=True)})
@@ -79,6 +72,34 @@ def load_request(app_cfg: DictConfig) -> ProbeRequest:
     if shard is not None and not 0 <= shard < shards:
         raise ConfigError("shard", shard, f"null, or 0..{shards - 1} (a shard of probe.shards={shards})")
     return ProbeRequest(run_dir, iteration, state, cfg, shard, bool(app_cfg.force))
+
+
+def find_checkpoint(run_dir: Path, wanted: Any) -> dict:
+    """The state ``checkpoint=<wanted>`` names: ``checkpoints/iter_<n>.pt``, kept at each of
+    probe.iterations, or ``last`` (``checkpoints/last.pt``, which every run has; its iteration
+    also names it)."""
+    if isinstance(wanted, str) and wanted.isdigit():
+        wanted = int(wanted)
+    kept = sorted(int(p.stem.split("_")[1]) for p in (run_dir / "checkpoints").glob("iter_*.pt"))
+    if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted in kept:
+        return _read(run_dir / iteration_checkpoint(wanted), wanted)
+    last = run_dir / ckpt.LAST_CHECKPOINT
+    state = _read(last, wanted) if last.exists() else None
+    at = state["counters"]["iteration"] if state else None
+    if state is not None and not isinstance(wanted, bool) and wanted in (LAST, at):
+        return state
+    raise ConfigError("checkpoint", wanted, (
+        f"an iteration kept in {run_dir}/checkpoints/iter_<n>.pt: "
+        f"{', '.join(map(str, kept)) or 'none (train with probe.iterations to keep some)'}; or "
+        + (f"{LAST} (checkpoints/last.pt, iteration {at})" if state
+           else f"{LAST} (no checkpoints/last.pt yet)")))
+
+
+def _read(path: Path, wanted: Any) -> dict:
+    try:
+        return ckpt.load(path)
+    except ckpt.CheckpointError as err:
+        raise ConfigError("checkpoint", wanted, f"a readable checkpoint ({err})") from err
 
 
 def is_done(request: ProbeRequest) -> bool:

@@ -2,8 +2,9 @@
 
 Each job still gets what Hydra gives a job: its composed config, its run directory with
 ``.hydra/`` (config, hydra config, overrides) and its own line in the sweep index; only the
-process is shared. The pack's log goes to every member's ``deep_pg.log`` (it is the story of
-that run too) and to the launcher's output file.
+process is shared. Each member's ``deep_pg.log`` holds the lines about that run
+(``deep_pg.tracking.run_logs``); the pack's own log, with the pack's progress line, is the
+process's output (the local launcher's ``pack_<n>.out``, a Slurm task's submitit log).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from deep_pg.sweep import index
 from deep_pg.sweep.jobs import JobFailed, failed_return, job_config, job_run_dir
+from deep_pg.tracking.run_logs import RunLogs
 
 log = logging.getLogger("deep_pg")
 
@@ -31,16 +33,6 @@ def _save_hydra_files(config: DictConfig, task_cfg: DictConfig, run_dir: Path,
     OmegaConf.save(task_cfg, hydra_dir / "config.yaml")
     OmegaConf.save(OmegaConf.create({"hydra": config.hydra}), hydra_dir / "hydra.yaml")
     OmegaConf.save(OmegaConf.create(list(overrides)), hydra_dir / "overrides.yaml")
-
-
-def _log_to(run_dirs: Sequence[Path]) -> list[logging.Handler]:
-    handlers = []
-    for run_dir in run_dirs:
-        handler = logging.FileHandler(run_dir / "deep_pg.log")
-        handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
-        logging.getLogger().addHandler(handler)
-        handlers.append(handler)
-    return handlers
 
 
 def run_pack_job(hydra_context: HydraContext, config: DictConfig,
@@ -66,13 +58,11 @@ def run_pack_job(hydra_context: HydraContext, config: DictConfig,
         logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(levelname)s] - %(message)s")
     logging.getLogger().setLevel(logging.INFO)
     HydraConfig.instance().set_config(configs[0])
-    handlers = _log_to(run_dirs)
+    run_logs = RunLogs(run_dirs)
     try:
         outcomes = run_pack(task_cfgs, run_dirs, sweep=sweep_dir.name, workers=workers)
     finally:
-        for handler in handlers:
-            logging.getLogger().removeHandler(handler)
-            handler.close()
+        run_logs.close()
     returns = []
     for (overrides, num), run_dir, outcome in zip(jobs, run_dirs, outcomes):
         if outcome.status == "completed":

@@ -5,6 +5,7 @@ line naming the problem, instead of failing job by job (or, on Slurm, after queu
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,6 +16,24 @@ from deep_pg.config import ConfigError
 from deep_pg.exits import fail
 from deep_pg.sweep import apps
 from deep_pg.sweep.jobs import job_config, job_run_dir
+
+# The sweep directory of the launch in progress: Hydra writes its multirun.yaml there before
+# any check, so a launch stopped for bad input removes it if that is all it holds.
+_launch: list[Path] = []
+
+
+def launching(sweep_dir: Path) -> None:
+    """Called by the launchers' setup, before Hydra writes anything for the launch."""
+    _launch[:] = [Path(sweep_dir)]
+
+
+def remove_unused_sweep_dir() -> None:
+    """After bad input stopped the launch: its sweep directory goes if Hydra's multirun.yaml is
+    all it holds (a relaunched sweep's directory holds its runs and stays)."""
+    for sweep_dir in _launch:
+        if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml"}:
+            shutil.rmtree(sweep_dir, ignore_errors=True)
+    _launch.clear()
 
 
 def check_pack_size(pack) -> int:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -38,7 +39,12 @@ def run_subdir(*, _root_: DictConfig) -> str:
     """<algo>/<env>/opt=<4 ablation bits>/<step size>/[<other overrides>/]seed=<seed>.
 
     A bit is 0 when its toggle is off (opt.reward_scaling=none or false)."""
-    cfg = _root_
+    return "/".join(run_name_parts(_root_, list(_root_.hydra.overrides.task)))
+
+
+def run_name_parts(cfg: DictConfig, task_overrides: Sequence[str]) -> list[str]:
+    """What names a run, in order: algo, env, the toggles' bits, the step size, the other
+    overrides of what it computes, the seed (run directories, wandb run names)."""
     step_key, step_name = STEP_SIZE.get(cfg.algo.family, ("policy_lr", "lr"))
     # a bad value is named as typed: the job itself reports it, in one line
     scaling = canonical_reward_scaling(cfg.opt.reward_scaling)
@@ -48,13 +54,13 @@ def run_subdir(*, _root_: DictConfig) -> str:
     shown = {"algo", "env", "seed", f"algo.{step_key}", *(f"opt.{t}" for t in ABLATION_TOGGLES)}
     # the bit says on/off; a scaling mode other than the ablation's two is named in full
     extras = [] if scaling in ("returns", "none") else [f"opt.reward_scaling={scaling}"]
-    for override in OverridesParser.create().parse_overrides(list(cfg.hydra.overrides.task)):
+    for override in OverridesParser.create().parse_overrides(list(task_overrides)):
         key = override.key_or_group
         if key in shown or key.split(".")[0].split("/")[0] in NOT_IDENTITY:
             continue
         value = "deleted" if override.is_delete() else override.get_value_element_as_str()
         extras.append(f"{key}={value}".replace("/", "_"))
-    return "/".join([*parts, *sorted(extras), f"seed={cfg.seed}"])
+    return [*parts, *sorted(extras), f"seed={cfg.seed}"]
 
 
 def lr_grid(env: str, *, _root_: DictConfig) -> str:

@@ -7,6 +7,8 @@ import sys
 import traceback
 from typing import Any, Iterator
 
+from deep_pg.tracking.run_logs import for_every_run
+
 log = logging.getLogger("deep_pg")
 
 
@@ -16,12 +18,12 @@ def one_line_reason(err: BaseException) -> str:
 
 
 def log_traceback(err: BaseException) -> None:
-    """Stderr and the log files get the traceback; the console log (stdout under Hydra) only the
-    reason, so a terminal shows the traceback once."""
+    """Stderr and the log files (every run's of a pack) get the traceback; the console log
+    (stdout under Hydra) only the reason, so a terminal shows the traceback once."""
     text = "".join(traceback.format_exception(err)).rstrip()
     print(text, file=sys.stderr, flush=True)
-    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "traceback of the crash:\n%s",
-                            (text,), None)
+    record = for_every_run(log.makeRecord(log.name, logging.ERROR, __file__, 0,
+                                          "traceback of the crash:\n%s", (text,), None))
     for handler in _file_handlers():
         handler.handle(record)
 

@@ -7,11 +7,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from deep_pg.identity import ABLATION_TOGGLES, toggle_on
+from deep_pg.sweep.resolvers import run_name_parts
 
 log = logging.getLogger(__name__)
 
 RUN_ID_FILE = "wandb_run_id"
+HYDRA_OVERRIDES = ".hydra/overrides.yaml"  # the command-line overrides Hydra keeps per run
 X_AXIS = "env_steps"
 
 
@@ -20,6 +24,16 @@ def run_tags(cfg) -> list[str]:
     toggles = [f"{name}={'on' if toggle_on(cfg.opt[name]) else 'off'}"
                for name in ABLATION_TOGGLES]
     return [cfg.algo.name, cfg.env.name, *toggles]
+
+
+def run_name(cfg, run_dir: Path) -> str:
+    """A name that tells the runs of a sweep apart, from what names the run's directory: algo,
+    env, the toggles' bits, the step size, other overrides of what it computes, the seed (e.g.
+    ``ppo-hopper-opt=1011-lr=4.5e-4-seed=0``). The overrides are the ones Hydra recorded in the
+    run directory (``.hydra/overrides.yaml``); without that file, none."""
+    recorded = Path(run_dir) / HYDRA_OVERRIDES
+    overrides = list(OmegaConf.load(recorded)) if recorded.exists() else []
+    return "-".join(run_name_parts(cfg, overrides))
 
 
 def declare_x_axis(run) -> None:
@@ -68,7 +82,7 @@ class WandbLogger:
     def __init__(self, cfg, run_dir: Path, config: dict[str, Any], group: str | None):
         self.run = start_run(cfg, run_dir, resumable=True, config=config, group=group,
                              job_type=cfg.algo.name, tags=run_tags(cfg),
-                             name=f"{cfg.algo.name}-{cfg.env.name}-s{cfg.seed}",
+                             name=run_name(cfg, run_dir),
                              reinit="create_new")  # packs: one wandb run per run
         if self.run is not None:
             try:

@@ -34,8 +34,9 @@ from omegaconf import DictConfig
 from deep_pg.sweep import apps
 from deep_pg.sweep.jobs import already_completed, job_run_dir, record_failure, report
 from deep_pg.sweep.packing import available_cores, group_into_packs, pack_workers
-from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail
+from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail, launching
 from deep_pg.sweep.shard_jobs import shard_failures, shard_jobs
+from deep_pg.tracking.progress import count
 
 log = logging.getLogger("deep_pg")
 
@@ -58,6 +59,7 @@ class LocalLauncher(Launcher):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
+        launching(Path(str(config.hydra.sweep.dir)))
 
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
@@ -66,13 +68,13 @@ class LocalLauncher(Launcher):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         configs = check_jobs(self.hydra_context, self.config, job_overrides, initial_job_idx)
         (sweep_dir / WORK_DIR).mkdir(exist_ok=True)
-        log.info("local launcher: %d jobs, %d at a time, in %s", len(job_overrides),
-                 self.n_jobs, sweep_dir)
         jobs = [(initial_job_idx + i, list(o), c) for i, (o, c) in enumerate(zip(job_overrides, configs))]
         shards = shard_jobs(self.hydra_context, self.config, jobs, initial_job_idx + len(jobs))
         if self.pack > 1 and not any(apps.is_probe_job(c) for _, _, c in jobs):  # packs train
             returns = self._launch_packs(sweep_dir, jobs)
         else:
+            log.info("local launcher: %s, %d at a time, in %s", count(len(jobs), "job"),
+                     self.n_jobs, sweep_dir)
             returns = self._launch_with_shards(sweep_dir, jobs, shards)
         report(returns, sweep_dir)
         return returns
@@ -106,9 +108,15 @@ class LocalLauncher(Launcher):
         packs = [[todo[k] for k in pack] for pack in group_into_packs([jobs[i][2] for i in todo], self.pack)]
         cores_per_pack = max(1, pack_workers(self.pack))  # a pack of one samples in its process
         at_once = max(1, self.n_jobs // cores_per_pack)
-        log.info("local launcher: %d of %d jobs to run, in %d packs of up to %d (sizes %s), %d "
-                 "pack(s) at a time; %d already completed", len(todo), len(jobs), len(packs),
-                 self.pack, ", ".join(str(len(p)) for p in packs), at_once, len(jobs) - len(todo))
+        done = f"{len(jobs) - len(todo)} already completed" if len(todo) < len(jobs) else ""
+        if todo:
+            log.info("local launcher: %s in %s: %s%s to run in %s of up to %d (sizes %s), %d at a "
+                     "time", count(len(jobs), "job"), sweep_dir, f"{done}; " if done else "",
+                     len(todo), count(len(packs), "pack"), self.pack,
+                     ", ".join(str(len(p)) for p in packs), min(at_once, len(packs)))
+        else:
+            log.info("local launcher: %s in %s: all already completed, nothing to run",
+                     count(len(jobs), "job"), sweep_dir)
         for k, pack in enumerate(packs):
             log.info("pack %d: jobs %s", k, ", ".join(str(jobs[i][0]) for i in pack))
         with ThreadPoolExecutor(max_workers=at_once) as pool:

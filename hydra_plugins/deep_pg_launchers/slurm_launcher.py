@@ -35,8 +35,9 @@ from deep_pg.sweep.jobs import (JobFailed, already_completed, failed_return, job
                                 record_failure, report, run_sweep_job)
 from deep_pg.sweep.pack_job import run_pack_job
 from deep_pg.sweep.packing import group_into_packs
-from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail
+from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail, launching
 from deep_pg.sweep.shard_jobs import ShardJob, shard_failures, shard_jobs
+from deep_pg.tracking.progress import count
 
 log = logging.getLogger("deep_pg")
 
@@ -58,6 +59,10 @@ class SlurmLauncher(PluginSlurm):
             fail(f"invalid value for 'hydra.launcher.cpus_per_task': {self.cores} (allowed with "
                  f"hydra.launcher.pack={self.pack}: at most {self.pack}; a pack runs one sampling "
                  "worker per core, at most one per member, so more cores would idle)")
+
+    def setup(self, **kwargs: Any) -> None:
+        super().setup(**kwargs)
+        launching(Path(str(kwargs["config"].hydra.sweep.dir)))
 
     def __call__(self, overrides: Sequence[str], job_num: int,
                  singletons: Dict[type, Singleton]) -> JobReturn:
@@ -149,13 +154,14 @@ class SlurmLauncher(PluginSlurm):
                                                                        f"{len(jobs)} jobs"))]
         packs = [[members[k] for k in pack]
                  for pack in group_into_packs([config for _, _, config in jobs], self.pack)]
-        log.info("slurm launcher: %d jobs in %d packs of up to %d (sizes %s), one array task "
-                 "each with %d cpus (its sampling workers)", len(jobs), len(packs), self.pack,
-                 ", ".join(str(len(p)) for p in packs), self.cores)
+        log.info("slurm launcher: %s in %s of up to %d (sizes %s), one array task each with "
+                 "%d cpus (its sampling workers)", count(len(jobs), "job"),
+                 count(len(packs), "pack"), self.pack, ", ".join(str(len(p)) for p in packs),
+                 self.cores)
         for k, pack in enumerate(packs):
             log.info("pack %d: jobs %s", k, ", ".join(str(num) for num, _, _ in pack))
         params = [([(o, num) for num, o, _ in pack], Singleton.get_state()) for pack in packs]
-        what = f"{len(packs)} packs of {len(jobs)} jobs"
+        what = f"{count(len(packs), 'pack')} of {count(len(jobs), 'job')}"
         return list(zip(packs, self._submit(PackTask(self), params, what)))
 
     def _check_cluster(self) -> None:
