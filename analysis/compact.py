@@ -11,10 +11,12 @@ analysis reads of it is the config, the summary, the per-iteration metrics and t
 
 ``load_runs`` reads such a store as it reads run directories (the same ``Runs``), so every
 figure and table of ``deep-pg-report`` can be regenerated from committed results. A folder may
-hold several stores (e.g. ``results/ablation/seed0`` and ``results/ablation/seed1-2`` exported
-in different sessions): they are loaded together, run ids prefixed by the store's path.
+hold several stores (e.g. ``results/ablation/seed0`` and ``results/ablation/seed1-2``, exported
+one seed at a time): they are loaded together, run ids prefixed by the store's path.
 ``--add`` merges into an existing store instead, for the runs of a study re-created on a fresh
-machine to probe more checkpoints (``merge`` says when a run counts as the same run).
+machine to probe more checkpoints (``merge`` says when a run counts as the same run). The
+manifest records when, at which deep_pg commit and on which machine each export and addition
+was made (``analysis.studies`` renders it as the report's provenance table).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import json
 import logging
 import math
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -174,7 +177,7 @@ def _write(records: list[RunRecord], source: Path, folder: Path,
     statuses = pd.Series([r.info.get("status") for r in records]).value_counts().to_dict()
     provenance = {"source": str(source),
                   "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  "deep_pg_commit": _commit()}
+                  "deep_pg_commit": _commit(), "machine": machine()}
     manifest = {"format": FORMAT, "version": VERSION, **provenance, "runs": len(records),
                 "status": statuses, "probes": sorted(probes)}
     if previous is not None:  # --add: the first export's provenance stays, each addition listed
@@ -231,6 +234,23 @@ def _jsonable(info: dict[str, Any]) -> dict[str, Any]:
             return None
         return value
     return {key: plain(value) for key, value in info.items()}
+
+
+def machine() -> str:
+    """The exporting machine as the provenance table names it: its CPU model (with the x86
+    family and model numbers, which tell CPU generations apart when the name does not) and its
+    core count. Runs are exported where they ran; a rerun on another CPU model is another run."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return f"{name}, {os.cpu_count()} cores"
 
 
 def _commit() -> str | None:

@@ -3,12 +3,15 @@
 Each algorithm is represented by its best setting, as in the paper's Fig. 8 ("the best
 performing hyperparameter configuration"): among runs of one (algo, env) that differ in
 settings other than the seed (a learning-rate grid, an ablation), the setting with the highest
-mean final reward over seeds. Then `stats.compare_groups` gives IQM/mean/median with CIs and
-the probability of improvement for each pair."""
+mean final reward over seeds. Then `stats.compare_groups` gives mean, median and IQM with their
+intervals and the probability of improvement for each pair, and ``min_detectable`` the smallest
+difference from a fixed number (a published mean) that the seeds could detect
+(``analysis.power``)."""
 from __future__ import annotations
 
 import pandas as pd
 
+from analysis.power import min_detectable
 from analysis.settings import CELL, setting_labels
 from analysis.stats import compare_groups
 
@@ -33,4 +36,6 @@ def compare_algorithms(final: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame
     if not summary.empty:
         settings = chosen.groupby(CELL)[["setting", "settings_tried"]].first().reset_index()
         summary = summary.merge(settings, on=CELL, how="left")
+        summary["min_detectable"] = [min_detectable(sd, n, paired=True)
+                                     for sd, n in zip(summary["sd"], summary["n"])]
     return summary, pairs

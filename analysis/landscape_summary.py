@@ -17,8 +17,8 @@ the grid's points (step coefficient x random coefficient):
 Intervals of one run: for the correlations a paired bootstrap over the grid points (how much the
 correlation rests on which points the grid holds; each point's own estimation noise is not in
 it); for ``step_gain`` the two points' own intervals combined as independent normal errors.
-Over several runs, the bootstrap over runs, as for the other probe tables
-(``analysis.stats.estimate_interval``). A mean over runs can hide runs that disagree (two grids
+Over several runs, the t-interval over runs, as for the other probe tables
+(``analysis.stats.estimate_interval``); column ``interval`` names each. A mean over runs can hide runs that disagree (two grids
 correlated +0.9 and -0.9 average to 0), so ``landscape_tables`` also returns each run's values.
 """
 from __future__ import annotations
@@ -28,11 +28,11 @@ import pandas as pd
 from scipy import stats
 
 from analysis.figures.common import MissingData, probe_table
-from analysis.stats import estimate_interval
+from analysis.stats import estimate_interval, interval_label
 from deep_pg.bootstrap import interval
 
 KEYS = ["env", "algo", "setting", "iteration", "step_samples", "measure", "sample_count"]
-COLUMNS = [*KEYS, "n_runs", "mean", "mean_low", "mean_high", "ci_over"]
+COLUMNS = [*KEYS, "n_runs", "mean", "mean_low", "mean_high", "ci_over", "interval"]
 RUN_COLUMNS = ["env", "algo", "setting", "seed", "iteration", "step_samples", "measure",
                "sample_count", "value", "value_low", "value_high", "run_id"]
 GRID = ["step_coef", "random_coef"]
@@ -107,6 +107,13 @@ def _own_interval(measure: str) -> str:
     return "points" if measure == "step_gain" else "grid"
 
 
+def _own_label(measure: str, grid_points: int) -> str:
+    """The label of a single run's interval (``analysis.stats.interval_label``'s form)."""
+    if measure == "step_gain":
+        return "normal, from the two points' own intervals (one agent)"
+    return interval_label("percentile bootstrap", grid_points, "grid points (one agent)")
+
+
 def landscape_tables(runs, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(summary, per run): per KEYS cell the mean over runs with its interval, and every run's own
     value with its own interval (RUN_COLUMNS); both empty without landscape tables."""
@@ -118,13 +125,16 @@ def landscape_tables(runs, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     # a hand-made table may lack the points' intervals: step_gain then has none of its own
     table = table.assign(**{c: float("nan") for c in ("ci_low", "ci_high") if c not in table})
     measures = landscape_measures(table, seed)
+    grid_points = table[GRID].drop_duplicates().shape[0]
     out = []
     for keys, part in measures.groupby(KEYS, sort=True):
         cell = dict(zip(KEYS, keys))
-        point, low, high, own = estimate_interval(part, seed)
-        out.append({**cell, "n_runs": part["run_id"].nunique(), "mean": point, "mean_low": low,
-                    "mean_high": high,
-                    "ci_over": _own_interval(cell["measure"]) if own else "runs"})
+        point, low, high, own = estimate_interval(part)
+        n_runs = part["run_id"].nunique()
+        out.append({**cell, "n_runs": n_runs, "mean": point, "mean_low": low, "mean_high": high,
+                    "ci_over": _own_interval(cell["measure"]) if own else "runs",
+                    "interval": (_own_label(cell["measure"], grid_points) if own
+                                 else interval_label("t", n_runs, "agents"))})
     ints = {"step_samples": "Int64", "sample_count": "Int64"}
     summary = pd.DataFrame(out, columns=COLUMNS).astype(ints)
     seeds = table.drop_duplicates("run_id").set_index("run_id")["seed"] if "seed" in table else {}

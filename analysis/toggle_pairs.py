@@ -6,17 +6,22 @@ The blog's histograms compare tuned agents across configurations: a toggle's eff
 mixed with the other toggles' and with the luck of the learning-rate pick. Pairs use every run
 of the grid with no selection, and show an interaction directly, as the effect of one toggle
 with another on against the same with it off.
+
+The two runs of a pair share their seed, and so do all the pairs of one seed (its initial
+networks and environment streams), so the independent units are the seeds: the intervals resample
+seeds first, then pairs within each seed (``analysis.stats.hierarchical_interval``). With 3 seeds
+they are not 95% intervals, whatever their nominal level.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from analysis.schema import ABLATION_TOGGLES, is_identity_key
 from analysis.settings import CELL, with_canonical_reward_scaling
-from deep_pg.bootstrap import bootstrap_ci
+from analysis.stats import hierarchical_interval
 from deep_pg.identity import toggle_on
 
 ANY = "any"  # the `given` and `given_state` of the rows over all pairs
@@ -62,8 +67,9 @@ def _on_better(diff, axis: int = -1) -> np.ndarray:
 def paired_effects(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
                    seed: int = 0) -> pd.DataFrame:
     """Per (algo, env, toggle) and per state of each other toggle (``given``, ``given_state``;
-    ``any``: all pairs): n_pairs, the mean final-return difference on minus off and the share
-    of pairs where on ends higher, each with a 95% bootstrap interval over the pairs."""
+    ``any``: all pairs): n_seeds, n_pairs, the mean final-return difference on minus off and
+    the share of pairs where on ends higher, each with its hierarchical bootstrap interval
+    (seeds, then pairs within seeds; ``interval`` names it)."""
     pairs = toggle_pairs(final, toggles)
     rows = []
     for (*cell, toggle), group in pairs.groupby(CELL + ["toggle"], sort=False):
@@ -74,12 +80,13 @@ def paired_effects(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLE
         for given, state, subset in subsets:
             if subset.empty:
                 continue
-            diff = subset["diff"].to_numpy(float)
-            mean, mean_low, mean_high = bootstrap_ci([diff], np.mean, seed=seed)
-            share, share_low, share_high = bootstrap_ci([diff], _on_better, seed=seed)
+            diff, seeds = subset["diff"].to_numpy(float), subset["seed"].to_numpy()
+            mean, mean_low, mean_high, label = hierarchical_interval(diff, seeds, np.mean, seed)
+            share, share_low, share_high, _ = hierarchical_interval(diff, seeds, _on_better, seed)
             rows.append({**dict(zip(CELL, cell)), "toggle": toggle, "given": given,
-                         "given_state": state, "n_pairs": len(diff), "mean_diff": mean,
+                         "given_state": state, "n_seeds": len(set(seeds)),
+                         "n_pairs": len(diff), "mean_diff": mean,
                          "mean_diff_low": mean_low, "mean_diff_high": mean_high,
                          "on_better": share, "on_better_low": share_low,
-                         "on_better_high": share_high})
+                         "on_better_high": share_high, "interval": label})
     return pd.DataFrame(rows)

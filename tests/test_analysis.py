@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
+from scipy import stats
 
 from analysis import AnalysisError, load_runs
 from analysis.ablation import best_lr, cumulative_histogram, toggle_table, tuned_runs, usable
@@ -22,11 +23,15 @@ from analysis.probe_summary import probe_summary
 from analysis.figures.common import NaturalLogLocator, plain_number
 from analysis.figures.curves import trust_region_curves
 from analysis.final import FinalReward, final_rewards
+from analysis.figures.outcomes import ablation_figures
 from analysis.report import main as report_main, make_report
+from analysis.report_data import analyse
 from analysis.runs import from_records
 from analysis.schema import ABLATION_TOGGLES, HEADLINE, identity
 from analysis.settings import ONLY_SETTING, arm_file_name, setting_labels
-from analysis.stats import iqm, probability_of_improvement
+from analysis.stats import (bootstrap_interval, estimate_interval, estimate_label,
+                            hierarchical_interval, interval_label, iqm, mean_interval,
+                            performance_profile, probability_of_improvement, t_interval)
 from analysis.trust_region import trust_region_table
 from analysis.wandb_source import build_filters, parse_path, record_from_api_run
 from deep_pg.bootstrap import bootstrap_ci
@@ -304,6 +309,68 @@ def test_bootstrap_ci_covers_a_known_mean_at_about_the_nominal_rate():
     assert 0.88 <= hits / trials <= 0.99, hits / trials
 
 
+def test_means_over_seeds_get_t_intervals_never_called_95_percent_below_five():
+    values = [1800.0, 2600.0, 900.0]
+    mean, low, high, label = mean_interval(values)
+    ci = stats.ttest_1samp(values, 0).confidence_interval(0.95)
+    assert (mean, low, high) == pytest.approx((np.mean(values), ci.low, ci.high))
+    assert label == "t, n=3 seeds" and "95%" not in label
+    # the percentile bootstrap over 3 seeds is about their range: the t-interval is much wider
+    _, b_low, b_high = bootstrap_ci([values], np.mean)
+    assert high - low > 2 * (b_high - b_low)
+    assert interval_label("t", 5, "seeds") == "95% t, n=5 seeds"
+    assert interval_label("t", 1) == "no interval, n=1"
+
+
+def test_bootstrap_intervals_use_bca_from_five_units_and_name_it():
+    rng = np.random.default_rng(3)
+    many, few = rng.exponential(size=20), rng.exponential(size=4)
+    point, low, high, label = bootstrap_interval([many], iqm, unit="agents")
+    assert label == "95% BCa bootstrap, n=20 agents" and low < point < high
+    assert point == pytest.approx(iqm(many))
+    assert bootstrap_interval([few], iqm)[3] == "percentile bootstrap, n=4"
+    p, low, high, label = bootstrap_interval([many + 1, many], probability_of_improvement)
+    assert p == pytest.approx(probability_of_improvement(many + 1, many)) and low <= p <= high
+
+
+def test_an_interval_over_agents_keeps_their_variation_however_many_trials_each():
+    # three agents far apart, each measured precisely by 50 trials: pooling the 150 trials
+    # would give a narrow interval; the agents' own means give the t-interval over 3
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame([{"run_id": f"r{a}", "value": center + rng.normal(0, 0.01)}
+                         for a, center in enumerate((0.2, 0.5, 0.8)) for _ in range(50)])
+    mean, low, high, own = estimate_interval(rows)
+    means = rows.groupby("run_id")["value"].mean()
+    assert not own and mean == pytest.approx(means.mean())
+    assert (low, high) == pytest.approx(t_interval(means)[1:])
+    assert high - low > 1.0  # t(2) over three spread means, not the pooled trials' ±0.003
+    assert estimate_label(rows) == "t, n=3 agents"
+    one = rows[rows["run_id"] == "r0"]
+    assert estimate_label(one) == "95% t, n=50 trials (one agent)"
+
+
+def test_hierarchical_interval_resamples_seeds_before_pairs():
+    # each seed's pairs agree closely, the seeds do not: a bootstrap over the 60 pairs would
+    # call the mean tight; resampling the 3 seeds first shows it is not
+    rng = np.random.default_rng(1)
+    seeds = np.repeat([0, 1, 2], 20)
+    diffs = np.array([100.0, 0.0, 200.0])[seeds] + rng.normal(0, 5, size=60)
+    mean, low, high, label = hierarchical_interval(diffs, seeds)
+    _, p_low, p_high = bootstrap_ci([diffs], np.mean)
+    assert label == "hierarchical bootstrap, 3 seeds × 20 pairs"
+    assert low < mean < high and (high - low) > 3 * (p_high - p_low)
+    assert low < 50 and high > 150
+
+
+def test_performance_profile_is_the_share_above_each_threshold_with_its_band():
+    values = np.arange(10.0)
+    profile = performance_profile(values, [-1, 4.5, 9])
+    assert profile["fraction"].tolist() == [1.0, 0.5, 0.0]
+    assert (profile["low"] <= profile["fraction"]).all()
+    assert (profile["fraction"] <= profile["high"]).all()
+    assert profile.loc[1, "high"] - profile.loc[1, "low"] > 0.3  # 10 agents: a wide band
+
+
 def test_iqm_and_probability_of_improvement():
     assert iqm(np.arange(1, 9)) == pytest.approx(4.5)  # mean of 3, 4, 5, 6
     assert iqm([1, 2, 3, 4, 1000, -1000, 2.5, 2.5]) == pytest.approx(2.5)
@@ -510,6 +577,31 @@ def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path)
     assert set(pairs["toggle"]) == {"opt.lr_anneal"}  # the only toggle varied here
     assert pairs.query("given == 'any'")["n_pairs"].tolist() == [4]
     assert "ablation_pairs_ppo_pendulum.png" in pngs
+
+
+@pytest.mark.parametrize("left_out, says", [(None, "each at the best of 2 learning rates"),
+                                             ("lr=1e-3", "at the one learning rate run")])
+def test_the_ablation_title_says_how_many_learning_rates_were_run(sweep, tmp_path, left_out, says):
+    tree = tmp_path / "tree"
+    shutil.copytree(sweep, tree, ignore=shutil.ignore_patterns(left_out) if left_out else None)
+    runs = load_runs(tree, progress=False)
+    figures = ablation_figures(runs, analyse(runs, FinalReward()))
+    titles = [f.fig._suptitle.get_text() for f in figures if not f.name.startswith("ablation_pairs")]
+    assert titles and all(says in title for title in titles), titles
+
+
+def test_the_report_states_the_power_of_every_comparison(sweep, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="analysis"):
+        index = make_report(str(sweep), tmp_path / "report", progress=False)
+    power = pd.read_csv(index.parent / "power.csv").set_index("comparison")
+    row = power.loc["final return, pendulum: ppo_m − ppo"]
+    assert row["n"] == 2 and row["unit"] == "seeds per group" and row["min_detectable"] > 0
+    assert "tuned agents (held_out), ppo pendulum: opt.lr_anneal on − off" in power.index
+    assert "paired effect, ppo pendulum: opt.lr_anneal on − off (any pairs, mean per seed)" in power.index
+    assert "final return, pendulum: ppo_m − ppo: n=2 seeds per group detects" in caplog.text
+    comparison = pd.read_csv(index.parent / "comparison.csv").set_index("algo")
+    assert comparison.loc["ppo_m", "mean_interval"] == "t, n=2 seeds"
+    assert comparison.loc["ppo_m", "min_detectable"] > 0
 
 
 def test_with_one_seed_the_report_shows_the_blogs_selection_under_the_plain_names(sweep, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from analysis import AnalysisError, load_runs
-from analysis.compact import MANIFEST, TIMING_COLUMNS, export
+from analysis.compact import MANIFEST, TIMING_COLUMNS, export, machine
 from analysis.final import FinalReward
 from analysis.report import main, make_study_reports, study_dirs
 from deep_pg.run import run_training
@@ -51,6 +51,7 @@ def test_an_exported_study_loads_as_the_runs_it_came_from(sweep, tmp_path):
     manifest = export(sweep, tmp_path / "results" / "study")
     assert manifest["runs"] == 3 and manifest["status"] == {"completed": 2, "incomplete": 1}
     assert manifest["probes"] == ["gradient"]
+    assert manifest["machine"] == machine() and manifest["machine"].endswith(" cores")
     store = tmp_path / "results" / "study"
     assert not any(p.suffix == ".pt" for p in store.rglob("*"))  # no checkpoints
     original, stored = load_runs(sweep), load_runs(store)
@@ -61,7 +62,7 @@ def test_an_exported_study_loads_as_the_runs_it_came_from(sweep, tmp_path):
                                   check_like=True)
 
 
-def test_stores_of_several_sessions_load_together_with_prefixed_run_ids(sweep, tmp_path):
+def test_stores_of_several_exports_load_together_with_prefixed_run_ids(sweep, tmp_path):
     export(sweep / "ppo", tmp_path / "study" / "part1")
     export(sweep / "trpo", tmp_path / "study" / "part2")
     runs = load_runs(tmp_path / "study")
@@ -100,6 +101,17 @@ def test_report_of_a_results_folder_makes_one_report_per_study(sweep, tmp_path):
     ppo_runs = pd.read_csv(out / "ppo_study" / "runs.csv")
     trpo_runs = pd.read_csv(out / "trpo_study" / "runs.csv")
     assert set(ppo_runs.algo) == {"ppo"} and set(trpo_runs.algo) == {"trpo"}
+    # each study described by its own metadata, on the index page and in studies.csv
+    studies = pd.read_csv(out / "studies.csv").set_index("study")
+    assert studies.loc["ppo_study", "runs"] == 2 and studies.loc["trpo_study", "runs"] == 1
+    assert studies.loc["ppo_study", "holds"] == (
+        "PPO on Pendulum; seeds 0, 2; 1,024 steps; probes gradient (0, 2)")
+    assert studies.loc["trpo_study", "machine"] == machine()
+    assert studies.loc["trpo_study", "holds"] in index and machine() in index
+    # every table over all studies, with a study column
+    both = pd.read_csv(out / "all" / "runs.csv")
+    assert both.columns[0] == "study" and sorted(set(both.study)) == ["ppo_study", "trpo_study"]
+    assert len(both) == len(ppo_runs) + len(trpo_runs)
     # one study alone is reported at the same place
     shutil.rmtree(tmp_path / "results" / "trpo_study")
     main([str(tmp_path / "results"), "--out", str(tmp_path / "one"), "--no-progress"])
@@ -158,6 +170,7 @@ def test_add_merges_a_recreated_runs_new_probe_checkpoints_and_new_runs(sweep, t
     assert manifest["runs"] == 3 and manifest["status"] == {"completed": 2, "incomplete": 1}
     assert manifest["source"] == str((sweep / "ppo").resolve())  # the first export's
     assert [a["source"] for a in manifest["added"]] == [str(again.resolve())]
+    assert [a["machine"] for a in manifest["added"]] == [machine()]  # where it was re-created
     after = load_runs(store)
     assert sorted(after.configs.run_id) == ["seed=0", "seed=1", "seed=2"]
     rows = after.probes["gradient"].sort_values(["iteration", "variant"])

@@ -65,6 +65,25 @@ def test_an_interaction_shows_in_the_split_and_not_in_the_mean_alone():
     assert row(effects, SCALING, CLIP, "off")["on_better_low"] < 0.5
 
 
+def test_intervals_resample_seeds_first_so_a_seed_dependent_effect_stays_uncertain():
+    # annealing gains 300 on seed 0, nothing on seed 1, 600 on seed 2, the same on every pair
+    # of a seed: 48 consistent-looking pairs per seed, but three seeds of evidence
+    gain = {0: 300.0, 1: 0.0, 2: 600.0}
+    rng = np.random.default_rng(1)
+    noise = {(c, s): rng.normal(0, 5) for c in range(16) for s in range(3)}
+
+    def final_return(on, lr, seed):
+        bits = sum(int(on[t]) << i for i, t in enumerate(TOGGLES))
+        return 1000 + noise[bits, seed] + (gain[seed] if on[ANNEAL] else 0)
+
+    anneal = row(paired_effects(grid(final_return, lrs=(1e-4,))), ANNEAL)
+    assert anneal["n_seeds"] == 3 and anneal["n_pairs"] == 24
+    assert anneal["interval"] == "hierarchical bootstrap, 3 seeds × 8 pairs"
+    assert anneal["mean_diff"] == pytest.approx(300, abs=5)
+    # a bootstrap over the 24 pairs alone would give about ±100; the seeds' spread shows here
+    assert anneal["mean_diff_low"] < 100 and anneal["mean_diff_high"] > 500
+
+
 def test_each_toggle_has_a_row_over_all_pairs_and_one_per_state_of_each_other():
     effects = paired_effects(grid(lambda on, lr, seed: seed + lr))
     assert len(effects) == 4 * (1 + 3 * 2)

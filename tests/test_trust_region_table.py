@@ -45,7 +45,7 @@ def test_per_run_reductions_use_each_iterations_bound():
     assert runs.loc["trpo/0", "within_delta"] == pytest.approx(0.75)  # 0.12 > 0.1
     assert runs.loc["trpo_plus/0", "within_delta"] == pytest.approx(0.75)  # the δ schedule
     assert runs.loc["ppo/0", "beyond_clip"] == pytest.approx(0.75)  # 1.3, 1.25, 3.0 > 1.2
-    assert runs.loc["ppo/0", "largest_max_ratio"] == 3.0
+    assert runs.loc["ppo/0", "peak_max_ratio"] == 3.0
     assert runs.loc["ppo/0", "median_mean_kl"] == pytest.approx(0.025)
     assert np.isnan(runs.loc["ppo/0", "within_delta"]) and np.isnan(runs.loc["trpo/0", "beyond_clip"])
 
@@ -60,5 +60,7 @@ def test_table_averages_runs_per_algorithm_with_an_interval():
     assert ppo["n"] == 2 and ppo["bound"] == "ε 0.2"
     assert ppo["beyond_clip"] == pytest.approx(0.375)  # (0.75 + 0) / 2
     assert ppo["beyond_clip_low"] <= 0.375 <= ppo["beyond_clip_high"]
+    assert ppo["peak_max_ratio"] == pytest.approx(2.05)  # the mean of the runs' peaks 3.0, 1.1
+    assert ppo["peak_max_ratio_largest"] == 3.0 and ppo["interval"] == "t, n=2 seeds"
     assert table.loc["trpo_plus", "bound"] == "δ 0.04; final δ 0.08"
     assert table.loc["trpo", "bound"] == "δ 0.1" and np.isnan(table.loc["ppo", "within_delta"])

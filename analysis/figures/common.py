@@ -11,11 +11,11 @@ matplotlib.use("Agg")  # files only; a report must build on a machine without a 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
 from matplotlib.ticker import (FuncFormatter, Locator, LogLocator, MaxNLocator,  # noqa: E402
                                NullFormatter)
 
 from analysis.stats import estimate_interval  # noqa: E402
-from deep_pg.bootstrap import interval  # noqa: E402
 from deep_pg.probes.results import MEAN_TRIAL  # noqa: E402
 
 # The paper's line where implementations estimate the gradient: 2K state-action pairs.
@@ -65,7 +65,7 @@ def probe_table(runs, probe: str, needs: tuple[str, ...] = ()) -> pd.DataFrame:
         raise MissingData(f"no run has probes/{probe}.parquet (train with probe={probe})")
     table = runs.probes[probe]
     if "trial" in table and (table["trial"] == MEAN_TRIAL).any():
-        table = table[table["trial"] == MEAN_TRIAL].reset_index(drop=True)
+        table = _with_trial_counts(table)
     missing = [c for c in needs if c not in table]
     if missing:
         raise MissingData(f"probes/{probe}.parquet lacks column(s) {', '.join(missing)}")
@@ -75,22 +75,39 @@ def probe_table(runs, probe: str, needs: tuple[str, ...] = ()) -> pd.DataFrame:
     return table
 
 
-def mean_band(matrix: np.ndarray, confidence: float = 0.95, seed: int = 0):
-    """Per column of ``matrix`` (rows = runs): mean and 95% bootstrap CI of the mean across runs,
-    vectorized over columns. Columns with missing values or fewer than 2 runs get no band."""
+# Columns of a probe row that measure rather than name what was measured.
+_MEASURED = ("trial", "value", "ci_low", "ci_high", "num_pairs", "num_episodes", "step_norm")
+
+
+def _with_trial_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """The mean rows of a probe table, each with ``n_trials``: how many trial rows its interval
+    is over (NaN where the probe wrote no trial rows, e.g. the landscape's points)."""
+    keys = [c for c in table.columns if c not in _MEASURED]
+    counts = (table[table["trial"] != MEAN_TRIAL].groupby(keys, dropna=False).size()
+              .rename("n_trials").reset_index())
+    means = table[table["trial"] == MEAN_TRIAL]
+    return means.merge(counts, on=keys, how="left").reset_index(drop=True)
+
+
+def mean_band(matrix: np.ndarray, confidence: float = 0.95):
+    """Per column of ``matrix`` (rows = runs): mean and the t-interval of the mean across runs
+    (``analysis.stats``' declared interval for a mean over seeds), vectorized over columns.
+    Columns with missing values or fewer than 2 runs get no band."""
     mean = np.nanmean(matrix, axis=0)
     low = np.full(matrix.shape[1], np.nan)
     high = low.copy()
     full = ~np.isnan(matrix).any(axis=0)
-    if matrix.shape[0] >= 2 and full.any():
-        low[full], high[full] = interval((matrix[:, full],), np.mean, n_resamples=1000, seed=seed,
-                                         axis=0, confidence=confidence)
+    n = matrix.shape[0]
+    if n >= 2 and full.any():
+        half = (stats.t.ppf((1 + confidence) / 2, n - 1)
+                * matrix[:, full].std(axis=0, ddof=1) / np.sqrt(n))
+        low[full], high[full] = mean[full] - half, mean[full] + half
     return mean, low, high
 
 
 def trial_band(group: pd.DataFrame, x: str, seed: int = 0) -> pd.DataFrame:
-    """Per ``x`` value: mean of ``value`` and its CI (``estimate_interval``: the probe's own for a
-    single estimate, else a bootstrap over the rows at that x), as the probe tables have it."""
+    """Per ``x`` value: mean of ``value`` and its interval (``estimate_interval``: one agent's
+    own over its trials, else the t-interval over the agents at that x)."""
     out = [(xv, *estimate_interval(rows, seed)[:3]) for xv, rows in group.groupby(x, sort=True)]
     return pd.DataFrame(out, columns=[x, "mean", "low", "high"])
 

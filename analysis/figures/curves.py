@@ -57,7 +57,8 @@ def reward_curves(runs, ctx) -> list[Figure]:
     return [Figure("reward_curves", "Reward curves (paper Fig. 8)",
                    f"Mean training return per iteration (rolling mean over {SMOOTH} iterations). "
                    "Thin lines: individual runs; thick: mean over the runs of a setting (its "
-                   "seeds) with 95% bootstrap CI.",
+                   "seeds, n in the legend) with its t-interval (nominal 95%; not called 95% "
+                   "below 5 seeds).",
                    fig)]
 
 
@@ -106,5 +107,7 @@ def trust_region_curves(runs, ctx) -> list[Figure]:
                      else ", with PPO's 1+ε (dashed)")
         out.append(Figure(f"trust_region_{metric}", f"Trust region: {label} (blog part 3)",
                           f"{label} between successive policies on the training batch, every "
-                          f"iteration{bound}. Thin: runs; thick: mean with 95% CI.", fig))
+                          f"iteration{bound}. Thin: runs; thick: mean over the n runs in the "
+                          "legend with its t-interval (nominal 95%; not called 95% below 5 "
+                          "runs).", fig))
     return out

@@ -78,9 +78,10 @@ def gradient_figures(runs, ctx) -> list[Figure]:
             seen.clear()
             fig = _per_env_iteration(sel, env, "run_id", colors_for, "", ylabel)
             out.append(Figure(f"{name}_{env}", f"{title}: {env}",
-                              "One line per run (color: algorithm and setting) with 95% CIs "
-                              "(shaded) over the repeated estimates; dotted line: the 2K samples "
-                              "used in practice."
+                              "One line per run (color: algorithm and setting) with the "
+                              "probe's 95% percentile-bootstrap interval over its K repeated "
+                              "estimates (shaded); dotted line: the 2K samples used in "
+                              "practice."
                               + (" Dashed: the same similarity divided by √ρ_N, ρ_N the expected "
                                  "similarity of two independent 'true' estimates (from its two "
                                  "halves): what it would be without the noise of the 'true' "
@@ -103,6 +104,8 @@ def baseline_figures(runs, ctx) -> list[Figure]:
         out.append(Figure(f"baselines_{arm_file_name(algo, setting)}_{env}",
                           f"Baselines: {arm(algo, setting)} on {env} (paper Fig. 4)",
                           "Gradient variance (average pairwise cosine similarity) with the value "
-                          "network, the 'true' value function and the zero baseline, with 95% "
-                          "CIs; the runs of the setting (its seeds) pooled per baseline.", fig))
+                          "network, the 'true' value function and the zero baseline: the mean "
+                          "over the setting's runs (its seeds) with the t-interval over them "
+                          "(nominal 95%; not called 95% below 5 runs), or one run's 95% "
+                          "percentile-bootstrap interval over its trials.", fig))
     return out

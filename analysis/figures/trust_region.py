@@ -34,5 +34,6 @@ def trust_region_probe_figures(runs, ctx) -> list[Figure]:
         out.append(Figure(f"trust_region_probe_{env}", f"Trust region, train vs held-out: {env}",
                           "Mean KL and max likelihood ratio between successive policies at the "
                           "probe iterations, on the training batch (solid) and a held-out batch "
-                          "(dashed); mean over runs with 95% CI.", fig))
+                          "(dashed); mean over runs with the t-interval over them (one run: its own "
+                          "interval over its trials).", fig))
     return out

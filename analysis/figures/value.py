@@ -26,7 +26,7 @@ def value_figures(runs, ctx) -> list[Figure]:
             for ax, (measure, ylabel) in zip(axes.flat, _MEASURES):
                 rows = part[part["measure"] == measure]
                 for name in ordered(rows["arm"].unique()):
-                    # CI over runs (and trials) of the algorithm's setting at each iteration
+                    # interval over the runs of the setting (one run: over its trials)
                     band = trial_band(rows[rows["arm"] == name], "env_steps")
                     ax.plot(band["env_steps"], band["mean"], color=colors[name], lw=1.5,
                             marker="o", ms=3, label=name)
@@ -46,8 +46,9 @@ def value_figures(runs, ctx) -> list[Figure]:
                               "(right); top: deep_pg's definitions (returns of the infinite-"
                               "horizon value), bottom: the reference code's (returns cut at the "
                               "end of the batch's stream, time limit terminal, episode-end steps "
-                              "left out; GAE side squared error / |target|); mean over runs with "
-                              "95% bootstrap CI.", fig))
+                              "left out; GAE side squared error / |target|); mean over runs of "
+                              "each run's mean over its trials, with the t-interval over the "
+                              "runs (one run: over its trials).", fig))
     if not out:
         raise MissingData("probes/value.parquet has no train or heldout rows")
     return out
