@@ -1,7 +1,7 @@
 """The composed config of every (variant, env) pair holds the authors' released settings.
 
 The expected values are the released configs of MadryLab/implementation-matters (configs/*.py on
-top of src/MuJoCo.json), as tabulated in issue 10 and docs/fidelity.md; PPO and TRPO keep the
+top of src/MuJoCo.json), as tabulated in docs/fidelity.md; PPO and TRPO keep the
 paper's Table 1.
 """
 from __future__ import annotations
