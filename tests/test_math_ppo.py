@@ -157,3 +157,19 @@ def test_explained_variance_is_one_minus_residual_over_target_variance():
     r, v = np.array([1.0, 2.0, 4.0, 7.0]), np.array([1.5, 1.0, 4.0, 8.0])
     assert float(got[0]) == pytest.approx(1 - np.var(r - v, ddof=1) / np.var(r, ddof=1), rel=1e-12)
     assert math.isnan(float(got[1]))  # targets without spread: undefined
+    one_run = explained_variance(values[0], returns[0])  # a single run's (B,) tensors
+    assert float(one_run) == pytest.approx(float(got[0]), rel=1e-12)
+
+
+def test_a_ratio_of_one_is_never_counted_as_clipped():
+    """clip_frac counts pairs strictly outside [1 - eps, 1 + eps]: unchanged policies report 0
+    even at eps = 0."""
+    torch.manual_seed(3)
+    policy = GaussianPolicy(2, 1, [4], "tanh", ortho_init=False)
+    obs, actions = torch.randn(10, 2), torch.randn(10, 1)
+    with torch.no_grad():
+        batch = Batch(obs, actions, policy.log_prob(obs, actions), policy(obs),
+                      policy.log_std.clone(), None, torch.zeros(10), torch.zeros(10))
+    metrics = trust_region_metrics(policy, batch, 0.0)
+    assert float(metrics["clip_frac"]) == 0.0 and float(metrics["max_ratio"]) == 1.0
+    assert float(metrics["mean_kl"]) == 0.0

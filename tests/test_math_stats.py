@@ -120,8 +120,12 @@ def test_cosine_similarity_and_matrix_against_the_definition():
     m = cosine_matrix(rows)
     assert m[0, 2] == pytest.approx(7 / (5 * 3**0.5)) and m[1, 1] == pytest.approx(1.0)
     assert np.isnan(m[3]).all() and np.isnan(m[:, 3]).all()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least two estimates"):
         cosine_matrix(a[None])
+    # Short vectors (norms below 1) are directions like any other.
+    small = torch.tensor([[0.03, 0.04], [0.001, 0.0]])
+    assert cosine_similarity(small[0], small[1]) == pytest.approx(0.6)
+    assert cosine_matrix(small) == pytest.approx(np.array([[1.0, 0.6], [0.6, 1.0]]))
 
 
 def test_pairwise_cosine_is_each_estimates_mean_over_the_others():
@@ -151,6 +155,26 @@ def test_pairwise_interval_matches_a_loop_over_resampled_estimates():
     assert pairwise_bootstrap_ci(estimates, 3000, 0) == (low, high)  # the seed fixes it
     with_zero = torch.cat([estimates, torch.zeros(1, 50)])
     assert all(np.isnan(pairwise_bootstrap_ci(with_zero, 100, 0)))
+
+
+def test_pairwise_interval_quantiles_of_its_resamples():
+    """The interval is the 2.5% and 97.5% quantile of the resamples' mean cosines, every
+    estimate drawn with equal chance (the draws replayed here from the documented seed), and a
+    resample of one estimate repeated, which has no pair, left out."""
+    # Estimate 0 is orthogonal to the two others, which agree: resamples without it have a
+    # mean cosine of 1, with it lower.
+    estimates = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
+    cos = cosine_matrix(estimates)
+    draws = np.random.default_rng(4).integers(0, 3, size=(400, 3))
+    means = []
+    for idx in draws:
+        pairs = [cos[i, j] for i in idx for j in idx if i != j]
+        if pairs:  # ~1 in 9 resamples repeat one estimate
+            means.append(sum(pairs) / len(pairs))
+    assert len(means) < 400
+    low, high = pairwise_bootstrap_ci(estimates, resamples=400, seed=4)
+    assert (low, high) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])), abs=1e-12)
+    assert low < 0.5 and high == pytest.approx(1.0)
 
 
 def test_spearman_brown_corrected_cosine_and_relative_error_formulas():

@@ -137,11 +137,13 @@ def test_first_step_is_adam_on_the_documented_losses(update, algo, overrides, ma
     assert float(metrics["policy_grad_norm"][0]) == pytest.approx(grad_norm, rel=1e-4)
 
 
-def test_ppo_runs_its_epochs_and_minibatches_and_averages_their_losses():
-    cfg, agent, batch = _pack("algo=ppo", "algo.epochs=3", "algo.value_epochs=2",
-                              "algo.num_minibatches=4")
+@pytest.mark.parametrize("epochs,value_epochs", [(3, 2), (2, 3)])
+def test_ppo_runs_its_epochs_and_minibatches_and_averages_their_losses(epochs, value_epochs):
+    cfg, agent, batch = _pack("algo=ppo", f"algo.epochs={epochs}",
+                              f"algo.value_epochs={value_epochs}", "algo.num_minibatches=4")
     metrics = ppo_update(agent, batch, cfg, [np.random.default_rng(0)])
-    assert agent.policy_optimizer.steps == 3 * 4 and agent.value_optimizer.steps == 2 * 4
+    assert agent.policy_optimizer.steps == epochs * 4
+    assert agent.value_optimizer.steps == value_epochs * 4
     assert set(metrics) == {"policy_loss", "value_loss", "policy_grad_norm"}
     # Later minibatches see the moved policy, so the mean loss is not the first step's.
     assert all(torch.isfinite(v).all() and v.shape == (1,) for v in metrics.values())
@@ -216,3 +218,67 @@ def test_pack_batch_holds_pi_old_and_v_old_of_each_pair():
     assert torch.equal(batch.log_std_old, agent.policy.log_std.detach())
     assert batch.advantages.dtype == torch.float32 and batch.returns.dtype == torch.float32
     assert not batch.mean_old.requires_grad and not batch.log_std_old.requires_grad
+
+
+def _two_members(algo: str):
+    cfgs = [make_cfg(*ONE_STEP, f"algo={algo}"),
+            make_cfg(*ONE_STEP, f"algo={algo}", "seed=1", "algo.policy_lr=0.003")]
+    agent = PackAgent.from_agents([initial_agent(c, OBS, ACT) for c in cfgs],
+                                  MemberSettings.from_configs(cfgs), cfgs[0].algo.family)
+    s = agent.settings
+    batch = make_pack_batch([_rollout(0), _rollout(1)], agent.policy, agent.value, s.gamma,
+                            s.gae_lambda, s.timeout_bootstrap, cfgs[0].algo.baseline)
+    return cfgs, agent, batch
+
+
+def test_pg_loss_is_reported_per_member():
+    cfgs, agent, batch = _two_members("pg")
+    expected = []
+    for m in range(2):
+        single = batch.member(m).as_pack()
+        params = {k: v[m:m + 1] for k, v in _params(agent.policy).items()}
+        a = single.advantages
+        a = (a - a.mean(-1, keepdim=True)) / a.std(-1, keepdim=True)
+        logp = _log_density(params, single.obs, single.actions)
+        entropy = (params["log_std"][:, 0] + 0.5 * (math.log(2 * math.pi) + 1)).sum(-1)
+        expected.append(float(-(logp * a).mean(-1) - cfgs[m].algo.entropy_coef * entropy))
+    metrics = pg_update(agent, batch, cfgs[0], [np.random.default_rng(m) for m in range(2)])
+    assert metrics["policy_loss"].tolist() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "trpo"])
+def test_a_members_state_round_trips_through_its_checkpoint_dict(algo):
+    """member(m).state_dict() -> load_member(m) restores member m's networks and Adam moments:
+    the restored pack then takes exactly the same next update."""
+    cfgs, agent, batch = _two_members(algo)
+    rngs = lambda: [np.random.default_rng(7), np.random.default_rng(8)]  # noqa: E731
+    run_update(agent, batch, cfgs[0], rngs(), progress=0.0)
+    states = [agent.member(m).state_dict() for m in range(2)]
+    assert (states[0]["policy_optimizer"] is None) == (algo == "trpo")
+    assert states[1]["value_optimizer"]["steps"] == agent.value_optimizer.steps > 0
+
+    # Into a fresh pack of other seeds, from the dicts; and from the Agent objects themselves.
+    fresh = [initial_agent(make_cfg(*ONE_STEP, f"algo={algo}", f"seed={10 + m}"), OBS, ACT)
+             for m in range(2)]
+    restored = PackAgent.from_agents(fresh, agent.settings, cfgs[0].algo.family)
+    for m in (1, 0):
+        restored.load_member(m, states[m])
+    rebuilt = PackAgent.from_agents([agent.member(m) for m in range(2)], agent.settings,
+                                    cfgs[0].algo.family)
+    for other in (restored, rebuilt):
+        for mine, theirs in zip(agent.policy.parameters(), other.policy.parameters(), strict=True):
+            assert torch.equal(mine, theirs)
+        for mine, theirs in zip(agent.value_optimizer.exp_avg_sq, other.value_optimizer.exp_avg_sq,
+                                strict=True):
+            assert torch.equal(mine, theirs)
+        assert other.value_optimizer.steps == agent.value_optimizer.steps
+        if algo == "ppo":
+            for mine, theirs in zip(agent.policy_optimizer.exp_avg, other.policy_optimizer.exp_avg,
+                                    strict=True):
+                assert torch.equal(mine, theirs)
+    run_update(agent, batch, cfgs[0], rngs(), progress=0.5)
+    run_update(restored, batch, cfgs[0], rngs(), progress=0.5)
+    for mine, theirs in zip(agent.value.parameters(), restored.value.parameters(), strict=True):
+        assert torch.equal(mine, theirs)
+    for mine, theirs in zip(agent.policy.parameters(), restored.policy.parameters(), strict=True):
+        assert torch.equal(mine, theirs)
