@@ -158,7 +158,7 @@ def test_ablation16_packed_runs_as_two_array_tasks(cluster, tmp_path):
     proc = run_cli(*sweep, cwd=tmp_path)
     out = proc.stdout + proc.stderr
     assert "13 of 16 runs already completed" in out
-    assert "3 jobs in 1 packs of up to 8 (sizes 3)" in out and "pack 0: jobs 2, 9, 14\n" in out
+    assert "3 jobs in 1 pack of up to 8 (sizes 3)" in out and "pack 0: jobs 2, 9, 14\n" in out
     relaunch = index.read(sweep_dir)[16:]
     assert sorted(line["job"] for line in relaunch if line["skipped"]) == \
         sorted(set(range(16)) - {2, 9, 14})
