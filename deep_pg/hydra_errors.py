@@ -5,9 +5,9 @@ Hydra reports an override it cannot compose (an unknown key, a wrong type, a gro
 does not exist, a syntax error) in 6-16 lines and exits 1, the crash code. ``run_app`` asks
 Hydra to raise instead (``HYDRA_FULL_ERROR``, Hydra's own switch), turns those errors into the
 one line and lets everything else through. A multirun stopped for bad input leaves no sweep
-directory that holds only Hydra's multirun.yaml. A user who sets ``HYDRA_FULL_ERROR=1`` gets Hydra's
-full text unchanged. An exception raised inside the app's task (a crash of the run itself) is
-never translated.
+directory that holds only Hydra's multirun.yaml. A user who sets ``HYDRA_FULL_ERROR=1`` gets
+Hydra's full text unchanged. An exception raised inside the app's task (a crash of the run
+itself) is never translated.
 """
 from __future__ import annotations
 

@@ -104,5 +104,6 @@ def test_a_run_trained_without_probe_iterations_is_probed_at_its_last_checkpoint
     assert again.returncode == 0 and "nothing to do" in again.stdout + again.stderr
     line = the_error_line(command("deep-pg-probe", f"run_dir={run_dir}", "checkpoint=3",
                                   *PROBE_QUICK, cwd=tmp_path), "deep-pg-probe")
-    assert "invalid value for 'checkpoint': 3" in line and "none (train with probe.iterations" in line
+    assert "invalid value for 'checkpoint': 3" in line
+    assert "none (train with probe.iterations" in line
     assert "or last (checkpoints/last.pt, iteration 4)" in line
