@@ -196,7 +196,8 @@ def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
                 if position in failed:
                     continue
                 members[m].store.append_metrics(rows[position])
-                loggers[m].log(rows[position], step=rows[position]["iteration"])
+                with about(members[m].run_dir):  # wandb's warnings are this run's
+                    loggers[m].log(rows[position], step=rows[position]["iteration"])
             if len(members) == 1:
                 with about(members[0].run_dir):
                     progress.update(rows[0])
