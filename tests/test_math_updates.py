@@ -15,8 +15,8 @@ import torch
 
 from conftest import make_cfg
 from deep_pg.algorithms.batch import Batch, make_pack_batch
-from deep_pg.algorithms.common import (MemberSettings, PackAgent, initial_agent,
-                                       nonfinite_members)
+from deep_pg.algorithms.common import (MemberSettings, PackAgent, fit_value, initial_agent,
+                                       minibatches, nonfinite_members, normalize, value_errors)
 from deep_pg.algorithms.pg import pg_update
 from deep_pg.algorithms.ppo import ppo_update
 from deep_pg.algorithms.registry import run_update
@@ -254,6 +254,7 @@ def test_a_members_state_round_trips_through_its_checkpoint_dict(algo):
     rngs = lambda: [np.random.default_rng(7), np.random.default_rng(8)]  # noqa: E731
     run_update(agent, batch, cfgs[0], rngs(), progress=0.0)
     states = [agent.member(m).state_dict() for m in range(2)]
+    assert set(states[0]) == {"policy", "value", "policy_optimizer", "value_optimizer"}
     assert (states[0]["policy_optimizer"] is None) == (algo == "trpo")
     assert states[1]["value_optimizer"]["steps"] == agent.value_optimizer.steps > 0
 
@@ -282,3 +283,58 @@ def test_a_members_state_round_trips_through_its_checkpoint_dict(algo):
         assert torch.equal(mine, theirs)
     for mine, theirs in zip(agent.policy.parameters(), restored.policy.parameters(), strict=True):
         assert torch.equal(mine, theirs)
+
+
+def test_minibatches_partition_each_members_pairs_in_its_own_shuffled_order():
+    _, agent, batch = _two_members("ppo")
+    n = len(batch)
+    parts = list(minibatches(batch, 5, [np.random.default_rng(3), np.random.default_rng(4)]))
+    assert [len(p) for p in parts] == [len(x) for x in np.array_split(np.arange(n), 5)]
+    for m, seed in enumerate((3, 4)):
+        order = np.random.default_rng(seed).permutation(n)
+        got = torch.cat([p.returns[m] for p in parts])
+        assert torch.equal(got, batch.returns[m, order])  # every pair once, in that order
+        assert torch.equal(torch.cat([p.obs[m] for p in parts]), batch.obs[m, order])
+
+
+def test_fit_value_returns_each_members_mean_loss_over_its_steps():
+    _, agent, batch = _two_members("ppo")
+    losses = fit_value(agent, batch, epochs=2, num_minibatches=3,
+                       rngs=[np.random.default_rng(0), np.random.default_rng(1)])
+    assert losses.shape == (2,) and agent.value_optimizer.steps == 6
+    assert torch.isfinite(losses).all() and not torch.equal(losses[0], losses[1])
+
+
+def test_value_errors_clip_the_prediction_on_both_sides_of_the_old_one():
+    values = torch.tensor([0.0, 6.0, 3.1])
+    old = torch.tensor([3.0, 3.0, 3.0])
+    returns = torch.tensor([-1.0, 8.0, 3.0])
+    # clipped predictions: 2.8 (from below), 3.2 (from above), 3.1 (inside)
+    expected = [max(1.0, 3.8**2), max(4.0, 4.8**2), max(0.01, 0.01)]
+    got = value_errors(values, old, returns, value_clip=True, clip_eps=0.2)
+    assert got.tolist() == pytest.approx(expected, rel=1e-5)
+    plain = value_errors(values, old, returns, value_clip=False, clip_eps=0.2)
+    assert plain.tolist() == pytest.approx([1.0, 4.0, 0.01], rel=1e-5)
+
+
+def test_normalize_two_pairs_and_per_member_switch():
+    x = torch.tensor([[1.0, 3.0], [1.0, 3.0]])
+    got = normalize(x, torch.tensor([True, False]))
+    assert got[0].tolist() == pytest.approx([-2**-0.5, 2**-0.5], rel=1e-6)  # sample std sqrt(2)
+    assert got[1].tolist() == [1.0, 3.0]
+
+
+@pytest.mark.parametrize("ortho", [True, False])
+def test_initial_agent_follows_opt_ortho_init_and_its_seed(ortho):
+    cfg = make_cfg("env=pendulum", f"opt.ortho_init={str(ortho).lower()}", "seed=5")
+    agent = initial_agent(cfg, OBS, ACT)
+    for net in (agent.policy.mean, agent.value.net):
+        w = net[0].weight.detach()  # (64, 3): orthogonal columns of norm sqrt(2) with ortho_init
+        is_orthogonal = torch.allclose(w.T @ w, 2.0 * torch.eye(OBS), atol=1e-4)
+        assert is_orthogonal == ortho
+    again = initial_agent(cfg, OBS, ACT)
+    other = initial_agent(make_cfg("env=pendulum", f"opt.ortho_init={str(ortho).lower()}",
+                                   "seed=6"), OBS, ACT)
+    assert torch.equal(again.policy.mean[0].weight, agent.policy.mean[0].weight)
+    assert not torch.equal(other.value.net[0].weight, agent.value.net[0].weight)
+    assert agent.policy_optimizer is None and agent.value_optimizer is None
