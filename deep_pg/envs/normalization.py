@@ -83,7 +83,7 @@ class ObservationNormalizer:
         finally:
             self.update_stats = update
 
-    def frozen(self) -> "ObservationNormalizer":
+    def frozen(self) -> ObservationNormalizer:
         twin = copy.deepcopy(self)
         twin.update_stats = False
         return twin
@@ -135,7 +135,7 @@ class RewardScaler:
         (``returns`` mode) starts again from zero, as at an episode end."""
         self.running_return[which] = 0.0
 
-    def frozen(self) -> "RewardScaler":
+    def frozen(self) -> RewardScaler:
         twin = copy.deepcopy(self)
         twin.update_stats = False
         return twin
@@ -146,6 +146,118 @@ class RewardScaler:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.stats.load_state_dict(state["stats"])
         self.running_return = state["running_return"].copy()
+
+
+def _stacked_update(mean: np.ndarray, var: np.ndarray, count: np.ndarray, batch: np.ndarray,
+                    mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``RunningMeanStd.update`` of M members' statistics at once: ``mean``/``var`` (M, *shape),
+    ``count`` broadcastable to them, ``batch`` (M, n, *shape); members outside ``mask`` (M,) keep
+    theirs. The same expressions in the same order as the single update, elementwise, so each
+    member's values are bit for bit its own update's."""
+    n = batch.shape[1]
+    if n == 1:
+        batch_mean, batch_var = batch[:, 0], 0.0
+    else:
+        batch_mean, batch_var = batch.mean(axis=1), batch.var(axis=1)
+    delta = batch_mean - mean
+    total = count + n
+    new_mean = mean + delta * n / total
+    m2 = var * count + batch_var * n + delta**2 * count * n / total
+    new_var = m2 / total
+    if mask is None:
+        return new_mean, new_var, total
+    column = mask.reshape(-1, *([1] * (mean.ndim - 1)))
+    return (np.where(column, new_mean, mean), np.where(column, new_var, var),
+            np.where(mask.reshape(count.shape[0], *([1] * (count.ndim - 1))), total, count))
+
+
+class StackedObservationNormalizer:
+    """The ``ObservationNormalizer`` of each of M members applied to all members' observations
+    (M, n, obs_dim) at once, each with its own statistics, toggle and clip: the values are bit for
+    bit what the members' own objects compute. Built from the members' normalizers at the start
+    of a collection; ``write_back`` hands the statistics back to them."""
+
+    def __init__(self, members: list[ObservationNormalizer]):
+        if not all(m.update_stats for m in members):
+            raise ValueError("a stacked normalizer updates its statistics: no frozen members")
+        self.members = members
+        self.normalize = np.array([m.normalize for m in members])
+        self.all_normalize = bool(self.normalize.all())
+        self.mask = None if self.all_normalize else self.normalize
+        self.clip = np.array([np.inf if m.clip is None else m.clip for m in members])[:, None, None]
+        self.mean = np.stack([m.stats.mean for m in members])
+        self.var = np.stack([m.stats.var for m in members])
+        self.count = np.array([m.stats.count for m in members], dtype=np.float64)[:, None]
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """Fold (M, n, obs_dim) observations into the statistics, then normalize them."""
+        if not self.normalize.any():
+            return obs
+        self.mean, self.var, self.count = _stacked_update(self.mean, self.var, self.count, obs,
+                                                          self.mask)
+        normalized = clip((obs - self.mean[:, None]) / (np.sqrt(self.var)[:, None] + EPS),
+                          -self.clip, self.clip)
+        return normalized if self.all_normalize else np.where(self.normalize[:, None, None],
+                                                              normalized, obs)
+
+    def transform_rows(self, obs: np.ndarray, members: np.ndarray) -> np.ndarray:
+        """Normalize rows ``obs`` (k, obs_dim), row i with member ``members[i]``'s statistics,
+        without updating them."""
+        normalized = clip((obs - self.mean[members]) / (np.sqrt(self.var[members]) + EPS),
+                          -self.clip[members, 0], self.clip[members, 0])
+        return np.where(self.normalize[members, None], normalized, obs)
+
+    def write_back(self) -> None:
+        for m, member in enumerate(self.members):
+            if member.normalize:
+                member.stats.mean, member.stats.var = self.mean[m].copy(), self.var[m].copy()
+                member.stats.count = float(self.count[m, 0])
+
+
+class StackedRewardScaler:
+    """The ``RewardScaler`` of each of M members applied to all members' rewards (M, n) at once,
+    each with its own mode, gamma, statistics and clip, bit for bit as the members' own objects;
+    ``write_back`` hands the running returns and statistics back to them."""
+
+    def __init__(self, members: list[RewardScaler]):
+        if not all(m.update_stats for m in members):
+            raise ValueError("a stacked reward scaler updates its statistics: no frozen members")
+        self.members = members
+        modes = np.array([m.mode for m in members])
+        self.returns, self.rewards = modes == "returns", modes == "rewards"
+        self.scaled = self.returns | self.rewards
+        self.gamma = np.array([m.gamma for m in members], dtype=np.float64)[:, None]
+        self.clip = np.array([np.inf if m.clip is None else m.clip for m in members])[:, None]
+        self.running_return = np.stack([m.running_return for m in members])
+        self.mean = np.array([m.stats.mean for m in members], dtype=np.float64)
+        self.var = np.array([m.stats.var for m in members], dtype=np.float64)
+        self.count = np.array([m.stats.count for m in members], dtype=np.float64)
+
+    def __call__(self, reward: np.ndarray, episode_end: np.ndarray) -> np.ndarray:
+        """Scale (M, n) rewards; ``episode_end`` (M, n) marks envs whose episode ended."""
+        if not self.scaled.any():
+            return reward
+        returns = self.returns[:, None]
+        if self.returns.any():
+            self.running_return = np.where(returns, self.running_return * self.gamma + reward,
+                                           self.running_return)
+        batch = np.where(returns, self.running_return, reward)
+        self.mean, self.var, self.count = _stacked_update(
+            self.mean, self.var, self.count, batch, None if self.scaled.all() else self.scaled)
+        if self.returns.any():
+            self.running_return[episode_end & returns] = 0.0
+        std = np.sqrt(self.var)[:, None] + EPS
+        mean = self.mean[:, None]
+        scaled = np.where(returns, reward / std, (reward - mean) / std + mean)
+        scaled = clip(scaled, -self.clip, self.clip)
+        return np.where(self.scaled[:, None], scaled, reward)
+
+    def write_back(self) -> None:
+        for m, member in enumerate(self.members):
+            if self.scaled[m]:
+                member.running_return = self.running_return[m].copy()
+                member.stats.mean, member.stats.var = self.mean[m], self.var[m]
+                member.stats.count = float(self.count[m])
 
 
 def inactive_clips(opt) -> list[str]:
