@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis.agent_claims import changes, gaps
+from analysis.claim_rule import cell_verdict
 from analysis.stats import t_interval
 
 KEYS = ["env", "algo", "setting"]
@@ -46,3 +47,20 @@ def test_changes_span_consecutive_checkpoints_the_whole_run_and_its_trained_part
     assert table.loc[(0, 450), "mean_diff"] == pytest.approx(np.mean([-0.7, -0.6, -0.82]))
     assert table.loc[(0, 450), "mean_diff_high"] < 0  # every agent far below its start
     assert table.loc[(300, 450), "mean_diff_low"] < 0 < table.loc[(300, 450), "mean_diff_high"]
+
+
+@pytest.mark.parametrize("low, high, above, threshold, margin, verdict", [
+    (0.1, 0.3, True, 0.0, 0.05, "holds"),
+    (-0.3, -0.1, True, 0.0, 0.05, "contradicted"),
+    (-0.3, -0.1, False, 0.0, 0.05, "holds"),
+    (-0.04, 0.03, True, 0.0, 0.05, "tie"),  # within the margin: a tie, even excluding 0
+    (0.01, 0.04, True, 0.0, 0.05, "tie"),
+    (-0.2, 0.4, True, 0.0, 0.05, "unresolved"),
+    (-0.05, 0.12, False, 0.2, 0.0, "holds"),  # "below 0.2", no margin
+    (0.26, 0.5, False, 0.2, 0.0, "contradicted"),
+    (-900.0, -400.0, None, 0.0, 72.0, "holds"),  # an effect of either sign
+    (-14.0, 16.0, None, 0.0, 24.0, "tie"),
+    (float("nan"), 1.0, True, 0.0, 0.0, "no interval"),
+])
+def test_a_cells_verdict_follows_the_declared_rule(low, high, above, threshold, margin, verdict):
+    assert cell_verdict(low, high, above, threshold, margin) == verdict
