@@ -28,7 +28,7 @@ from deep_pg.probes.schedule import ProbeSchedule
 from deep_pg.sweep.preemption import checkpoint_before_requeue
 from deep_pg.tracking.failure import log_traceback, one_line_reason, summary_before_training
 from deep_pg.tracking.progress import Progress, count, fmt_return
-from deep_pg.tracking.run_logs import about
+from deep_pg.tracking.run_logs import FOR_EVERY_RUN, about
 from deep_pg.tracking.run_store import RunStore
 from deep_pg.tracking.wandb_logger import WandbLogger
 
@@ -178,7 +178,7 @@ def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
             schedules.append(ProbeSchedule(view, logger.run))
     if len(members) > 1:
         log.info("pack of %d runs in one process (%d sampling workers)", len(members),
-                 trainer.sampler.workers)
+                 trainer.sampler.workers, extra=FOR_EVERY_RUN)
     cfg = trainer.cfg
     progress = Progress(trainer.num_iterations, trainer.iteration, cfg.logger.log_every,
                         cfg.logger.log_every_seconds)

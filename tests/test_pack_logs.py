@@ -35,7 +35,9 @@ def test_each_run_of_a_pack_logs_its_own_lines_and_the_pack_its_own(tmp_path):
     for run_dir, other in zip(run_dirs, reversed(run_dirs)):
         log_text = (run_dir / "deep_pg.log").read_text()
         assert str(run_dir) in log_text and str(other) not in log_text
-        assert "done: final return" in log_text and "pack of" not in log_text
+        assert "done: final return" in log_text
+        assert "pack of 2 runs in one process" in log_text  # how it was trained: its story too
+        assert "pack of 2 runs:" not in log_text  # the pack's progress line is the pack's
         own = progress_lines(log_text)
         assert sorted(own) == [2, 4]
         for iteration, text in own.items():

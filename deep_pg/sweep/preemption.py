@@ -14,6 +14,8 @@ import logging
 import signal
 from typing import Any, Callable
 
+from deep_pg.tracking.run_logs import about
+
 log = logging.getLogger("deep_pg")
 
 SIGNAL = signal.SIGUSR2  # what submitit asks Slurm to send before the time limit
@@ -49,9 +51,12 @@ def _requeue_hook(pending: list, requeue: Callable[[int, Any], None]) -> Callabl
     def hook(trainer: Any) -> None:
         if not pending:
             return
-        for path in trainer.save_checkpoint():  # every member's, for a pack
-            log.warning("requeue signal received: saved %s at iteration %d; the job is requeued "
-                        "and its next attempt resumes from there", path, trainer.iteration)
+        # every member's, for a pack, each said in its own log
+        for member, path in zip(trainer.members, trainer.save_checkpoint()):
+            with about(member.run_dir):
+                log.warning("requeue signal received: saved %s at iteration %d; the job is "
+                            "requeued and its next attempt resumes from there", path,
+                            trainer.iteration)
         signal.signal(SIGNAL, requeue)
         try:
             requeue(*pending[0])  # submitit: requeue the Slurm job, then exit

@@ -7,7 +7,7 @@ import sys
 import traceback
 from typing import Any, Iterator
 
-from deep_pg.tracking.run_logs import for_every_run
+from deep_pg.tracking.run_logs import FOR_EVERY_RUN
 
 log = logging.getLogger("deep_pg")
 
@@ -22,8 +22,8 @@ def log_traceback(err: BaseException) -> None:
     (stdout under Hydra) only the reason, so a terminal shows the traceback once."""
     text = "".join(traceback.format_exception(err)).rstrip()
     print(text, file=sys.stderr, flush=True)
-    record = for_every_run(log.makeRecord(log.name, logging.ERROR, __file__, 0,
-                                          "traceback of the crash:\n%s", (text,), None))
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "traceback of the crash:\n%s",
+                            (text,), None, extra=FOR_EVERY_RUN)
     for handler in _file_handlers():
         handler.handle(record)
 

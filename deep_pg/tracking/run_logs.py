@@ -3,10 +3,10 @@ that run only, while the pack's own log (the process's output: the local launche
 ``pack_<n>.out``, a Slurm task's submitit log) holds every line but the runs' own progress lines.
 
 Code that logs about one run does so inside ``about(run_dir)``; a line logged outside is about the
-pack. A run's own progress line goes to ``RUN_ONLY``, which reaches run logs only. A traceback
-logged ``for_every_run`` reaches every run's log (a crash of the pack is each run's crash). A
-single run (``deep-pg``, an unpacked sweep job) logs through Hydra's own file handler and needs
-none of this.
+pack. A run's own progress line goes to ``RUN_ONLY``, which reaches run logs only. A line logged
+with ``extra=FOR_EVERY_RUN`` reaches every run's log: how the runs are packed, a crash's
+traceback (a crash of the pack is each run's crash). A single run (``deep-pg``, an unpacked
+sweep job) logs through Hydra's own file handler and needs none of this.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pathlib import Path
 LOG_FILE = "deep_pg.log"
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 EVERY_RUN = "deep_pg_every_run"  # a record attribute: the line belongs in every run's log
+FOR_EVERY_RUN = {EVERY_RUN: True}  # logging's extra= for a line about every run of the pack
 
 RUN_ONLY = logging.getLogger("deep_pg.progress")
 RUN_ONLY.propagate = False  # not in the pack's own log
@@ -34,11 +35,6 @@ def about(run_dir: Path) -> Iterator[None]:
         yield
     finally:
         _about.reset(token)
-
-
-def for_every_run(record: logging.LogRecord) -> logging.LogRecord:
-    setattr(record, EVERY_RUN, True)
-    return record
 
 
 class _AboutRun(logging.Filter):
