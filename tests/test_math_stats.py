@@ -175,6 +175,14 @@ def test_pairwise_interval_quantiles_of_its_resamples():
     low, high = pairwise_bootstrap_ci(estimates, resamples=400, seed=4)
     assert (low, high) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])), abs=1e-12)
     assert low < 0.5 and high == pytest.approx(1.0)
+    # Continuous resample means: the bounds are exactly the 2.5% and 97.5% quantiles.
+    gen = torch.Generator().manual_seed(1)
+    estimates = torch.randn(8, 20, generator=gen) + 0.5
+    cos = cosine_matrix(estimates)
+    means = [np.mean([cos[i, j] for i in idx for j in idx if i != j])
+             for idx in np.random.default_rng(9).integers(0, 8, size=(300, 8))]
+    got = pairwise_bootstrap_ci(estimates, resamples=300, seed=9)
+    assert got == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])), abs=1e-12)
 
 
 def test_spearman_brown_corrected_cosine_and_relative_error_formulas():

@@ -338,3 +338,12 @@ def test_initial_agent_follows_opt_ortho_init_and_its_seed(ortho):
     assert torch.equal(again.policy.mean[0].weight, agent.policy.mean[0].weight)
     assert not torch.equal(other.value.net[0].weight, agent.value.net[0].weight)
     assert agent.policy_optimizer is None and agent.value_optimizer is None
+
+
+def test_a_checkpoint_with_missing_adam_moments_is_refused():
+    _, agent, _ = _two_members("ppo")
+    state = agent.value_optimizer.member_state(0)
+    agent.value_optimizer.load_member_state(1, state)  # a whole state loads
+    state["exp_avg_sq"] = state["exp_avg_sq"][:-1]  # one tensor short: not this network's
+    with pytest.raises(ValueError):
+        agent.value_optimizer.load_member_state(1, state)
