@@ -107,7 +107,7 @@ figcaption{font-size:.9em;color:#555;max-width:900px}
 .tbl th,.tbl td{padding:2px 8px;border-bottom:1px solid #eee;text-align:right}
 .tbl th{background:#f4f4f4} .missing li{margin:.3em 0} .meta{color:#555}
 .scroll{max-height:420px;overflow:auto;display:inline-block;max-width:100%}
-.nw{white-space:nowrap} .warn{background:#fff4d6;border-left:4px solid #e0a800;padding:.5em .8em}"""
+.tbl td.l{text-align:left} .nw{white-space:nowrap} .warn{background:#fff4d6;border-left:4px solid #e0a800;padding:.5em .8em}"""
 
 
 def write_html(out: Path, runs: Runs, ctx: Context, drawn, missing) -> Path:
@@ -159,8 +159,8 @@ def index_page(studies: pd.DataFrame, root: Path) -> str:
     e = html.escape
     rows = "".join(
         f"<tr><td><a href='{e(r.study)}/index.html'>{e(r.study)}</a></td><td>{r.runs}</td>"
-        f"<td>{e(r.holds)}</td><td>{e(r.runs_dated)}</td><td>{e(r.exported)}</td>"
-        f"<td>{e(r.commit)}</td><td>{e(r.machine)}</td></tr>"
+        f"<td class='l'>{e(r.holds)}</td><td>{e(r.runs_dated)}</td><td>{e(r.exported)}</td>"
+        f"<td>{e(r.commit)}</td><td class='l'>{e(r.machine)}</td></tr>"
         for r in studies.itertuples(index=False))
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>deep_pg reports</title>"
             f"<style>{_CSS}</style></head><body><h1>deep_pg reports</h1><p class='meta'>"
