@@ -34,7 +34,7 @@ from deep_pg.bootstrap import interval
 KEYS = ["env", "algo", "setting", "iteration", "step_samples", "measure", "sample_count"]
 COLUMNS = [*KEYS, "n_runs", "mean", "mean_low", "mean_high", "ci_over", "interval"]
 RUN_COLUMNS = ["env", "algo", "setting", "seed", "iteration", "step_samples", "measure",
-               "sample_count", "value", "value_low", "value_high", "run_id"]
+               "sample_count", "value", "value_low", "value_high", "interval", "run_id"]
 GRID = ["step_coef", "random_coef"]
 
 
@@ -138,7 +138,8 @@ def landscape_tables(runs, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     ints = {"step_samples": "Int64", "sample_count": "Int64"}
     summary = pd.DataFrame(out, columns=COLUMNS).astype(ints)
     seeds = table.drop_duplicates("run_id").set_index("run_id")["seed"] if "seed" in table else {}
-    per_run = (measures.assign(seed=measures["run_id"].map(seeds))
+    per_run = (measures.assign(seed=measures["run_id"].map(seeds),
+                               interval=[_own_label(m, grid_points) for m in measures["measure"]])
                .rename(columns={"ci_low": "value_low", "ci_high": "value_high"})
                .sort_values(["env", "algo", "setting", "iteration", "step_samples",
                              "measure", "sample_count", "seed"])
