@@ -29,17 +29,12 @@ from analysis.runs import load_runs
 from analysis.stats import t_interval
 from analysis.toggle_pairs import ANY, paired_effects
 from analysis.trust_region import per_run
+from analysis.verdict_r import PUBLISHED
 
 DPI = 80
 ENVS = ("hopper", "walker2d")
 # Final returns at 1M steps of "Implementation Matters in Deep Policy Gradients: A Case Study on
 # PPO and TRPO" (Engstrom et al., ICLR 2020, arXiv 2005.12729), Table 2, drawn beside ours.
-PUBLISHED = {("hopper", "ppo"): 2513, ("hopper", "ppo_m"): 2142, ("hopper", "trpo"): 2043,
-             ("hopper", "trpo_plus"): 2466, ("walker2d", "ppo"): 3292,
-             ("walker2d", "ppo_m"): 2735, ("walker2d", "trpo"): 2791,
-             ("walker2d", "trpo_plus"): 3050, ("humanoid", "ppo"): 806,
-             ("humanoid", "ppo_m"): 674, ("humanoid", "trpo"): 586,
-             ("humanoid", "trpo_plus"): 1030}
 ALGOS = ["ppo", "ppo_m", "trpo", "trpo_plus"]
 # Which study holds which agents' probes (per env): the iteration-0 agents of R_iter0 are the
 # initial agents of the later sets (the initial networks depend only on the seed).

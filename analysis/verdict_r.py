@@ -1,7 +1,7 @@
 """The final-return comparison with the published table, by the rule in docs/preregistration.md.
 
-Everything here is that page's rule as code: the t-interval of a cell's mean, its verdict against
-the published mean, Welch comparisons between algorithms, and the power of each (the smallest
+Everything here is that page's rule as code: the t-interval of a cell's mean (analysis.stats),
+its verdict against the published mean, Welch comparisons between algorithms, and the power of each (the smallest
 difference its n could detect, and the seeds a given difference would need), exact through the
 noncentral t distribution.
 """
@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, stats
+
+from analysis import power
+from analysis.stats import t_interval
 
 # The companion paper's table (Engstrom et al., ICLR 2020, arXiv 2005.12729): mean reward of the
 # released configurations on gym's -v2 tasks.
@@ -50,16 +53,6 @@ class Cell:
     seeds_needed: int | None  # for a difference of PLANNING_DIFFERENCE * published
 
 
-def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, float, float]:
-    """(mean, low, high): the two-sided Student-t interval of the mean."""
-    x = np.asarray(values, dtype=float)
-    mean = float(x.mean())
-    if len(x) < 2:
-        return mean, math.nan, math.nan
-    half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
-    return mean, float(mean - half), float(mean + half)
-
-
 def verdict(published: float, low: float, high: float) -> str:
     """docs/preregistration.md: reproduced | below | above | inconclusive."""
     if high < (1 - PUBLISHED_BAND) * published:
@@ -82,21 +75,14 @@ def _power(effect: float, df: float, scale: float) -> float:
 
 def detectable_difference(sd: float, n: int) -> float:
     """Smallest difference a one-sample t-test over n runs with standard deviation ``sd``
-    detects with probability POWER at two-sided level ALPHA."""
-    if n < 2 or not sd > 0:
-        return math.nan
-    se = sd / math.sqrt(n)
-    return float(optimize.brentq(lambda d: _power(d, n - 1, se) - POWER, 1e-9 * se, 100 * se))
+    detects with probability POWER at two-sided level ALPHA (analysis.power)."""
+    return power.min_detectable(sd, n, paired=True)
 
 
-def seeds_needed(sd: float, difference: float, max_n: int = 10_000) -> int | None:
+def seeds_needed(sd: float, difference: float) -> int | None:
     """Runs a one-sample t-test needs to detect ``difference`` with probability POWER."""
-    if not sd > 0 or difference <= 0:
-        return None
-    for n in range(2, max_n + 1):
-        if _power(difference, n - 1, sd / math.sqrt(n)) >= POWER:
-            return n
-    return None
+    n = power.units_needed(difference, sd, paired=True)
+    return None if math.isnan(n) else int(n)
 
 
 def cell(values: Sequence[float], published: float | None) -> Cell:
