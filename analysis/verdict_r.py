@@ -1,9 +1,9 @@
 """The final-return comparison with the published table, by the rule in docs/preregistration.md.
 
 Everything here is that page's rule as code: the t-interval of a cell's mean (analysis.stats),
-its verdict against the published mean, Welch comparisons between algorithms, and the power of each (the smallest
-difference its n could detect, and the seeds a given difference would need), exact through the
-noncentral t distribution.
+its verdict against the published mean, Welch comparisons between algorithms, and the power of
+each (the smallest difference its n could detect, and the seeds a given difference would need),
+exact through the noncentral t distribution (statsmodels for one sample, scipy for Welch).
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ POWER = 0.8
 MIN_RUNS = 5  # fewer runs: no verdict, and the interval is not called 95%
 MAX_HALF_WIDTH = 0.20  # of the published mean, for "reproduced"
 PUBLISHED_BAND = 0.05  # of the published mean: "below"/"above" need a miss larger than this
-PLANNING_DIFFERENCE = 0.10  # of the published mean: the difference the seeds-needed column plans for
+PLANNING_DIFFERENCE = 0.10  # of the published mean: what the seeds-needed column plans for
 
 
 @dataclass(frozen=True)
