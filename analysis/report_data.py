@@ -34,6 +34,7 @@ from analysis.schema import ABLATION_TOGGLES
 from analysis.settings import CELL
 from analysis.toggle_pairs import ANY, paired_effects, toggle_pairs
 from analysis.trust_region import per_run, trust_region_table
+from analysis.verdict_r import PUBLISHED, r_tables
 
 
 @dataclass
@@ -131,6 +132,7 @@ def analyse(runs: Runs, final_reward: FinalReward) -> Context:
         ctx.tables["comparison"] = ("Final reward per algorithm (best setting)", summary)
         if not pairs.empty:
             ctx.tables["improvement"] = ("Probability of improvement P(x > y)", pairs)
+    _published_comparison(final, ctx)
     if not left_out.empty:
         ctx.tables["left_out"] = ("Runs left out of the final-reward analysis",
                                   left_out[["run_id", "algo", "env", "seed", "status",
@@ -143,6 +145,20 @@ def analyse(runs: Runs, final_reward: FinalReward) -> Context:
                                 "(α = 0.05, power 0.8), and the n its observed difference "
                                 "needs"), ctx.power)
     return ctx
+
+
+def _published_comparison(final: pd.DataFrame, ctx: Context) -> None:
+    """R's cells and the companion paper's claims, by the pre-registered rule
+    (docs/preregistration.md), for runs of the algorithms and environments it published."""
+    known = final[[(e, a) in PUBLISHED for e, a in zip(final["env"], final["algo"])]]
+    if known.empty:
+        return
+    cells, claims = r_tables(known)
+    ctx.tables["r_cells"] = (("Final return against the published mean (docs/preregistration.md:"
+                              " t-intervals at the 95% level, verdicts from 5 runs)"), cells)
+    if not claims.empty:
+        ctx.tables["r_comparisons"] = ("The companion paper's claims (Welch's 95% t-intervals)",
+                                       claims)
 
 
 def _agent_claims(runs: Runs, ctx: Context, landscape_runs: pd.DataFrame) -> None:
