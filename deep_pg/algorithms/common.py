@@ -259,14 +259,26 @@ def minibatches(batch: Batch, num_minibatches: int, rngs: Sequence[np.random.Gen
 def value_step(agent: PackAgent, mb: Batch) -> torch.Tensor:
     """One Adam step of every member's value network on its value loss on ``mb``; returns the
     (M,) losses."""
-    s = agent.settings
-    loss = value_loss(agent.value(mb.obs), mb.values_old, mb.returns, s.value_clip,
-                      s.value_clip_eps)
+    loss = minibatch_value_loss(agent, mb)
     agent.value_optimizer.zero_grad()
     loss.sum().backward()  # members share no parameters: each gets its own gradient
-    clip_member_gradients(agent.value.parameters(), s.value_grad_clip)
+    clip_value_gradients(agent)
     agent.value_optimizer.step()
     return loss.detach()
+
+
+def minibatch_value_loss(agent: PackAgent, mb: Batch) -> torch.Tensor:
+    """Every member's value loss on ``mb``, (M,)."""
+    s = agent.settings
+    return value_loss(agent.value(mb.obs), mb.values_old, mb.returns, s.value_clip,
+                      s.value_clip_eps)
+
+
+def clip_value_gradients(agent: PackAgent) -> None:
+    """opt.grad_clip on the value network's gradients (skipped where no member clips: the norms
+    themselves are not reported)."""
+    if torch.isfinite(agent.settings.value_grad_clip).any():
+        clip_member_gradients(agent.value.parameters(), agent.settings.value_grad_clip)
 
 
 def fit_value(agent: PackAgent, batch: Batch, epochs: int, num_minibatches: int, rngs

@@ -7,7 +7,7 @@ member steps exactly as ``torch.optim.Adam`` would step that member's run alone.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -31,27 +31,14 @@ class MemberAdam:
         self.steps = 0  # members of a pack always step together
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self._eps_views = [member_view(self.eps, p) for p in self.params]  # eps never changes
 
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
 
-    @torch.no_grad()
     def step(self) -> None:
-        self.steps += 1
-        grads = [p.grad for p in self.params]
-        torch._foreach_lerp_(self.exp_avg, grads, 1 - self.beta1)
-        torch._foreach_mul_(self.exp_avg_sq, self.beta2)
-        torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, 1 - self.beta2)
-        bias_correction1 = 1 - self.beta1 ** self.steps
-        bias_correction2_sqrt = math.sqrt(1 - self.beta2 ** self.steps)
-        denom = torch._foreach_sqrt(self.exp_avg_sq)
-        torch._foreach_div_(denom, bias_correction2_sqrt)
-        torch._foreach_add_(denom, [member_view(self.eps, p) for p in self.params])
-        update = torch._foreach_div(self.exp_avg, denom)
-        step_size = self.lr / bias_correction1
-        torch._foreach_mul_(update, [member_view(step_size, p) for p in self.params])
-        torch._foreach_sub_(self.params, update)
+        adam_step([self])
 
     # --- one member's state, in the run's own checkpoint ---------------------------------------
     def member_state(self, m: int) -> dict:
@@ -64,6 +51,42 @@ class MemberAdam:
         for mine, saved in zip(self.exp_avg + self.exp_avg_sq,
                                state["exp_avg"] + state["exp_avg_sq"], strict=True):
             mine[m].copy_(saved)
+
+
+@torch.no_grad()
+def adam_step(optimizers: Sequence[MemberAdam]) -> None:
+    """One step of each of ``optimizers`` (a policy's and a value network's), every foreach
+    operation made once for all their tensors: per tensor the same arithmetic as a step of its
+    own optimizer, in fewer, larger calls. Optimizers at different step counts step one by one."""
+    first = optimizers[0]
+    if any((o.steps, o.beta1, o.beta2) != (first.steps, first.beta1, first.beta2)
+           for o in optimizers[1:]):
+        for optimizer in optimizers:
+            adam_step([optimizer])
+        return
+    beta1, beta2 = first.beta1, first.beta2
+    for optimizer in optimizers:
+        optimizer.steps += 1
+    steps = first.steps
+    params = [p for o in optimizers for p in o.params]
+    exp_avg = [t for o in optimizers for t in o.exp_avg]
+    exp_avg_sq = [t for o in optimizers for t in o.exp_avg_sq]
+    grads = [p.grad for p in params]
+    torch._foreach_lerp_(exp_avg, grads, 1 - beta1)
+    torch._foreach_mul_(exp_avg_sq, beta2)
+    torch._foreach_addcmul_(exp_avg_sq, grads, grads, 1 - beta2)
+    bias_correction1 = 1 - beta1 ** steps
+    bias_correction2_sqrt = math.sqrt(1 - beta2 ** steps)
+    denom = torch._foreach_sqrt(exp_avg_sq)
+    torch._foreach_div_(denom, bias_correction2_sqrt)
+    torch._foreach_add_(denom, [v for o in optimizers for v in o._eps_views])
+    update = torch._foreach_div(exp_avg, denom)
+    step_sizes = []
+    for optimizer in optimizers:
+        step_size = optimizer.lr / bias_correction1
+        step_sizes += [member_view(step_size, p) for p in optimizer.params]
+    torch._foreach_mul_(update, step_sizes)
+    torch._foreach_sub_(params, update)
 
 
 def clip_member_gradients(params: Sequence[torch.Tensor], max_norm: torch.Tensor) -> torch.Tensor:

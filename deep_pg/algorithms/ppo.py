@@ -4,8 +4,14 @@ from __future__ import annotations
 import torch
 
 from deep_pg.algorithms.batch import Batch
-from deep_pg.algorithms.common import PackAgent, minibatches, surrogate_objective, value_step
-from deep_pg.algorithms.optim import clip_member_gradients
+from deep_pg.algorithms.common import (
+    PackAgent,
+    clip_value_gradients,
+    minibatch_value_loss,
+    minibatches,
+    surrogate_objective,
+)
+from deep_pg.algorithms.optim import adam_step, clip_member_gradients
 
 
 def ppo_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Tensor]:
@@ -14,24 +20,39 @@ def ppo_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Ten
 
     surrogate = E[min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)],  ratio = pi(a|s) / pi_old(a|s)
 
-    The networks of all members share no parameters, so one backward pass of the losses summed
-    over members gives every member exactly its own gradient.
+    The networks of all members share no parameters, so one backward pass of the policy and
+    value losses summed over members gives every member and network exactly its own gradient,
+    and one ``adam_step`` steps both networks' optimizers.
     """
     s, policy = agent.settings, agent.policy
     policy_epochs, value_epochs = cfg.algo.epochs, cfg.algo.value_epochs
     policy_losses, value_losses, grad_norms = [], [], []
     for epoch in range(max(policy_epochs, value_epochs)):
         for mb in minibatches(batch, cfg.algo.num_minibatches, rngs):
+            losses, optimizers = [], []
             if epoch < policy_epochs:
                 entropy_bonus = s.entropy_coef * policy.entropy()
                 policy_loss = -surrogate_objective(policy, mb, s) - entropy_bonus
-                agent.policy_optimizer.zero_grad()
-                policy_loss.sum().backward()
+                losses.append(policy_loss)
+                optimizers.append(agent.policy_optimizer)
+            if epoch < value_epochs:
+                losses.append(minibatch_value_loss(agent, mb))
+                optimizers.append(agent.value_optimizer)
+            for optimizer in optimizers:
+                optimizer.zero_grad()
+            # The value loss does not depend on the policy (nor the policy loss on the value
+            # network): one backward pass of both gives each network its own gradient.
+            total = losses[0].sum()
+            for loss in losses[1:]:
+                total = total + loss.sum()
+            total.backward()
+            if epoch < policy_epochs:
                 grad_norms.append(clip_member_gradients(policy.parameters(), s.grad_clip))
-                agent.policy_optimizer.step()
                 policy_losses.append(policy_loss.detach())
             if epoch < value_epochs:
-                value_losses.append(value_step(agent, mb))
+                clip_value_gradients(agent)
+                value_losses.append(losses[-1].detach())
+            adam_step(optimizers)
     return {
         "policy_loss": torch.stack(policy_losses).mean(0),
         "value_loss": torch.stack(value_losses).mean(0),
