@@ -7,8 +7,9 @@ thread variables below, plus the config's ``torch_threads=1``), so ``n_jobs`` jo
 ``n_jobs`` cores. Each job's stdout/stderr goes to ``<sweep dir>/.local_launcher/<job>.out``.
 
 With ``pack=K`` (> 1) jobs that can share a process (``deep_pg.sweep.packing``) are grouped into
-packs of up to K runs; each pack trains in one process with one sampling worker per core it can
-use, and ``n_jobs // workers`` packs run at a time (at least one).
+packs of up to K runs, ``min(packs, n_jobs)`` at a time, each pack on ``n_jobs // at_once`` cores
+(``packs_at_once``): a pack on one core samples in its own process, a pack on more cores runs one
+sampling worker per core.
 
 Sharded probe jobs (``deep-pg-probe -m ... probe.shards=S``, ``deep_pg.sweep.shard_jobs``): all
 shard jobs run first, ``n_jobs`` at a time; then each probe job reduces its shards' parts, or
@@ -33,7 +34,7 @@ from omegaconf import DictConfig
 
 from deep_pg.sweep import apps
 from deep_pg.sweep.jobs import already_completed, job_run_dir, record_failure, report
-from deep_pg.sweep.packing import available_cores, group_into_packs, pack_workers
+from deep_pg.sweep.packing import available_cores, group_into_packs
 from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail, launching
 from deep_pg.sweep.shard_jobs import shard_failures, shard_jobs
 from deep_pg.tracking.progress import count
@@ -43,6 +44,21 @@ log = logging.getLogger("deep_pg")
 WORK_DIR = ".local_launcher"
 SINGLE_THREADED = {name: "1" for name in (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")}
+
+
+def packs_at_once(num_packs: int, n_jobs: int) -> tuple[int, int]:
+    """(packs run at a time, cores of each). A pack alternates between sampling and its update,
+    and its sampling workers idle while it updates: with at least as many packs as cores, a pack
+    per core sampling in its own process keeps every core busy all the time; fewer packs share
+    the cores out as sampling workers."""
+    at_once = max(1, min(num_packs, n_jobs))
+    return at_once, n_jobs // at_once
+
+
+def sampling_workers(cores: int, members: int) -> int:
+    """One sampling worker per core, at most one per member; none where a pack has one core or
+    one member (it samples in its own process: a worker would only add a hand-over)."""
+    return 0 if cores <= 1 or members <= 1 else min(cores, members)
 
 
 class LocalLauncher(Launcher):
@@ -106,8 +122,7 @@ class LocalLauncher(Launcher):
             else:
                 todo.append(i)
         packs = [[todo[k] for k in pack] for pack in group_into_packs([jobs[i][2] for i in todo], self.pack)]
-        cores_per_pack = max(1, pack_workers(self.pack))  # a pack of one samples in its process
-        at_once = max(1, self.n_jobs // cores_per_pack)
+        at_once, cores = packs_at_once(len(packs), self.n_jobs)
         done = f"{len(jobs) - len(todo)} already completed" if len(todo) < len(jobs) else ""
         if todo:
             log.info("local launcher: %s in %s: %s%s to run in %s of up to %d (sizes %s), %d at a "
@@ -120,16 +135,16 @@ class LocalLauncher(Launcher):
         for k, pack in enumerate(packs):
             log.info("pack %d: jobs %s", k, ", ".join(str(jobs[i][0]) for i in pack))
         with ThreadPoolExecutor(max_workers=at_once) as pool:
-            results = pool.map(lambda pk: self._run_pack(sweep_dir, pk[0], [jobs[i] for i in pk[1]]),
-                               enumerate(packs))
+            results = pool.map(lambda pk: self._run_pack(sweep_dir, pk[0], [jobs[i] for i in pk[1]],
+                                                         cores), enumerate(packs))
             for pack, rets in zip(packs, results):
                 returns.update(zip(pack, rets))
         return [returns[i] for i in range(len(jobs))]
 
-    def _run_pack(self, sweep_dir: Path, number: int, jobs: list) -> list[JobReturn]:
+    def _run_pack(self, sweep_dir: Path, number: int, jobs: list, cores: int) -> list[JobReturn]:
         rets, died = self._in_subprocess(sweep_dir, f"pack_{number}", {
             "jobs": [(overrides, num) for num, overrides, _ in jobs],
-            "job_id": f"local_pack_{number}"})
+            "job_id": f"local_pack_{number}", "workers": sampling_workers(cores, len(jobs))})
         if died:  # the pack died before it could write its results or its index lines
             reason = f"its pack's {died}"
             rets = [record_failure(sweep_dir, num, overrides, job_run_dir(config), reason,
