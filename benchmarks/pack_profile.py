@@ -1,15 +1,15 @@
 """Where a packed iteration's time goes: a profile of one pack trained in-process.
 
-    python benchmarks/pack_profile.py --pack 16 --iterations 3
+    python benchmarks/pack_profile.py --pack 16 --iterations 3 [--env hopper]
 
-Builds the pack a ``+sweep=ablation16`` launch on Hopper-v5 with ``hydra.launcher.pack=K`` makes
-(the first K of its 16 configurations), trains it with the sampler in this process
-(``workers=0``, so one profile sees physics, sampling and the update together), and prints the
-wall time per iteration split into: MuJoCo physics (``mj_step``), the rest of environment
-stepping (gymnasium wrappers, observation assembly), the policy forward pass while sampling,
-the update (PPO epochs: forward, backward, Adam), and everything else (GAE, normalizers,
-batching, bookkeeping). Shares, not absolute seconds, are what carries across machines; a
-sweep with sampler workers overlaps physics of several members across cores on top of this.
+Builds the pack a ``+sweep=ablation16`` launch with ``hydra.launcher.pack=K`` makes (the first K
+of its 16 configurations), trains it with the sampler in this process (``workers=0``, as a pack
+on one core runs, so one profile sees physics, sampling and the update together), and prints
+the wall time per iteration split into: MuJoCo physics (``mj_step``), the rest of environment
+stepping (the MuJoCo twin's or gymnasium's Python around the physics, resets), the policy
+forward pass while sampling, normalizers and reward scaling, GAE and batch assembly, the update
+(PPO epochs: forward, backward, Adam), and everything else (the lockstep sampling loop,
+metrics, bookkeeping). Shares, not absolute seconds, are what carries across machines.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ TOGGLES = ("lr_anneal", "reward_scaling", "ortho_init", "value_clip")
 # forward passes belong to the update).
 CATEGORIES = {
     "MuJoCo physics (mj_step)": [("~", "mj_step")],
-    "env stepping, other (gymnasium)": [("envs/batch_env.py", "step")],
+    "env stepping besides mj_step": [("envs/batch_env.py", "step")],
     "policy forward while sampling": [("networks.py", "forward", "sampling/rollout.py")],
     "normalizers and reward scaling": [("envs/normalization.py", "__call__"),
                                        ("envs/normalization.py", "transform")],
@@ -42,7 +42,7 @@ CATEGORIES = {
 }
 
 
-def pack_configs(size: int, iterations: int):
+def pack_configs(size: int, iterations: int, env: str = "hopper"):
     configs = []
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         for bits in range(size):
@@ -50,7 +50,7 @@ def pack_configs(size: int, iterations: int):
             overrides = [f"opt.{t}={'returns' if on else 'none'}" if t == "reward_scaling"
                          else f"opt.{t}={'true' if on else 'false'}" for t, on in zip(TOGGLES, flags)]
             configs.append(compose(config_name="config", overrides=[
-                "env=hopper", "logger.mode=disabled", f"total_steps={(iterations + 2) * 2048}",
+                f"env={env}", "logger.mode=disabled", f"total_steps={(iterations + 2) * 2048}",
                 *overrides]))
     return configs
 
@@ -59,9 +59,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pack", type=int, default=16)
     parser.add_argument("--iterations", type=int, default=3, help="profiled iterations")
+    parser.add_argument("--env", default="hopper", help="conf/env name (hopper, humanoid, ...)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        cfgs = pack_configs(args.pack, args.iterations)
+        cfgs = pack_configs(args.pack, args.iterations, args.env)
         trainer = Trainer(cfgs, [Path(tmp) / str(m) for m in range(len(cfgs))], workers=0)
         try:
             trainer.train_iteration()  # warm-up: imports, first allocations
@@ -80,7 +81,7 @@ def main() -> None:
     stats = pstats.Stats(profile).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
     shares = categorize(stats, args.iterations)
     steps = args.pack * 2048
-    print(f"pack of {args.pack} PPO runs on Hopper-v5 (ablation16 configurations), sampler "
+    print(f"pack of {args.pack} PPO runs on {cfgs[0].env.id} (ablation16 configurations), sampler "
           f"in-process: {unprofiled:.2f} s per iteration unprofiled ({steps / unprofiled:,.0f} "
           f"env steps/s); {wall:.2f} s per profiled iteration ({args.iterations} profiled; "
           "cProfile slows Python-level calls most, so their shares below are upper bounds)")
@@ -105,7 +106,7 @@ def categorize(stats, iterations: int) -> dict[str, float]:
     total = cumulative("trainer.py", "train_iteration") / iterations
     seconds = {category: sum(cumulative(*f) for f in functions) / iterations
                for category, functions in CATEGORIES.items()}
-    seconds["env stepping, other (gymnasium)"] -= seconds["MuJoCo physics (mj_step)"]
+    seconds["env stepping besides mj_step"] -= seconds["MuJoCo physics (mj_step)"]
     seconds["everything else"] = total - sum(seconds.values())
     return seconds
 

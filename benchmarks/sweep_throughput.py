@@ -1,13 +1,14 @@
 """Sweep throughput: the same sweep unpacked (one process per run) and packed, in one invocation.
 
-    python benchmarks/sweep_throughput.py --iterations 3 --pack 16
+    python benchmarks/sweep_throughput.py --iterations 10 --pack 16 [--env hopper] [--packs 1,16]
 
-Runs ``deep-pg -m +sweep=ablation16 seed=0,1 env=hopper total_steps=<iterations x 2048>`` with the
-local launcher twice, in fresh sweep directories: ``hydra.launcher.pack=1`` (today's way: a
-process per run, one per core) and ``hydra.launcher.pack=K``. Prints each one's total env steps
-per second of wall time (process start-up included: it is part of what a sweep costs), their
-ratio, the physics-only ceiling measured in the same invocation (raw ``mujoco.mj_step`` with the
-env's frame skip on the same model plus a numpy [64, 64] policy, one thread per core) with each
+Runs ``deep-pg -m +sweep=ablation16 seed=0,1 env=<env> total_steps=<iterations x 2048>`` with the
+local launcher once per entry of ``--packs``, in fresh sweep directories: ``hydra.launcher.pack=1``
+(a process per run, one per core) and ``hydra.launcher.pack=K``. Prints each one's total env
+steps per second of wall time (process start-up included: it is part of what a sweep costs),
+their ratio, the physics-only ceiling measured in the same invocation before and after the sweeps
+(raw ``mujoco.mj_step`` with the env's frame skip on the same model plus a numpy [64, 64]
+policy, one thread per core; the higher of the two, as other load only lowers it) with each
 rate as a fraction of it, and the peak RSS of the processes of each sweep.
 """
 from __future__ import annotations
@@ -23,19 +24,20 @@ from pathlib import Path
 from deep_pg.sweep.packing import available_cores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sampling import raw_mujoco_rate  # noqa: E402  (the same ceiling as the sampling benchmark)
+from sampling import raw_mujoco_rate
 
 STEPS_PER_ITER = 2048
 
 
-def run_sweep(pack: int, iterations: int, seeds: str, workdir: Path) -> tuple[float, int, float]:
+def run_sweep(pack: int, iterations: int, seeds: str, env: str, workdir: Path
+              ) -> tuple[float, int, float]:
     """(wall seconds, env steps, peak RSS MB of the sweep's processes) of one multirun."""
     sweep_dir = workdir / f"pack{pack}"
-    cmd = [sys.executable, "-m", "deep_pg", "-m", "+sweep=ablation16", "env=hopper",
+    cmd = [sys.executable, "-m", "deep_pg", "-m", "+sweep=ablation16", f"env={env}",
            f"seed={seeds}", f"total_steps={iterations * STEPS_PER_ITER}", "logger.mode=disabled",
            f"hydra.launcher.pack={pack}", f"hydra.sweep.dir={sweep_dir}"]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, cwd=workdir, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"sweep with pack={pack} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -49,23 +51,43 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3, help="iterations per run")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--pack", type=int, default=16)
+    parser.add_argument("--env", default="hopper", help="conf/env name (hopper, humanoid, ...)")
+    parser.add_argument("--packs", default=None,
+                        help="comma-separated hydra.launcher.pack values to run (default: 1,PACK)")
     args = parser.parse_args()
+    packs = [int(p) for p in args.packs.split(",")] if args.packs else [1, args.pack]
     cores = available_cores()
-    ceiling = raw_mujoco_rate("Hopper-v5", threads=cores, num_data=16 * cores, seconds=5.0).wall
+    env_id = gym_id(args.env)
+    ceilings = [raw_mujoco_rate(env_id, threads=cores, num_data=16 * cores, seconds=5.0).wall]
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
-        for pack in (1, args.pack):
-            results[pack] = run_sweep(pack, args.iterations, args.seeds, Path(tmp))
-    print(f"sweep: +sweep=ablation16 x seeds {args.seeds} on Hopper-v5, {args.iterations} "
+        for pack in packs:
+            results[pack] = run_sweep(pack, args.iterations, args.seeds, args.env, Path(tmp))
+    ceilings.append(raw_mujoco_rate(env_id, threads=cores, num_data=16 * cores, seconds=5.0).wall)
+    ceiling = max(ceilings)  # other load on the machine only ever lowers it
+    print(f"sweep: +sweep=ablation16 x seeds {args.seeds} on {env_id}, {args.iterations} "
           f"iterations of {STEPS_PER_ITER} steps per run; {cores} cores")
-    print(f"physics ceiling (raw mj_step + numpy policy, {cores} threads): {ceiling:,.0f} env steps/s")
+    print(f"physics ceiling (raw mj_step + numpy policy, {cores} threads): {ceiling:,.0f} env steps/s "
+          f"(the higher of {ceilings[0]:,.0f} before and {ceilings[1]:,.0f} after the sweeps)")
     print(f"{'launch':<12} {'wall s':>8} {'env steps':>10} {'steps/s':>9} {'of ceiling':>11} {'peak RSS MB':>12}")
     rates = {}
     for pack, (wall, steps, rss) in results.items():
         rates[pack] = steps / wall
         print(f"{'pack=' + str(pack):<12} {wall:>8.1f} {steps:>10,} {rates[pack]:>9,.0f} "
               f"{rates[pack] / ceiling:>10.0%} {rss:>12.0f}")
-    print(f"packed / unpacked: {rates[args.pack] / rates[1]:.2f}x")
+    if 1 in rates:
+        for pack in packs:
+            if pack != 1:
+                print(f"pack={pack} / unpacked: {rates[pack] / rates[1]:.2f}x")
+
+
+def gym_id(env: str) -> str:
+    from hydra import compose, initialize_config_dir
+
+    from deep_pg.cli import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=[f"env={env}"]).env.id
 
 
 if __name__ == "__main__":

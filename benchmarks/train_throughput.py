@@ -14,8 +14,10 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 STEPS_PER_ITER = 2048
 
@@ -41,10 +43,14 @@ def deep_pg(algo: str, iterations: int) -> int:
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("config", overrides=[f"algo={algo}", "env=hopper", "logger.mode=disabled",
                                            f"total_steps={STEPS_PER_ITER * iterations}"])
-    trainer = Trainer(cfg, "/tmp/deep_pg_bench")
-    with timed():
-        for _ in range(iterations):
-            trainer.train_iteration()
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer([cfg], [Path(run_dir)])
+        try:
+            with timed():
+                for _ in range(iterations):
+                    trainer.train_iteration()
+        finally:
+            trainer.close()
     return trainer.env_steps
 
 
@@ -56,8 +62,8 @@ def sb3_ppo(iterations: int) -> int:
     torch.set_num_threads(1)
     model = PPO("MlpPolicy", gym.make("Hopper-v5"), n_steps=STEPS_PER_ITER, batch_size=64,
                 n_epochs=10, learning_rate=4.5e-4, gamma=0.99, gae_lambda=0.95, device="cpu",
-                policy_kwargs=dict(net_arch=dict(pi=[64, 64], vf=[64, 64]),
-                                   activation_fn=torch.nn.Tanh), seed=0, verbose=0)
+                policy_kwargs={"net_arch": {"pi": [64, 64], "vf": [64, 64]},
+                               "activation_fn": torch.nn.Tanh}, seed=0, verbose=0)
     with timed():
         model.learn(total_timesteps=STEPS_PER_ITER * iterations)
     return model.num_timesteps

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 import mujoco
 import numpy as np
 
+from deep_pg.envs.arrays import clip
+
 Step = tuple[np.ndarray, np.ndarray, np.ndarray]  # (obs (k, obs_dim), reward (k,), terminated (k,))
 
 
@@ -85,7 +87,7 @@ class PlanarTwin(_Twin):
             qpos[i] = data.qpos
             qvel[i] = data.qvel
         x_velocity = (qpos[:, 0] - x_before) / self.dt
-        velocity = np.clip(qvel, -10, 10) if self.qvel_clip else qvel
+        velocity = clip(qvel, -10, 10) if self.qvel_clip else qvel  # np.clip's values, less dispatch
         obs = np.concatenate((qpos[:, 1:], velocity), axis=1)
         forward_reward = self.forward_weight * x_velocity
         ctrl_cost = self.ctrl_weight * np.sum(np.square(actions), axis=1)
