@@ -8,7 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
 from deep_pg.cli import CONF_DIR
@@ -73,3 +75,24 @@ def start_and_kill(*args: str, cwd: Path, run_dir: Path, after_iterations: int,
 @pytest.fixture
 def tiny():
     return list(TINY)
+
+
+def numpy_policy(policy):
+    """The member's mean as a numpy function and its std: the policy evaluated without torch's
+    modules."""
+    layers = [(m.weight.detach().double().numpy(), m.bias.detach().double().numpy())
+              for m in policy.mean if isinstance(m, torch.nn.Linear)]
+
+    def mean(x):
+        for i, (w, b) in enumerate(layers):
+            x = x @ w.T + b
+            if i < len(layers) - 1:
+                x = np.tanh(x)
+        return x
+
+    return mean, np.exp(policy.log_std.detach().double().numpy())
+
+
+def log_density(actions, mean, std):
+    """log N(actions; mean, diag(std^2)), summed over the action dimensions."""
+    return (-0.5 * ((actions - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)).sum(-1)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from conftest import make_cfg
+from conftest import log_density, make_cfg, numpy_policy
 from deep_pg.trainer import Trainer
 
 SEEDS = (0, 1, 2)
@@ -25,33 +24,15 @@ LEARN = ["env=pendulum", "env.name=inverted_pendulum", "env.id=InvertedPendulum-
          f"algo.clip_eps={CLIP_EPS}", "opt.lr_anneal=true", "logger.mode=disabled"]
 
 
-def _numpy_policy(policy):
-    layers = [(m.weight.detach().double().numpy(), m.bias.detach().double().numpy())
-              for m in policy.mean if isinstance(m, torch.nn.Linear)]
-
-    def mean(x):
-        for i, (w, b) in enumerate(layers):
-            x = x @ w.T + b
-            if i < len(layers) - 1:
-                x = np.tanh(x)
-        return x
-
-    return mean, np.exp(policy.log_std.detach().double().numpy())
-
-
-def _log_density(actions, mean, std):
-    return (-0.5 * ((actions - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)).sum(-1)
-
-
 def _defined_metrics(batch, policy) -> dict[str, float]:
     """clip_frac, max_ratio and mean_kl by their definitions: pi_new / pi_old of the batch's pairs
     and KL(pi_old || pi_new) of diagonal Gaussians, pi_old from the batch's means and log std."""
     obs, actions = batch.obs.double().numpy(), batch.actions.double().numpy()
     mean_old, std_old = batch.mean_old.double().numpy(), np.exp(batch.log_std_old.double().numpy())
-    mean_fn, std_new = _numpy_policy(policy)
+    mean_fn, std_new = numpy_policy(policy)
     mean_new = mean_fn(obs)
-    ratio = np.exp(_log_density(actions, mean_new, std_new)
-                   - _log_density(actions, mean_old, std_old))
+    ratio = np.exp(log_density(actions, mean_new, std_new)
+                   - log_density(actions, mean_old, std_old))
     kl = (np.log(std_new / std_old) + (std_old**2 + (mean_old - mean_new) ** 2) / (2 * std_new**2)
           - 0.5).sum(-1)
     return {"clip_frac": float(np.mean(np.abs(ratio - 1) > CLIP_EPS)),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY, make_cfg
+from conftest import TINY, log_density, make_cfg, numpy_policy
 from deep_pg.algorithms import trpo
 from deep_pg.algorithms.batch import Batch
 from deep_pg.networks import GaussianPolicy, StackedPolicy, gaussian_kl
@@ -56,26 +56,6 @@ def test_mean_kl_of_each_member_is_the_closed_form_mean_over_its_states():
     assert np.abs(expected - reverse).min() > 0.1 * expected.min()
 
 
-def _numpy_policy(policy: GaussianPolicy):
-    """The member's mean as a numpy function and its std: the policy evaluated without torch's
-    modules."""
-    layers = [(m.weight.detach().double().numpy(), m.bias.detach().double().numpy())
-              for m in policy.mean if isinstance(m, torch.nn.Linear)]
-
-    def mean(x):
-        for i, (w, b) in enumerate(layers):
-            x = x @ w.T + b
-            if i < len(layers) - 1:
-                x = np.tanh(x)
-        return x
-
-    return mean, np.exp(policy.log_std.detach().double().numpy())
-
-
-def _log_density(actions, mean, std):
-    return (-0.5 * ((actions - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)).sum(-1)
-
-
 def test_accepted_step_reports_its_closed_form_kl_and_surrogate_gain():
     trainer = Trainer([make_cfg(*TINY, "algo=trpo", "algo.max_kl=0.02")], ["/nonexistent"])
     try:
@@ -89,8 +69,8 @@ def test_accepted_step_reports_its_closed_form_kl_and_surrogate_gain():
 
     b = batch.member(0)
     obs, actions = b.obs.double().numpy(), b.actions.double().numpy()
-    mean_old, std_old = _numpy_policy(old)
-    mean_new, std_new = _numpy_policy(new)
+    mean_old, std_old = numpy_policy(old)
+    mean_new, std_new = numpy_policy(new)
     kl = closed_form_kl(mean_old(obs), std_old, mean_new(obs), std_new).mean()
     assert 0 < kl <= 0.02
     assert float(metrics["kl_reached"][0]) == pytest.approx(kl, rel=1e-4)
@@ -98,8 +78,8 @@ def test_accepted_step_reports_its_closed_form_kl_and_surrogate_gain():
 
     a = b.advantages.double().numpy()
     a = (a - a.mean()) / a.std(ddof=1)  # opt.adv_norm (on for TRPO as in the reference)
-    ratio = np.exp(_log_density(actions, mean_new(obs), std_new)
-                   - _log_density(actions, mean_old(obs), std_old))
+    ratio = np.exp(log_density(actions, mean_new(obs), std_new)
+                   - log_density(actions, mean_old(obs), std_old))
     assert float(metrics["policy_loss"][0]) == pytest.approx(-a.mean(), abs=1e-6)
     gain = (ratio * a).mean() - a.mean()
     assert float(metrics["surrogate_improvement"][0]) == pytest.approx(gain, rel=1e-3)
