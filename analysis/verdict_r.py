@@ -146,14 +146,18 @@ def run_preset(info) -> str:
     return "released" if released else "paper"
 
 
+def with_preset(final):
+    """``final`` with each run's ``preset`` (``run_preset``) as a column."""
+    return final.assign(preset=[run_preset(row) for row in final.to_dict("records")])
+
+
 def r_tables(final):
     """(cells, comparisons) DataFrames from ``analysis.final.final_rewards`` rows: one cell per
     (preset, env_id, algo) with its interval, verdict and power; one row per companion claim
     (COMPARISONS) within each (preset, env_id). Failed runs are listed, not judged."""
     import pandas as pd
 
-    df = final.copy()
-    df["preset"] = [run_preset(row) for row in df.to_dict("records")]
+    df = with_preset(final)
     done = df[df["status"] == "completed"]
     rows, pairs = [], []
     for (preset, env_id, env, algo), group in done.groupby(["preset", "env_id", "env", "algo"]):
@@ -193,8 +197,7 @@ def strip_plot(final, cells, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    df = final[final["status"] == "completed"].assign(
-        preset=[run_preset(r) for r in final.to_dict("records")])
+    df = with_preset(final[final["status"] == "completed"])
     panels = sorted(cells.groupby(["preset", "env_id"]).groups)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     rng = np.random.default_rng(0)  # horizontal jitter only
@@ -241,10 +244,9 @@ def main(argv: list[str] | None = None) -> None:
         final = final_rewards(runs)
         final["best_return"] = final["run_id"].map(best_returns(runs))
         finals.append(final)
-    final = pd.concat(finals, ignore_index=True)
+    final = with_preset(pd.concat(finals, ignore_index=True))
     cells, pairs = r_tables(final)
     best = (final[final["status"] == "completed"]
-            .assign(preset=lambda d: [run_preset(r) for r in d.to_dict("records")])
             .groupby(["preset", "env_id", "algo"])["best_return"].mean().rename("best_mean"))
     cells = cells.merge(best.reset_index(), on=["preset", "env_id", "algo"], how="left")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,7 @@ ENV_VERSIONS = {"hopper": ("v5", "v4"), "walker2d": ("v5", "v4"), "halfcheetah":
 class EnvConfig:
     name: str = MISSING  # the config-group option (hopper, walker2d, ...)
     id: str = MISSING  # gymnasium id, e.g. Hopper-v5 (the env's YAML builds it from `version`)
-    version: Optional[str] = None  # the task's gymnasium version (ENV_VERSIONS); null: id given whole
+    version: Optional[str] = None  # gymnasium version of the task (ENV_VERSIONS); null: id as given
     num_envs: int = 1  # environments stepped together by the training sampler
     max_episode_steps: Optional[int] = None  # null = the gymnasium spec's time limit
     # true: a time-limit truncation bootstraps from V(final obs); false: it is treated as
@@ -214,13 +214,13 @@ def validate(cfg: DictConfig | Config) -> None:
     and wandb hold 'returns' | 'rewards' | 'none' whatever was typed."""
     a, e, o = cfg.algo, cfg.env, cfg.opt
     _require(a.name in ALGO_NAMES, "algo.name", a.name, " | ".join(ALGO_NAMES))
-    if e.version is not None and e.name in ENV_VERSIONS:
-        _require(e.version in ENV_VERSIONS[e.name], "env.version", e.version,
-                 f"{' | '.join(ENV_VERSIONS[e.name])} for env={e.name}")
     _require(a.family in ALGO_FAMILIES, "algo.family", a.family, " | ".join(ALGO_FAMILIES))
     _require(cfg.total_steps > 0, "total_steps", cfg.total_steps, "a positive number of env steps")
     _require(a.steps_per_iter > 0, "algo.steps_per_iter", a.steps_per_iter, "a positive integer")
     _require(e.num_envs > 0, "env.num_envs", e.num_envs, "a positive integer")
+    if e.version is not None and e.name in ENV_VERSIONS:
+        _require(e.version in ENV_VERSIONS[e.name], "env.version", e.version,
+                 f"{' | '.join(ENV_VERSIONS[e.name])} for env={e.name}")
     _require(
         a.steps_per_iter % e.num_envs == 0, "algo.steps_per_iter", a.steps_per_iter,
         f"a multiple of env.num_envs={e.num_envs}",
