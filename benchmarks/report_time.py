@@ -2,8 +2,8 @@
 
     python benchmarks/report_time.py [--results results] [--repeats 1]
 
-Times the whole command (``python -m analysis.report RESULTS --out DIR --no-progress``, process
-start-up and imports included: that is what a reader waits for) one study at a time
+Times the whole command (``python -m deep_pg.analysis.report RESULTS --out DIR --no-progress``,
+process start-up and imports included: that is what a reader waits for) one study at a time
 (``--workers 1``, the reference) and with the default, one process per available core,
 alternating the two ``--repeats`` times in the same invocation. Prints each wall time, their
 ratio and the cores; the issue's target is the parallel time under a minute on a fresh clone.
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def report_seconds(results: Path, out: Path, *options: str) -> float:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "analysis.report", str(results), "--out",
+    proc = subprocess.run([sys.executable, "-m", "deep_pg.analysis.report", str(results), "--out",
                            str(out), "--no-progress", *options], capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode != 0:

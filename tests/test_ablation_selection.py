@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.ablation import BLOG, HELD_OUT, tuned_agents
-from analysis.schema import ABLATION_TOGGLES as TOGGLES
+from deep_pg.analysis.ablation import BLOG, HELD_OUT, tuned_agents
+from deep_pg.analysis.schema import ABLATION_TOGGLES as TOGGLES
 
 
 def runs(returns: dict[tuple[int, float, int], float]) -> pd.DataFrame:

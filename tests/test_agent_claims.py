@@ -1,4 +1,4 @@
-"""analysis.agent_claims: claims about agents are tested across agents, each agent's own
+"""deep_pg.analysis.agent_claims: claims about agents are tested across agents, each agent's own
 difference first."""
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.agent_claims import changes, gaps
-from analysis.claim_rule import cell_verdict
-from analysis.stats import t_interval
+from deep_pg.analysis.agent_claims import changes, gaps
+from deep_pg.analysis.claim_rule import cell_verdict
+from deep_pg.analysis.stats import t_interval
 
 KEYS = ["env", "algo", "setting"]
 

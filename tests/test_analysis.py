@@ -16,24 +16,25 @@ import pytest
 from omegaconf import OmegaConf
 from scipy import stats
 
-from analysis import AnalysisError, load_runs
-from analysis.ablation import best_lr, cumulative_histogram, toggle_table, tuned_runs, usable
-from analysis.comparison import compare_algorithms
-from analysis.probe_summary import probe_summary
-from analysis.figures.common import NaturalLogLocator, plain_number
-from analysis.figures.curves import trust_region_curves
-from analysis.final import FinalReward, final_rewards
-from analysis.figures.outcomes import ablation_figures
-from analysis.report import main as report_main, make_report
-from analysis.report_data import analyse
-from analysis.runs import from_records
-from analysis.schema import ABLATION_TOGGLES, HEADLINE, identity
-from analysis.settings import ONLY_SETTING, arm_file_name, setting_labels
-from analysis.stats import (bootstrap_interval, estimate_interval, estimate_label,
-                            hierarchical_interval, interval_label, iqm, mean_interval,
-                            performance_profile, probability_of_improvement, t_interval)
-from analysis.trust_region import trust_region_table
-from analysis.wandb_source import build_filters, parse_path, record_from_api_run
+from deep_pg.analysis import AnalysisError, load_runs
+from deep_pg.analysis.ablation import (best_lr, cumulative_histogram, toggle_table, tuned_runs,
+                                       usable)
+from deep_pg.analysis.comparison import compare_algorithms
+from deep_pg.analysis.probe_summary import probe_summary
+from deep_pg.analysis.figures.common import NaturalLogLocator, plain_number
+from deep_pg.analysis.figures.curves import trust_region_curves
+from deep_pg.analysis.final import FinalReward, final_rewards
+from deep_pg.analysis.figures.outcomes import ablation_figures
+from deep_pg.analysis.report import main as report_main, make_report
+from deep_pg.analysis.report_data import analyse
+from deep_pg.analysis.runs import from_records
+from deep_pg.analysis.schema import ABLATION_TOGGLES, HEADLINE, identity
+from deep_pg.analysis.settings import ONLY_SETTING, arm_file_name, setting_labels
+from deep_pg.analysis.stats import (bootstrap_interval, estimate_interval, estimate_label,
+                                    hierarchical_interval, interval_label, iqm, mean_interval,
+                                    performance_profile, probability_of_improvement, t_interval)
+from deep_pg.analysis.trust_region import trust_region_table
+from deep_pg.analysis.wandb_source import build_filters, parse_path, record_from_api_run
 from deep_pg.bootstrap import bootstrap_ci
 from deep_pg.run import run_training
 from conftest import TINY, make_cfg

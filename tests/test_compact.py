@@ -1,4 +1,4 @@
-"""analysis.compact: a study exported without checkpoints loads as the runs it came from."""
+"""deep_pg.analysis.compact: a study exported without checkpoints loads as the runs it came from."""
 from __future__ import annotations
 
 import json
@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from analysis import AnalysisError, load_runs
-from analysis.compact import MANIFEST, TIMING_COLUMNS, export, machine
-from analysis.final import FinalReward
-from analysis.report import main, make_study_reports, study_dirs
+from deep_pg.analysis import AnalysisError, load_runs
+from deep_pg.analysis.compact import MANIFEST, TIMING_COLUMNS, export, machine
+from deep_pg.analysis.final import FinalReward
+from deep_pg.analysis.report import main, make_study_reports, study_dirs
 from deep_pg.run import run_training
 from conftest import TINY, make_cfg
 
@@ -83,8 +83,9 @@ def test_export_replaces_an_earlier_export_and_refuses_anything_else(sweep, tmp_
     assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
     with pytest.raises(AnalysisError, match="inside the runs"):
         export(sweep, sweep / "results")
-    proc = subprocess.run([sys.executable, "-m", "analysis.compact", str(tmp_path / "missing"),
-                           "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "deep_pg.analysis.compact",
+                           str(tmp_path / "missing"), "--out", str(tmp_path / "x")],
+                          capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "deep-pg-export: error:" in proc.stderr and "missing" in proc.stderr
 
@@ -93,8 +94,9 @@ def test_report_of_a_results_folder_makes_one_report_per_study(sweep, tmp_path):
     export(sweep / "ppo", tmp_path / "results" / "ppo_study")
     export(sweep / "trpo", tmp_path / "results" / "trpo_study")
     out = tmp_path / "report"
-    proc = subprocess.run([sys.executable, "-m", "analysis.report", str(tmp_path / "results"),
-                           "--out", str(out)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "deep_pg.analysis.report",
+                           str(tmp_path / "results"), "--out", str(out)],
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     index = (out / "index.html").read_text()
     assert "ppo_study/index.html" in index and "trpo_study/index.html" in index
@@ -142,12 +144,14 @@ def test_a_bad_study_fails_the_parallel_report_with_its_error_and_no_index(sweep
     with pytest.raises(AnalysisError, match="trpo_study.*version"):
         make_study_reports(study_dirs(str(tmp_path / "results")), out, FinalReward(), workers=2)
     assert not (out / "index.html").exists()
-    proc = subprocess.run([sys.executable, "-m", "analysis.report", str(tmp_path / "results"),
-                           "--out", str(out)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "deep_pg.analysis.report",
+                           str(tmp_path / "results"), "--out", str(out)],
+                          capture_output=True, text=True)
     assert proc.returncode == 2 and "deep-pg-report: error:" in proc.stderr
     assert not (out / "index.html").exists()
-    proc = subprocess.run([sys.executable, "-m", "analysis.report", str(tmp_path / "results"),
-                           "--out", str(out), "--workers", "0"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "deep_pg.analysis.report",
+                           str(tmp_path / "results"), "--out", str(out), "--workers", "0"],
+                          capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "--workers: must be at least 1, got 0" in proc.stderr
 
@@ -194,7 +198,7 @@ def test_add_refuses_a_different_run_under_a_stored_id_and_leaves_the_store(swee
     assert not list(tmp_path.glob(".store*"))
     with pytest.raises(AnalysisError, match="no store to add to"):
         export(other, tmp_path / "new", add=True)
-    proc = subprocess.run([sys.executable, "-m", "analysis.compact", str(other), "--out",
+    proc = subprocess.run([sys.executable, "-m", "deep_pg.analysis.compact", str(other), "--out",
                            str(store), "--add"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "deep-pg-export: error:" in proc.stderr and "not the same run" in proc.stderr

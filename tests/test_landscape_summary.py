@@ -1,6 +1,7 @@
-"""The landscape probe's grids as numbers (analysis/landscape_summary.py): a noisier low-sample
-landscape ranks the grid's points worse, the surrogate's ranking is compared with the accurate
-return's, and the step's gain is read off the grid with the two points' intervals combined."""
+"""The landscape probe's grids as numbers (deep_pg/analysis/landscape_summary.py): a noisier
+low-sample landscape ranks the grid's points worse, the surrogate's ranking is compared with the
+accurate return's, and the step's gain is read off the grid with the two points' intervals
+combined."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -9,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.landscape_summary import landscape_measures, landscape_tables
-from analysis.settings import ONLY_SETTING
+from deep_pg.analysis.landscape_summary import landscape_measures, landscape_tables
+from deep_pg.analysis.settings import ONLY_SETTING
 
 COEFS = np.linspace(0, 3, 7)  # the probe's default grid: 0, 0.5, ..., 3
 

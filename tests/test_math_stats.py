@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from analysis.stats import (compare_groups, estimate_interval, iqm, probability_of_improvement,
-                            summarize)
+from deep_pg.analysis.stats import (compare_groups, estimate_interval, iqm,
+                                    probability_of_improvement, summarize)
 from deep_pg.probes.stats import (corrected_cosine, cosine_matrix, cosine_similarity,
                                   mean_relative_error, pairwise_bootstrap_ci, pairwise_cosine,
                                   spearman_brown)

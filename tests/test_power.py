@@ -1,4 +1,5 @@
-"""analysis.power: what a comparison's n detects and what a difference needs, from statsmodels."""
+"""deep_pg.analysis.power: what a comparison's n detects and what a difference needs, from
+statsmodels."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,14 +7,8 @@ import pandas as pd
 import pytest
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
-from analysis.power import (
-    MAX_UNITS,
-    min_detectable,
-    power_text,
-    two_groups,
-    units_needed,
-    within_units,
-)
+from deep_pg.analysis.power import (MAX_UNITS, min_detectable, power_text, two_groups, units_needed,
+                                    within_units)
 
 
 def test_the_smallest_detectable_difference_is_statsmodels_effect_size_in_the_data_units():

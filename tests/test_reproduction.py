@@ -8,8 +8,8 @@ value); a column headed ``<col> CI`` must show ``[<col>_low – <col>_high]``; t
 (``KEYS``: study, env, algo, iteration, ...) pick the row. A marker that also says
 ``verdict: COL > T tie ±M`` (``<`` for a claim below T, ``≠`` for an effect of either sign;
 M a number or a column of the doc's table) has each row's ``verdict`` recomputed from COL's
-interval by the declared rule (``analysis.claim_rule``). Other columns (the published numbers)
-are the doc's own. The page's figures are the ones ``analysis.doc_figures`` draws.
+interval by the declared rule (``deep_pg.analysis.claim_rule``). Other columns (the published
+numbers) are the doc's own. The page's figures are the ones ``deep_pg.analysis.doc_figures`` draws.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from analysis.claim_rule import cell_verdict
-from analysis.doc_figures import FIGURES, make_figures
+from deep_pg.analysis.claim_rule import cell_verdict
+from deep_pg.analysis.doc_figures import FIGURES, make_figures
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS, DOC = REPO / "results", REPO / "docs" / "reproduction.md"
@@ -41,7 +41,7 @@ KEYS = ("study", "env", "algo", "setting", "seed", "iteration", "variant", "meas
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("report")
-    proc = subprocess.run([sys.executable, "-m", "analysis.report", str(RESULTS), "--out",
+    proc = subprocess.run([sys.executable, "-m", "deep_pg.analysis.report", str(RESULTS), "--out",
                            str(out), "--no-progress"], capture_output=True, text=True, timeout=600,
                           check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -129,7 +129,7 @@ def test_each_verdict_is_the_declared_rules(report, marker, rows):
 
 def test_the_figures_the_doc_shows_are_the_ones_the_generator_draws():
     linked = FIGURE.findall(DOC.read_text())
-    assert set(FIGURES) <= set(linked), "link each figure of analysis.doc_figures"
+    assert set(FIGURES) <= set(linked), "link each figure of deep_pg.analysis.doc_figures"
     for name in linked:
         path = REPO / "docs" / "figures" / f"{name}.png"
         assert path.is_file() and path.stat().st_size < 200_000, path

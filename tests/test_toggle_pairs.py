@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.schema import ABLATION_TOGGLES as TOGGLES
-from analysis.toggle_pairs import ANY, paired_effects, toggle_pairs
+from deep_pg.analysis.schema import ABLATION_TOGGLES as TOGGLES
+from deep_pg.analysis.toggle_pairs import ANY, paired_effects, toggle_pairs
 
 ANNEAL, SCALING, ORTHO, CLIP = TOGGLES
 

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from torch import nn
 
-from analysis.ablation import config_name
+from deep_pg.analysis.ablation import config_name
 from conftest import TINY, make_cfg, run_cli
 from deep_pg.algorithms.common import MemberSettings, PackAgent, initial_agent, normalize, value_loss
 from deep_pg.algorithms.optim import clip_member_gradients

@@ -1,12 +1,12 @@
-"""analysis.trust_region: the trust-region table of the report, on hand-made curves."""
+"""deep_pg.analysis.trust_region: the trust-region table of the report, on hand-made curves."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.settings import ONLY_SETTING
-from analysis.trust_region import per_run, trust_region_table
+from deep_pg.analysis.settings import ONLY_SETTING
+from deep_pg.analysis.trust_region import per_run, trust_region_table
 
 
 def _curves(run_id: str, mean_kl, max_ratio) -> pd.DataFrame:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 
 import pytest
 
@@ -81,3 +83,16 @@ def test_help_is_the_apps_own(tmp_path):
     assert "tuned" not in text.replace("tuned hyperparameters", "")
     assert "sweep/grids" not in text and "Powered by Hydra" not in text
     assert "deep-pg -m" in text and "metrics.jsonl" in text
+
+
+def test_the_install_puts_only_the_projects_own_names_at_the_top_of_site_packages(tmp_path):
+    """A top-level package called e.g. `analysis` would collide with any other project's: the
+    installed distribution's import names are deep_pg and the Hydra plugin namespace, and the
+    analysis imports as deep_pg.analysis from anywhere (here: outside the checkout)."""
+    code = ("import importlib.metadata as m, importlib.util as u, deep_pg.analysis\n"
+            "own = sorted(n for n, d in m.packages_distributions().items() if 'deep_pg' in d)\n"
+            "print(own, u.find_spec('analysis') is None)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['deep_pg', 'hydra_plugins'] True"

@@ -1,4 +1,4 @@
-"""The pre-registered R rule (docs/preregistration.md) as analysis.verdict_r implements it,
+"""The pre-registered R rule (docs/preregistration.md) as deep_pg.analysis.verdict_r implements it,
 checked against scipy's own intervals, hand-made cases and a simulation of the tests' power."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis import verdict_r as v
+from deep_pg.analysis import verdict_r as v
 
 
 def test_t_interval_is_scipys_student_t_interval():

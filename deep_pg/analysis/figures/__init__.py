@@ -1,12 +1,12 @@
 """The report's figures, in report order. Each builder takes (runs, context) and returns
 `Figure`s, or raises `MissingData` saying what the figure would need."""
-from analysis.figures.common import Figure, MissingData
-from analysis.figures.curves import reward_curves, trust_region_curves
-from analysis.figures.gradient import baseline_figures, gradient_figures
-from analysis.figures.landscape import concentration_figures, surrogate_figures
-from analysis.figures.outcomes import ablation_figures, comparison_figures
-from analysis.figures.trust_region import trust_region_probe_figures
-from analysis.figures.value import value_figures
+from deep_pg.analysis.figures.common import Figure, MissingData
+from deep_pg.analysis.figures.curves import reward_curves, trust_region_curves
+from deep_pg.analysis.figures.gradient import baseline_figures, gradient_figures
+from deep_pg.analysis.figures.landscape import concentration_figures, surrogate_figures
+from deep_pg.analysis.figures.outcomes import ablation_figures, comparison_figures
+from deep_pg.analysis.figures.trust_region import trust_region_probe_figures
+from deep_pg.analysis.figures.value import value_figures
 
 # (section title, builder)
 BUILDERS = [

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.stats import interval_label, mean_interval
+from deep_pg.analysis.stats import interval_label, mean_interval
 
 # peak_max_ratio: a run's largest max ratio over its iterations (the table averages it over runs
 # and gives the largest of the runs' peaks as peak_max_ratio_largest)

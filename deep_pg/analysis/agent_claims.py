@@ -16,9 +16,9 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
-from analysis.figures.common import MissingData, probe_table
-from analysis.power import within_units
-from analysis.stats import mean_interval
+from deep_pg.analysis.figures.common import MissingData, probe_table
+from deep_pg.analysis.power import within_units
+from deep_pg.analysis.stats import mean_interval
 
 CELL = ["env", "algo", "setting"]
 SUMMARY = ["n_agents", "per_agent", "mean_diff", "mean_diff_low", "mean_diff_high", "interval",

@@ -15,7 +15,7 @@ from scipy import stats  # noqa: E402
 from matplotlib.ticker import (FuncFormatter, Locator, LogLocator, MaxNLocator,  # noqa: E402
                                NullFormatter)
 
-from analysis.stats import estimate_interval  # noqa: E402
+from deep_pg.analysis.stats import estimate_interval  # noqa: E402
 from deep_pg.probes.results import MEAN_TRIAL  # noqa: E402
 
 # The paper's line where implementations estimate the gradient: 2K state-action pairs.

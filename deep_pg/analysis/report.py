@@ -16,15 +16,15 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from analysis.compact import MANIFEST, find_stores
-from analysis.errors import AnalysisError
-from analysis.figures import BUILDERS, MissingData
-from analysis.final import FinalReward
-from analysis.power import power_text
-from analysis.report_data import Context, analyse
-from analysis.report_html import index_page, write_html
-from analysis.runs import WANDB_PREFIX, Runs, load_runs
-from analysis.studies import study_table
+from deep_pg.analysis.compact import MANIFEST, find_stores
+from deep_pg.analysis.errors import AnalysisError
+from deep_pg.analysis.figures import BUILDERS, MissingData
+from deep_pg.analysis.final import FinalReward
+from deep_pg.analysis.power import power_text
+from deep_pg.analysis.report_data import Context, analyse
+from deep_pg.analysis.report_html import index_page, write_html
+from deep_pg.analysis.runs import WANDB_PREFIX, Runs, load_runs
+from deep_pg.analysis.studies import study_table
 from deep_pg.sweep.packing import available_cores
 
 log = logging.getLogger("analysis")

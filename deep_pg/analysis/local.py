@@ -19,8 +19,8 @@ import pyarrow.json as pa_json
 import yaml
 from omegaconf import OmegaConf
 
-from analysis.errors import AnalysisError
-from analysis.schema import COMPLETED, FAILED, INCOMPLETE, flatten, headline
+from deep_pg.analysis.errors import AnalysisError
+from deep_pg.analysis.schema import COMPLETED, FAILED, INCOMPLETE, flatten, headline
 
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"

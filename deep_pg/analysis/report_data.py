@@ -7,34 +7,23 @@ from itertools import combinations
 
 import pandas as pd
 
-from analysis.ablation import (
-    BLOG,
-    HELD_OUT,
-    ablated_cells,
-    toggle_table,
-    tuned_agents,
-    usable,
-)
-from analysis.agent_claims import (
-    SUMMARY,
-    baseline_claims,
-    gradient_claims,
-    landscape_claims,
-    value_claims,
-)
-from analysis.comparison import best_setting_runs, compare_algorithms
-from analysis.figures.common import ordered
-from analysis.final import FinalReward, final_rewards
-from analysis.landscape_summary import landscape_tables
-from analysis.power import COLUMNS as POWER_COLUMNS
-from analysis.power import two_groups, within_units
-from analysis.probe_summary import SUMMARIZED, probe_summary
-from analysis.runs import Runs
-from analysis.schema import ABLATION_TOGGLES
-from analysis.settings import CELL
-from analysis.toggle_pairs import ANY, paired_effects, toggle_pairs
-from analysis.trust_region import per_run, trust_region_table
-from analysis.verdict_r import PUBLISHED, r_tables
+from deep_pg.analysis.ablation import (BLOG, HELD_OUT, ablated_cells, toggle_table, tuned_agents,
+                                       usable)
+from deep_pg.analysis.agent_claims import (SUMMARY, baseline_claims, gradient_claims,
+                                           landscape_claims, value_claims)
+from deep_pg.analysis.comparison import best_setting_runs, compare_algorithms
+from deep_pg.analysis.figures.common import ordered
+from deep_pg.analysis.final import FinalReward, final_rewards
+from deep_pg.analysis.landscape_summary import landscape_tables
+from deep_pg.analysis.power import COLUMNS as POWER_COLUMNS
+from deep_pg.analysis.power import two_groups, within_units
+from deep_pg.analysis.probe_summary import SUMMARIZED, probe_summary
+from deep_pg.analysis.runs import Runs
+from deep_pg.analysis.schema import ABLATION_TOGGLES
+from deep_pg.analysis.settings import CELL
+from deep_pg.analysis.toggle_pairs import ANY, paired_effects, toggle_pairs
+from deep_pg.analysis.trust_region import per_run, trust_region_table
+from deep_pg.analysis.verdict_r import PUBLISHED, r_tables
 
 
 @dataclass

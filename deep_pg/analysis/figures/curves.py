@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.figures.common import (Figure, MissingData, algo_colors, grid, log_axis, mean_band,
-                                     ordered, steps_axis, steps_per_iter)
-from analysis.settings import arms
+from deep_pg.analysis.figures.common import (Figure, MissingData, algo_colors, grid, log_axis,
+                                             mean_band, ordered, steps_axis, steps_per_iter)
+from deep_pg.analysis.settings import arms
 
 SMOOTH = 5  # iterations in the rolling mean of the reward curves (single iterations are noisy)
 # The most mean lines a panel draws one per setting (`analysis.settings`); a study with more (a

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.power import min_detectable
-from analysis.settings import CELL, setting_labels
-from analysis.stats import compare_groups
+from deep_pg.analysis.power import min_detectable
+from deep_pg.analysis.settings import CELL, setting_labels
+from deep_pg.analysis.stats import compare_groups
 
 
 def best_setting_runs(final: pd.DataFrame) -> pd.DataFrame:

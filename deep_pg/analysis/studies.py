@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from analysis.compact import MANIFEST, PROBES, RUNS, find_stores
+from deep_pg.analysis.compact import MANIFEST, PROBES, RUNS, find_stores
 
 COLUMNS = ["study", "runs", "holds", "runs_dated", "exported", "commit", "machine"]
 # The paper's order of algorithms and how the docs spell them.

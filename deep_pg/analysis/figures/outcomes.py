@@ -6,11 +6,11 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from analysis.ablation import CELL, cumulative_histogram
-from analysis.figures.common import Figure, MissingData, algo_colors, grid, ordered
-from analysis.schema import ABLATION_TOGGLES
-from analysis.stats import performance_profile
-from analysis.toggle_pairs import ANY
+from deep_pg.analysis.ablation import CELL, cumulative_histogram
+from deep_pg.analysis.figures.common import Figure, MissingData, algo_colors, grid, ordered
+from deep_pg.analysis.schema import ABLATION_TOGGLES
+from deep_pg.analysis.stats import performance_profile
+from deep_pg.analysis.toggle_pairs import ANY
 
 _STATE_COLORS = {"off": "tab:blue", "on": "tab:red"}  # the blog's colors
 

@@ -4,9 +4,9 @@ pairwise similarity of estimates (paper Figs. 1, 9), similarity to the "true" gr
 actual step (appendix A.4), and the baselines (Fig. 4)."""
 from __future__ import annotations
 
-from analysis.figures.common import (Figure, MissingData, algo_colors, grid, log_axis,
-                                     practice_line, probe_table, trial_band)
-from analysis.settings import arm, arm_file_name, arms
+from deep_pg.analysis.figures.common import (Figure, MissingData, algo_colors, grid, log_axis,
+                                             practice_line, probe_table, trial_band)
+from deep_pg.analysis.settings import arm, arm_file_name, arms
 
 _GRADIENT_PANELS = [
     # (measure, variant, name, title, y label)

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.schema import ABLATION_TOGGLES, is_identity_key
-from analysis.settings import CELL, with_canonical_reward_scaling
-from analysis.stats import hierarchical_interval
+from deep_pg.analysis.schema import ABLATION_TOGGLES, is_identity_key
+from deep_pg.analysis.settings import CELL, with_canonical_reward_scaling
+from deep_pg.analysis.stats import hierarchical_interval
 from deep_pg.identity import toggle_on
 
 ANY = "any"  # the `given` and `given_state` of the rows over all pairs

@@ -1,6 +1,6 @@
 """The figures of docs/reproduction.md, one per finding, drawn from the committed results:
 
-    python -m analysis.doc_figures results/ --out docs/figures
+    python -m deep_pg.analysis.doc_figures results/ --out docs/figures
 
 Each shows the agents (seeds) themselves beside their mean, so that a reader of the page on
 GitHub sees how far three agents agree; the numbers behind each are in the report's tables
@@ -20,16 +20,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis.agent_claims import agent_values
-from analysis.errors import AnalysisError
-from analysis.figures.common import PRACTICE_SAMPLES, algo_colors, log_axis
-from analysis.final import final_rewards
-from analysis.landscape_summary import landscape_tables
-from analysis.runs import load_runs
-from analysis.stats import t_interval
-from analysis.toggle_pairs import ANY, paired_effects
-from analysis.trust_region import per_run
-from analysis.verdict_r import PUBLISHED
+from deep_pg.analysis.agent_claims import agent_values
+from deep_pg.analysis.errors import AnalysisError
+from deep_pg.analysis.figures.common import PRACTICE_SAMPLES, algo_colors, log_axis
+from deep_pg.analysis.final import final_rewards
+from deep_pg.analysis.landscape_summary import landscape_tables
+from deep_pg.analysis.runs import load_runs
+from deep_pg.analysis.stats import t_interval
+from deep_pg.analysis.toggle_pairs import ANY, paired_effects
+from deep_pg.analysis.trust_region import per_run
+from deep_pg.analysis.verdict_r import PUBLISHED
 
 DPI = 80
 ENVS = ("hopper", "walker2d")
@@ -361,7 +361,7 @@ def make_figures(results: Path, out: Path, names=None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m analysis.doc_figures",
+    parser = argparse.ArgumentParser(prog="python -m deep_pg.analysis.doc_figures",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("results", type=Path, help="the results folder (results/)")
     parser.add_argument("--out", type=Path, required=True, help="e.g. docs/figures")

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.schema import ABLATION_TOGGLES, COMPLETED
-from analysis.settings import (
+from deep_pg.analysis.schema import ABLATION_TOGGLES, COMPLETED
+from deep_pg.analysis.settings import (
     CELL,  # the ablation is analysed per algorithm and environment
 )
-from analysis.stats import bootstrap_interval, iqm, probability_of_improvement
+from deep_pg.analysis.stats import bootstrap_interval, iqm, probability_of_improvement
 from deep_pg.identity import toggle_on
 
 

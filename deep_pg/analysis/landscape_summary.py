@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.figures.common import MissingData, probe_table
-from analysis.stats import estimate_interval, interval_label
+from deep_pg.analysis.figures.common import MissingData, probe_table
+from deep_pg.analysis.stats import estimate_interval, interval_label
 from deep_pg.bootstrap import interval
 
 KEYS = ["env", "algo", "setting", "iteration", "step_samples", "measure", "sample_count"]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.probe_summary import SUMMARIZED
-from analysis.report_data import Context
-from analysis.runs import Runs, duplicates_message
+from deep_pg.analysis.probe_summary import SUMMARIZED
+from deep_pg.analysis.report_data import Context
+from deep_pg.analysis.runs import Runs, duplicates_message
 
 # Explanations shown under a table's title.
 TABLE_NOTES = {
@@ -43,7 +43,7 @@ TABLE_NOTES = {
                        "minus the return at the origin. One run's interval is over the grid "
                        "points (correlations) or from the two points' own (step_gain); the "
                        "t-interval over runs when n_runs > 1. Definitions: "
-                       "analysis/landscape_summary.py.",
+                       "deep_pg/analysis/landscape_summary.py.",
     "probe_landscape_runs": "The same measures for each run (written when a cell of "
                             "probe_landscape has several runs): a mean over runs can hide runs "
                             "that disagree. Intervals: the run's own, as for one run above.",
@@ -51,7 +51,7 @@ TABLE_NOTES = {
             "t-interval over the agents, so that agent-to-agent variation is in it; "
             "min_detectable: the smallest mean difference these agents detect (α = 0.05, power "
             "0.8), agents_needed: how many would detect the observed one. Definitions: "
-            "analysis/agent_claims.py."
+            "deep_pg/analysis/agent_claims.py."
        for key in ("claims_baselines", "claims_value", "claims_gradient", "claims_concentration",
                    "claims_surrogate")},
     "toggles": "IQM of each side and P(on > off) with their bootstrap intervals over the tuned "
@@ -63,12 +63,13 @@ TABLE_NOTES = {
                     "on ends higher (ties ½); hierarchical bootstrap intervals (seeds, then "
                     "pairs within seeds: the seeds are the independent units). "
                     "given/given_state: the pairs where another toggle is on (off); any: all "
-                    "pairs. Definitions: analysis/toggle_pairs.py.",
+                    "pairs. Definitions: deep_pg/analysis/toggle_pairs.py.",
     "power": "Two groups (algorithms, toggle on and off): the two-sample t-test at the smaller "
              "group's n with the pooled sd; a difference within units (per seed, per agent): "
              "the one-sample t-test. min_detectable: the smallest true difference detected with "
              "power 0.8 at α = 0.05 (two-sided); units_needed: the n at which the observed "
-             "difference would be (10,000: not in any study one would run). analysis/power.py.",
+             "difference would be (10,000: not in any study one would run). "
+             "deep_pg/analysis/power.py.",
     "duplicates": "Each run here has the same config and seed as the run in same_as, which is "
                   "the one counted.",
 }

@@ -16,9 +16,9 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from analysis.errors import AnalysisError
-from analysis.local import RunRecord
-from analysis.schema import COMPLETED, FAILED, INCOMPLETE, flatten, headline
+from deep_pg.analysis.errors import AnalysisError
+from deep_pg.analysis.local import RunRecord
+from deep_pg.analysis.schema import COMPLETED, FAILED, INCOMPLETE, flatten, headline
 
 # wandb run states without a deep_pg summary: crashed/failed processes are failures; the rest
 # (running, killed, preempted, a finish without our summary) did not reach the end.

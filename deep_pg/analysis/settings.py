@@ -13,7 +13,7 @@ import re
 
 import pandas as pd
 
-from analysis.schema import is_identity_key
+from deep_pg.analysis.schema import is_identity_key
 from deep_pg.identity import canonical_reward_scaling
 
 CELL = ["algo", "env"]

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from analysis.figures.common import (Figure, MissingData, algo_colors, log_axis, ordered,
-                                     probe_table, steps_axis, steps_per_iter, trial_band)
-from analysis.settings import arms
+from deep_pg.analysis.figures.common import (Figure, MissingData, algo_colors, log_axis, ordered,
+                                             probe_table, steps_axis, steps_per_iter, trial_band)
+from deep_pg.analysis.settings import arms
 
 _SPLITS = {"heldout": "held-out (paper Figs. 3, 12)", "train": "train (paper Fig. 11)"}
 _MEASURES = [("gae", "GAE MRE"), ("returns", "Returns MRE"),

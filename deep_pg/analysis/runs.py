@@ -9,10 +9,10 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from analysis.errors import AnalysisError
-from analysis.local import RunRecord, load_local
-from analysis.schema import COMPLETED, CURVE_INDEX, HEADLINE, identity
-from analysis.settings import setting_labels
+from deep_pg.analysis.errors import AnalysisError
+from deep_pg.analysis.local import RunRecord, load_local
+from deep_pg.analysis.schema import COMPLETED, CURVE_INDEX, HEADLINE, identity
+from deep_pg.analysis.settings import setting_labels
 
 log = logging.getLogger("analysis")
 
@@ -147,7 +147,7 @@ def from_records(records: Sequence[RunRecord], source: str, notes: list[str] | N
 
 def _load_path(root: Path, progress: bool | None) -> list[RunRecord]:
     """The run directories and the compact stores (`analysis.compact`) under ``root``."""
-    from analysis.compact import load_stores
+    from deep_pg.analysis.compact import load_stores
 
     stored = load_stores(root) if root.is_dir() else []
     try:
@@ -168,7 +168,7 @@ def load_runs(source: str | Path, *, group: str | None = None,
     """
     text = str(source)
     if text.startswith(WANDB_PREFIX):
-        from analysis.wandb_source import load_wandb
+        from deep_pg.analysis.wandb_source import load_wandb
 
         records, notes = load_wandb(text, group=group, filters=filters, progress=progress)
     else:

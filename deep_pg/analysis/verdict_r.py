@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
-from analysis import power
-from analysis.stats import t_interval
+from deep_pg.analysis import power
+from deep_pg.analysis.stats import t_interval
 
 # The companion paper's table (Engstrom et al., ICLR 2020, arXiv 2005.12729): mean reward of the
 # released configurations on gym's -v2 tasks.
@@ -184,7 +184,7 @@ def r_tables(final):
 
 def best_returns(runs):
     """Each run's largest per-iteration mean return (the secondary outcome), by run_id."""
-    from analysis.final import FinalReward, final_rewards
+    from deep_pg.analysis.final import FinalReward, final_rewards
 
     return final_rewards(runs, FinalReward("max")).set_index("run_id")["final_return"]
 
@@ -224,17 +224,19 @@ def strip_plot(final, cells, path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """python -m analysis.verdict_r RESULTS... --out DIR: R's cells and comparisons (CSV files and
-    a plain table on stdout) and its strip plot, by the rule of docs/preregistration.md."""
+    """python -m deep_pg.analysis.verdict_r RESULTS... --out DIR: R's cells and comparisons (CSV
+    files and a plain table on stdout) and its strip plot, by the rule of
+    docs/preregistration.md."""
     import argparse
     from pathlib import Path
 
     import pandas as pd
 
-    from analysis.final import final_rewards
-    from analysis.runs import load_runs
+    from deep_pg.analysis.final import final_rewards
+    from deep_pg.analysis.runs import load_runs
 
-    parser = argparse.ArgumentParser(prog="python -m analysis.verdict_r", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m deep_pg.analysis.verdict_r",
+                                     description=main.__doc__)
     parser.add_argument("sources", nargs="+", help="results/<study> folders or sweep directories")
     parser.add_argument("--out", required=True, type=Path, help="folder for the CSVs and figure")
     args = parser.parse_args(argv)

@@ -36,8 +36,8 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.errors import AnalysisError
-from analysis.local import PROBES, RunRecord, load_local
+from deep_pg.analysis.errors import AnalysisError
+from deep_pg.analysis.local import PROBES, RunRecord, load_local
 
 log = logging.getLogger("analysis")
 

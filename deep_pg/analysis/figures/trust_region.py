@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from analysis.figures.common import (Figure, algo_colors, log_axis, probe_table, steps_axis,
-                                     steps_per_iter, trial_band)
-from analysis.settings import arms
+from deep_pg.analysis.figures.common import (Figure, algo_colors, log_axis, probe_table, steps_axis,
+                                             steps_per_iter, trial_band)
+from deep_pg.analysis.settings import arms
 
 _LINESTYLE = {"train": "-", "heldout": "--"}
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.errors import AnalysisError
+from deep_pg.analysis.errors import AnalysisError
 
 RETURN = "return_mean"
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.figures.common import MissingData, probe_table
-from analysis.stats import estimate_with_label
+from deep_pg.analysis.figures.common import MissingData, probe_table
+from deep_pg.analysis.stats import estimate_with_label
 
 # The probes whose rows are scalars per condition (the landscape's grids are figures only).
 SUMMARIZED = ("gradient", "value", "baselines", "trust_region")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from analysis.figures.common import Figure, MissingData, probe_table
-from analysis.settings import arm, arm_file_name
+from deep_pg.analysis.figures.common import Figure, MissingData, probe_table
+from deep_pg.analysis.settings import arm, arm_file_name
 
 NEEDS = ("measure", "step_coef", "random_coef", "sample_count", "iteration")
 
