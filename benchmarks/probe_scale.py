@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from deep_pg.sweep.packing import available_cores
+from deep_pg.runtime.packing import available_cores
 
 # Small everything but the truth: the estimates at one count, few resamples.
 PROBE = ["probe=gradient", "probe.sample_counts=[2048]", "probe.num_estimates=2",
@@ -67,7 +67,7 @@ def main() -> None:
         part_pairs = min(65536, args.pairs // (2 * args.shards))  # enough parts for the shards
         settings = [f"run_dir={run_dir}", "checkpoint=0", *PROBE, f"probe.true_samples={args.pairs}",
                     f"probe.num_workers={args.workers}", f"probe.part_pairs={part_pairs}"]
-        probe = [sys.executable, "-m", "deep_pg.probes.cli"]
+        probe = [sys.executable, "-m", "deep_pg.probe_cli"]
         parts = run_dir / "probes" / "shards"
         unsharded = run([*probe, *settings, "probe.shards=1", "shard=0"], workdir)
         shutil.rmtree(parts)  # the same parts: the sharded jobs would find them drawn

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from deep_pg.sweep.packing import available_cores
+from deep_pg.runtime.packing import available_cores
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from deep_pg.sweep.packing import available_cores
+from deep_pg.runtime.packing import available_cores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sampling import raw_mujoco_rate

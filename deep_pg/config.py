@@ -15,26 +15,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from deep_pg.suggest import did_you_mean
-
-
-class ConfigError(ValueError):
-    """A configuration value is outside what deep_pg accepts."""
-
-    def __init__(self, key: str, value: Any, allowed: str):
-        self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"invalid value for '{key}': {value!r} (allowed: {allowed})")
-
-
-class UnknownKey(ConfigError):
-    """A key no schema defines: a typo, or ``+key=value`` past the schema."""
-
-    def __init__(self, key: str, value: Any, known: list[str]):
-        parent, _, name = key.rpartition(".")
-        where = f"keys of '{parent}'" if parent else "top-level keys"
-        allowed = f"{where}: {', '.join(known)}{did_you_mean(name, known, parent and parent + '.')}"
-        self.key, self.value, self.allowed = key, value, allowed
-        ValueError.__init__(self, f"unknown key '{key}' (allowed: {allowed})")
+from deep_pg.config_errors import ConfigError, UnknownKey
+from deep_pg.probe_settings import validate_probe
 
 
 class Activation(str, Enum):
@@ -165,7 +147,7 @@ class CheckpointConfig:
 
 @dataclass
 class ProbeConfig:
-    """The paper's probes (deep_pg/probes, docs/probes.md); checked by probes.validation."""
+    """The paper's probes (deep_pg/probes, docs/probes.md); checked by deep_pg.probe_settings."""
 
     name: str = "none"  # none | gradient | value | baselines | landscape | trust_region | all
     iterations: list[int] = field(default_factory=list)  # 0 = before the first update
@@ -260,8 +242,6 @@ def validate(cfg: DictConfig | Config) -> None:
     _require(cfg.logger.log_every_seconds > 0, "logger.log_every_seconds",
              cfg.logger.log_every_seconds, "a positive number of seconds")
     _require(cfg.torch_threads > 0, "torch_threads", cfg.torch_threads, "a positive integer")
-    from deep_pg.probes.validation import validate_probe  # imported here: it imports this module
-
     validate_probe(cfg)
 
 

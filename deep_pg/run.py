@@ -25,7 +25,7 @@ from deep_pg.checkpoint import CheckpointCadence, CheckpointError, latest
 from deep_pg.config import ConfigError, check_known_keys
 from deep_pg.exits import BadInput, RunFailed
 from deep_pg.probes.schedule import ProbeSchedule
-from deep_pg.sweep.preemption import checkpoint_before_requeue
+from deep_pg.runtime.preemption import checkpoint_before_requeue
 from deep_pg.tracking.failure import log_traceback, one_line_reason, summary_before_training
 from deep_pg.tracking.progress import Progress, count, fmt_return
 from deep_pg.tracking.run_logs import FOR_EVERY_RUN, about

@@ -24,19 +24,16 @@ from deep_pg.algorithms.common import (Agent, MemberSettings, PackAgent, explain
 from deep_pg.algorithms.registry import run_update
 from deep_pg.config import Activation, ConfigError, to_container, validate
 from deep_pg.envs.batch_env import make_env
-from deep_pg.envs.normalization import build_normalizers
 from deep_pg.identity import IDENTITY_KEYS, run_identity
 from deep_pg.sampling.pack import PackSampler
-from deep_pg.sampling.rollout import PolicyArrays
-from deep_pg.sweep.packing import first_difference, pack_workers
+from deep_pg.sampling.rollout import SAMPLER_STATE, PolicyArrays
+from deep_pg.runtime.packing import first_difference, pack_workers
 from deep_pg.tracking.run_logs import about
 from deep_pg.tracking.run_store import RunStore
 
 log = logging.getLogger("deep_pg")
 
 LAST_CHECKPOINT = ckpt.LAST_CHECKPOINT
-# The checkpoint entries of a member's sampler (MemberSampler.state_dict).
-SAMPLER_STATE = ("env", "obs_normalizer", "reward_scaler", "sampler")
 FINAL_RETURN_WINDOW = 10  # final return = mean return of the last 10 iterations
 
 
@@ -94,7 +91,7 @@ class Trainer:
                 key, a, b = difference
                 raise ConfigError(key, b, f"the same value for every run of a pack ({a!r}); "
                                   "runs that differ here go to different packs")
-        cfg = self.cfg = cfgs[0]  # the settings all members share (deep_pg.sweep.packing)
+        cfg = self.cfg = cfgs[0]  # the settings all members share (deep_pg.runtime.packing)
         torch.set_num_threads(cfg.torch_threads)
         try:
             make_env(cfg.env.id).close()
@@ -315,28 +312,3 @@ class MemberView:
 
     def save_checkpoint(self, name: str = LAST_CHECKPOINT) -> Path:
         return self.trainer.save_checkpoint(name, [self.index])[0]
-
-
-class CheckpointView:
-    """A member as saved in a checkpoint (``deep-pg-probe``): the agent and frozen normalizers,
-    without building a trainer, environments or sampling processes."""
-
-    def __init__(self, cfg, run_dir: Path, state: dict[str, Any]):
-        from deep_pg.algorithms.common import initial_agent as fresh
-
-        self.cfg, self.run_dir = cfg, Path(run_dir)
-        self.iteration = state["counters"]["iteration"]
-        self.num_iterations = cfg.total_steps // cfg.algo.steps_per_iter
-        obs_dim = int(np.prod(state["obs_normalizer"]["stats"]["mean"].shape))
-        act_dim = int(state["agent"]["policy"]["log_std"].shape[0])
-        agent = fresh(cfg, obs_dim, act_dim)
-        agent.policy.load_state_dict(state["agent"]["policy"])
-        agent.value.load_state_dict(state["agent"]["value"])
-        agent.policy_optimizer = state["agent"]["policy_optimizer"]
-        agent.value_optimizer = state["agent"]["value_optimizer"]
-        self.agent = agent
-        obs_normalizer, reward_scaler = build_normalizers(cfg, obs_dim)
-        obs_normalizer.load_state_dict(state["obs_normalizer"])
-        reward_scaler.load_state_dict(state["reward_scaler"])
-        self.obs_normalizer, self.reward_scaler = obs_normalizer.frozen(), reward_scaler.frozen()
-        self.sampler_state = {k: state[k] for k in SAMPLER_STATE}

@@ -10,7 +10,8 @@ from deep_pg.algorithms.common import trust_region_metrics
 from deep_pg.algorithms.batch import make_batch
 from deep_pg.envs.batch_env import BatchEnv
 from deep_pg.networks import GaussianPolicy
-from deep_pg.sampling.rollout import Rollout, gae
+from deep_pg.algorithms.batch import gae
+from deep_pg.experience import Rollout
 from deep_pg.trainer import Trainer
 
 

@@ -9,10 +9,10 @@ from conftest import make_cfg
 
 from deep_pg.algorithms.common import initial_agent
 from deep_pg.envs.mujoco_twins import GymStepper
+from deep_pg.experience import Rollout
 from deep_pg.sampling.rollout import (
     MemberSampler,
     PolicyArrays,
-    Rollout,
     collect_together,
 )
 

@@ -20,7 +20,7 @@ from deep_pg.algorithms.common import (MemberSettings, PackAgent, fit_value, ini
 from deep_pg.algorithms.pg import pg_update
 from deep_pg.algorithms.ppo import ppo_update
 from deep_pg.algorithms.registry import run_update
-from deep_pg.sampling.rollout import Rollout
+from deep_pg.experience import Rollout
 
 OBS, ACT, STEPS, ENVS = 3, 2, 24, 2
 ONE_STEP = ["env=pendulum", "algo.epochs=1", "algo.value_epochs=1", "algo.num_minibatches=1",

@@ -11,7 +11,7 @@ from torch import nn
 from conftest import TINY, make_cfg
 from deep_pg.algorithms.optim import MemberAdam, clip_member_gradients
 from deep_pg.networks import GaussianPolicy, StackedPolicy
-from deep_pg.sweep.packing import group_into_packs
+from deep_pg.runtime.packing import group_into_packs
 from deep_pg.trainer import Trainer
 
 TIME_FIELDS = {"wall_time", "iter_time", "sps", "pack_size"}

@@ -15,7 +15,7 @@ from deep_pg.sweep import index
 
 
 def probe_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "deep_pg.probes.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "deep_pg.probe_cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=600)
 
 

@@ -144,7 +144,7 @@ def test_probing_leaves_training_unchanged_and_checkpoints_can_be_reprobed(tmp_p
     # the entry point finds what training measured (identical settings) and does nothing; with
     # force=true it re-runs the probe on the kept checkpoint and reproduces it
     before = read_results(probed, "trust_region")
-    args = [sys.executable, "-m", "deep_pg.probes.cli", f"run_dir={probed}", "checkpoint=2",
+    args = [sys.executable, "-m", "deep_pg.probe_cli", f"run_dir={probed}", "checkpoint=2",
             "probe=trust_region", *PROBE_SMALL, "logger.mode=disabled"]
     skipped = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert skipped.returncode == 0 and "nothing to do" in skipped.stdout + skipped.stderr
@@ -169,7 +169,7 @@ def test_probe_cli_rejects_bad_input_in_one_line(tmp_path, args, message):
         from deep_pg.run import run_training
 
         run_training(make_cfg(*SMALL, "probe.iterations=[0]"), run_dir)
-    proc = subprocess.run([sys.executable, "-m", "deep_pg.probes.cli", f"run_dir={run_dir}", *args],
+    proc = subprocess.run([sys.executable, "-m", "deep_pg.probe_cli", f"run_dir={run_dir}", *args],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 2 and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -190,7 +190,7 @@ def test_probes_at_iteration_0_freeze_the_normalizers_the_first_rollout_leaves(t
     them as it leaves them, i.e. as iteration 1 starts; later checkpoints keep their own."""
     from deep_pg.probes.normalizers import probe_normalizers
     from deep_pg.run import run_training
-    from deep_pg.trainer import CheckpointView
+    from deep_pg.probes.checkpoint_view import CheckpointView
 
     cfg = make_cfg(*SMALL, "probe.iterations=[0,1]")
     run_training(cfg, tmp_path)

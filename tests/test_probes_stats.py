@@ -19,7 +19,7 @@ from deep_pg.probes.stats import (corrected_cosine, cosine_similarity, mean_rela
                                   pairwise_bootstrap_ci, pairwise_cosine, spearman_brown)
 from deep_pg.probes.value import squared_relative_error, stream_returns
 from deep_pg.probes.surrogate import surrogate_gradient, surrogate_value
-from deep_pg.sampling.rollout import Rollout
+from deep_pg.experience import Rollout
 
 
 def test_cosine_of_identical_estimates_is_one():

@@ -282,7 +282,7 @@ def probed_run(tmp_path_factory):
 def probe_sweep(run_dir: Path, sweep_dir: Path, *args: str) -> subprocess.CompletedProcess:
     """Job 0: the probe (the reduce); jobs 1-2: its two shards."""
     return subprocess.run(
-        [sys.executable, "-m", "deep_pg.probes.cli", "-m", f"run_dir={run_dir}", "checkpoint=0",
+        [sys.executable, "-m", "deep_pg.probe_cli", "-m", f"run_dir={run_dir}", "checkpoint=0",
          "probe=gradient", *PROBE[1:], "probe.shards=2", "logger.mode=disabled", "force=true",
          *SLURM, f"hydra.sweep.dir={sweep_dir}", *args],
         cwd=sweep_dir.parent, capture_output=True, text=True, timeout=600)

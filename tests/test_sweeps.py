@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from deep_pg.cli import CONF_DIR
 from deep_pg.sweep import index
-from deep_pg.sweep.preemption import Requeued, checkpoint_before_requeue
+from deep_pg.runtime.preemption import Requeued, checkpoint_before_requeue
 from deep_pg.sweep.presets import combine_sweep_presets
 from deep_pg.trainer import Trainer
 from deep_pg.tracking.run_store import RunStore

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from deep_pg.config import Baseline
-from deep_pg.sampling.rollout import Rollout, gae
+from deep_pg.experience import Rollout
 
 
 @dataclass
@@ -136,3 +136,22 @@ def make_pack_batch(rollouts: Sequence[Rollout], policy, value, gamma: np.ndarra
         batch.advantages, batch.returns, batch.values_old = (
             batch.advantages[0], batch.returns[0], batch.values_old[0])
     return batch
+
+
+def gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, bootstrap: np.ndarray,
+        episode_end: np.ndarray, gamma, lam) -> np.ndarray:
+    """Generalized advantage estimates, time-major (T, N).
+
+    ``next_values[t]`` is V of the observation step t ended in; ``bootstrap[t]`` is 0 where that
+    state is terminal (so its value is 0) and 1 otherwise; ``episode_end[t]`` stops the backward
+    recursion at episode boundaries (terminated or truncated). ``gamma`` and ``lam`` are scalars
+    or (N,) arrays.
+    """
+    advantages = np.zeros_like(rewards)
+    last = np.zeros(rewards.shape[1], dtype=rewards.dtype)
+    discount = gamma * lam
+    for t in reversed(range(rewards.shape[0])):
+        delta = rewards[t] + gamma * next_values[t] * bootstrap[t] - values[t]
+        last = delta + discount * (1.0 - episode_end[t]) * last
+        advantages[t] = last
+    return advantages

@@ -3,7 +3,7 @@ the probes' replay of it alike).
 
 Every update takes (pack agent, batch, cfg, per-member RNGs) and returns (M,) metric tensors;
 ``cfg`` supplies the settings a pack shares (epochs, minibatches, CG steps: see
-``deep_pg.sweep.packing.PACK_KEYS``), ``agent.settings`` the per-member ones.
+``deep_pg.runtime.packing.PACK_KEYS``), ``agent.settings`` the per-member ones.
 """
 from __future__ import annotations
 

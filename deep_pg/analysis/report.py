@@ -25,7 +25,7 @@ from deep_pg.analysis.report_data import Context, analyse
 from deep_pg.analysis.report_html import index_page, write_html
 from deep_pg.analysis.runs import WANDB_PREFIX, Runs, load_runs
 from deep_pg.analysis.studies import study_table
-from deep_pg.sweep.packing import available_cores
+from deep_pg.runtime.packing import available_cores
 
 log = logging.getLogger("analysis")
 LOG_FORMAT = "%(levelname)s: %(message)s"

@@ -15,7 +15,7 @@ import torch
 from deep_pg.algorithms.batch import Batch, make_batch
 from deep_pg.algorithms.common import Agent
 from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler
-from deep_pg.sampling.rollout import Rollout
+from deep_pg.experience import Rollout
 from deep_pg.sampling import ParallelSampler
 
 # Monte-Carlo returns ignore rewards past the data; a return is kept only when that ignored tail

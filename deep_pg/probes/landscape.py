@@ -31,7 +31,7 @@ from deep_pg.probes import shards
 from deep_pg.probes.context import ProbeContext
 from deep_pg.probes.results import MEAN_TRIAL
 from deep_pg.probes.surrogate import algorithm_step, surrogate_value
-from deep_pg.probes.validation import landscape_parts
+from deep_pg.probe_settings import landscape_parts
 from deep_pg.sampling import EpisodeStats
 
 PLANE = "step_random"  # the landscape's one condition: the step x random-direction plane

@@ -18,7 +18,7 @@ from deep_pg import checkpoint as ckpt
 from deep_pg.config import Config, ConfigError, LoggerConfig, ProbeConfig, check_known_keys, validate
 from deep_pg.probes import done
 from deep_pg.probes.schedule import iteration_checkpoint
-from deep_pg.probes.validation import PROBES, selected_probes, sharded_parts
+from deep_pg.probe_settings import PROBES, selected_probes, sharded_parts
 
 LAST = "last"  # checkpoint=last: the run's checkpoints/last.pt
 
@@ -120,7 +120,7 @@ def request_done(app_cfg: DictConfig) -> bool:
 def missing_parts(request: ProbeRequest) -> dict[str, list[int]]:
     """The parts a shard job has still to draw, by probe (only probes with missing parts)."""
     from deep_pg.probes import shards
-    from deep_pg.trainer import CheckpointView
+    from deep_pg.probes.checkpoint_view import CheckpointView
 
     p = request.cfg.probe
     view = CheckpointView(request.cfg, request.run_dir, request.state)

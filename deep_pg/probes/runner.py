@@ -26,7 +26,7 @@ from deep_pg.probes.context import ProbeContext
 from deep_pg.probes.normalizers import probe_normalizers
 from deep_pg.probes.results import with_means, write_results
 from deep_pg.probes.tracking import log_probe
-from deep_pg.probes.validation import selected_probes, sharded_parts
+from deep_pg.probe_settings import selected_probes, sharded_parts
 from deep_pg.sampling import ParallelSampler
 
 log = logging.getLogger("deep_pg")
@@ -39,7 +39,7 @@ PROBE_FUNCTIONS = {
     "trust_region": trust_region.run,
 }
 
-# How each probe that draws its sample in parts draws part p (validation.SHARDED_PROBES counts them).
+# How each probe that draws its sample in parts draws part p (deep_pg.probe_settings.SHARDED_PROBES counts them).
 PART_DRAWERS = {
     "gradient": truth.drawer,
     "baselines": baselines.fit_drawer,

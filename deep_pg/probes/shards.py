@@ -1,6 +1,6 @@
 """A probe's expensive sample in numbered parts, so that ``probe.shards`` jobs can draw it together.
 
-Three probes draw most of their cost as independent parts (``validation.sharded_parts`` counts
+Three probes draw most of their cost as independent parts (``deep_pg.probe_settings.sharded_parts`` counts
 them): the gradient probe's "true" sample (``deep_pg.probes.truth``), the baselines probe's fit
 data for the "true" value network, and the landscape probe's return estimates, one part per
 (point, sample count). Part ``p`` is drawn from its own seed, so which job draws a part, and how

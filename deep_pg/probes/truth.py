@@ -19,8 +19,8 @@ from deep_pg.algorithms.batch import Batch
 from deep_pg.probes import shards
 from deep_pg.probes.context import ProbeContext, join_streams
 from deep_pg.probes.surrogate import GRADIENT_CHUNK
-from deep_pg.probes.validation import truth_parts
-from deep_pg.sampling.rollout import Rollout
+from deep_pg.probe_settings import truth_parts
+from deep_pg.experience import Rollout
 
 PROBE = "gradient"  # whose parts these are (deep_pg.probes.shards.PartStore)
 ADV_EPS = 1e-8  # as deep_pg.algorithms.common.normalize

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from deep_pg.experience import Rollout
 from deep_pg.sampling.pool import Command, WorkerPool
 from deep_pg.sampling.rollout import (
     MemberSampler,
     PolicyArrays,
-    Rollout,
     collect_together,
 )
 

@@ -20,7 +20,7 @@ import multiprocessing as mp
 import traceback
 from typing import Any, Callable, Iterable, Sequence
 
-from deep_pg.sweep.preemption import ignore_in_worker
+from deep_pg.runtime.preemption import ignore_in_worker
 
 Command = tuple[str, tuple]
 

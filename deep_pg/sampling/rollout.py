@@ -1,4 +1,4 @@
-"""On-policy experience of one run: the Rollout, GAE, and the member sampler that collects it.
+"""On-policy experience of one run: the member sampler that collects its Rollout.
 
 A ``MemberSampler`` owns everything a run samples with: its environments, its observation
 normalizer and reward scaler (which update while sampling), and its action-noise stream. The
@@ -8,7 +8,7 @@ pack of one) or in a sampling worker process (``deep_pg.sampling.pool``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,25 +20,12 @@ from deep_pg.envs.normalization import (
     StackedRewardScaler,
     build_normalizers,
 )
+from deep_pg.experience import Rollout
 from deep_pg.networks import numpy_mlp
 
 
-@dataclass
-class Rollout:
-    """``steps`` x ``num_envs`` transitions, time-major, as the agent saw them."""
-
-    obs: np.ndarray  # (T, N, obs_dim) normalized observations the policy acted on
-    actions: np.ndarray  # (T, N, act_dim) sampled (unclipped) actions
-    rewards: np.ndarray  # (T, N) rewards after scaling / clipping: what the agent learns from
-    terminated: np.ndarray  # (T, N) bool
-    truncated: np.ndarray  # (T, N) bool: cut by the time limit
-    final_obs: np.ndarray  # (T, N, obs_dim) normalized observation each step ended in
-    episode_returns: list[float] = field(default_factory=list)  # raw returns of finished episodes
-    episode_lengths: list[int] = field(default_factory=list)
-
-    @property
-    def num_steps(self) -> int:
-        return self.rewards.size
+# The entries of MemberSampler.state_dict: a run's checkpoint holds them at its top level.
+SAMPLER_STATE = ("env", "obs_normalizer", "reward_scaler", "sampler")
 
 
 @dataclass
@@ -85,7 +72,8 @@ class MemberSampler:
         return self.obs_normalizer.frozen(), self.reward_scaler.frozen()
 
     def state_dict(self) -> dict[str, Any]:
-        """Top-level entries of the run's checkpoint (probes read the normalizers from there)."""
+        """Top-level entries of the run's checkpoint (SAMPLER_STATE; probes read the normalizers
+        from there)."""
         return {
             "env": self.env.state_dict(),
             "obs_normalizer": self.obs_normalizer.state_dict(),
@@ -175,22 +163,3 @@ def stacked_numpy_mlp(layers: Sequence[list[tuple[np.ndarray, np.ndarray]]], act
                 np.stack([member[i][1] for member in layers])[:, None])
                for i in range(len(layers[0]))]
     return numpy_mlp(stacked, activation)
-
-
-def gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, bootstrap: np.ndarray,
-        episode_end: np.ndarray, gamma, lam) -> np.ndarray:
-    """Generalized advantage estimates, time-major (T, N).
-
-    ``next_values[t]`` is V of the observation step t ended in; ``bootstrap[t]`` is 0 where that
-    state is terminal (so its value is 0) and 1 otherwise; ``episode_end[t]`` stops the backward
-    recursion at episode boundaries (terminated or truncated). ``gamma`` and ``lam`` are scalars
-    or (N,) arrays.
-    """
-    advantages = np.zeros_like(rewards)
-    last = np.zeros(rewards.shape[1], dtype=rewards.dtype)
-    discount = gamma * lam
-    for t in reversed(range(rewards.shape[0])):
-        delta = rewards[t] + gamma * next_values[t] * bootstrap[t] - values[t]
-        last = delta + discount * (1.0 - episode_end[t]) * last
-        advantages[t] = last
-    return advantages

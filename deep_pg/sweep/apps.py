@@ -1,7 +1,8 @@
 """The two Hydra apps whose jobs the launchers run, told apart by ``hydra.job.name``: ``deep_pg``
-(training) and ``deep_pg_probe`` (probes on a kept checkpoint). What a launcher asks of a job
-that depends on the app is here: how to check its config before launching, and whether it is
-done already (skip-if-done). Heavy imports stay inside the functions: launchers start light.
+(training) and ``deep_pg_probe`` (probes on a kept checkpoint). What a launcher asks of a job is
+here: its run directory, how to check its config before launching (which depends on the app), and
+whether it is done already (skip-if-done). Heavy imports stay inside the functions: launchers
+start light.
 """
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from omegaconf import DictConfig
 from deep_pg.tracking.run_store import SUMMARY_FILE
 
 PROBE_APP = "deep_pg_probe"
+
+
+def job_run_dir(sweep_config: DictConfig) -> Path:
+    return Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
 
 
 def is_probe_job(cfg: DictConfig) -> bool:
@@ -38,7 +43,6 @@ def is_done(cfg: DictConfig) -> bool:
         from deep_pg.probes.request import request_done
 
         return request_done(cfg)
-    from deep_pg.sweep.jobs import job_run_dir
     from deep_pg.trainer import completed_run_mismatch  # imports torch
 
     run_dir = job_run_dir(cfg)
@@ -50,8 +54,6 @@ def was_done(cfg: DictConfig) -> bool:
     """Before a job runs: will it find its work done (its index line then says skipped)?"""
     if is_probe_job(cfg):
         return is_done(cfg)
-    from deep_pg.sweep.jobs import job_run_dir
-
     return read_summary(job_run_dir(cfg)).get("status") == "completed"
 
 

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, open_dict
 
 from deep_pg.exits import RunExit
 from deep_pg.sweep import apps, index
-from deep_pg.sweep.preemption import Requeued
+from deep_pg.runtime.preemption import Requeued
 from deep_pg.sweep.resolvers import register_resolvers
 
 log = logging.getLogger("deep_pg")
@@ -53,16 +53,12 @@ def job_config(hydra_context: HydraContext, config: DictConfig, overrides: Seque
     return sweep_config
 
 
-def job_run_dir(sweep_config: DictConfig) -> Path:
-    return Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
-
-
 def run_sweep_job(hydra_context: HydraContext, config: DictConfig, task_function: TaskFunction,
                   overrides: Sequence[str], job_num: int, job_id: str) -> JobReturn:
     setup_globals()
     sweep_config = job_config(hydra_context, config, overrides, job_num, job_id)
     sweep_dir = Path(str(sweep_config.hydra.sweep.dir))
-    run_dir = job_run_dir(sweep_config)
+    run_dir = apps.job_run_dir(sweep_config)
     was_done = apps.was_done(sweep_config)
     errors: list[BaseException] = []
 
@@ -105,7 +101,7 @@ def already_completed(num: int, overrides: Sequence[str], sweep_config: DictConf
     then fail with the reason, as run_training reports it)."""
     if not apps.is_done(sweep_config):
         return None
-    run_dir = job_run_dir(sweep_config)
+    run_dir = apps.job_run_dir(sweep_config)
     index.append(sweep_dir, index.record(num, overrides, run_dir, "completed", skipped=True))
     ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
     ret.return_value = apps.read_summary(run_dir).get("final_return")

@@ -19,7 +19,8 @@ from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from deep_pg.sweep import index
-from deep_pg.sweep.jobs import JobFailed, failed_return, job_config, job_run_dir
+from deep_pg.sweep.apps import job_run_dir
+from deep_pg.sweep.jobs import JobFailed, failed_return, job_config
 from deep_pg.tracking.run_logs import RunLogs
 
 log = logging.getLogger("deep_pg")

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from deep_pg.config import ConfigError
 from deep_pg.exits import fail
 from deep_pg.sweep import apps
-from deep_pg.sweep.jobs import job_config, job_run_dir
+from deep_pg.sweep.jobs import job_config
 
 # The sweep directory of the launch in progress: Hydra writes its multirun.yaml there before
 # any check, so a launch stopped for bad input removes it if that is all it holds.
@@ -66,7 +66,7 @@ def check_jobs(hydra_context: HydraContext, config: DictConfig,
             fail(f"job {num} ({' '.join(overrides)}) needs hydra.sweeper.params.{key}="
                  f"{own.get(key)!r} but this launch sweeps {launched.get(key)!r}: the sweep depends "
                  f"on a swept choice (per-env grids need one launch per env)")
-        run_dir = job_run_dir(cfg)
+        run_dir = apps.job_run_dir(cfg)
         if run_dir in owners:
             fail(f"jobs {owners[run_dir]} and {num} would share the run directory {run_dir}: "
                  "they differ only in keys left out of run directory names (logger.*, "

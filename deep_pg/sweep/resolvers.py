@@ -11,56 +11,22 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from deep_pg.identity import ABLATION_TOGGLES, canonical_reward_scaling, toggle_on
+from deep_pg.identity import run_name_parts
 
-# The step size that matters for each algorithm family, and its name in run directories.
-STEP_SIZE = {"ppo": ("policy_lr", "lr"), "pg": ("policy_lr", "lr"), "trpo": ("max_kl", "max_kl")}
-# Overrides that change where results are reported, not what a run computes.
-NOT_IDENTITY = ("logger", "checkpoint", "torch_threads", "sweep", "hydra")
 LR_GRID_FILE = Path("sweep") / "grids" / "policy_lr.yaml"
 
 
-def short_number(value: float) -> str:
-    """3e-4 -> '3e-4', 4.5e-4 -> '4.5e-4', 0.13 -> '0.13': short and exact enough for a path."""
-    if 1e-2 <= abs(value) < 1e4:
-        return f"{value:g}"
-    mantissa, exponent = f"{value:.6e}".split("e")
-    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-
-
 def run_subdir(*, _root_: DictConfig) -> str:
-    """<algo>/<env>/opt=<4 ablation bits>/<step size>/[<other overrides>/]seed=<seed>.
+    """<algo>/<env>/opt=<4 ablation bits>/<step size>/[<other overrides>/]seed=<seed>
+    (``deep_pg.identity.run_name_parts``).
 
     A bit is 0 when its toggle is off (opt.reward_scaling=none or false)."""
     return "/".join(run_name_parts(_root_, list(_root_.hydra.overrides.task)))
-
-
-def run_name_parts(cfg: DictConfig, task_overrides: Sequence[str]) -> list[str]:
-    """What names a run, in order: algo, env, the toggles' bits, the step size, the other
-    overrides of what it computes, the seed (run directories, wandb run names)."""
-    step_key, step_name = STEP_SIZE.get(cfg.algo.family, ("policy_lr", "lr"))
-    # a bad value is named as typed: the job itself reports it, in one line
-    scaling = canonical_reward_scaling(cfg.opt.reward_scaling)
-    bits = "".join("1" if toggle_on(cfg.opt[name]) else "0" for name in ABLATION_TOGGLES)
-    parts = [cfg.algo.name, cfg.env.name, f"opt={bits}",
-             f"{step_name}={short_number(cfg.algo[step_key])}"]
-    shown = {"algo", "env", "seed", f"algo.{step_key}", *(f"opt.{t}" for t in ABLATION_TOGGLES)}
-    # the bit says on/off; a scaling mode other than the ablation's two is named in full
-    extras = [] if scaling in ("returns", "none") else [f"opt.reward_scaling={scaling}"]
-    for override in OverridesParser.create().parse_overrides(list(task_overrides)):
-        key = override.key_or_group
-        if key in shown or key.split(".")[0].split("/")[0] in NOT_IDENTITY:
-            continue
-        value = "deleted" if override.is_delete() else override.get_value_element_as_str()
-        extras.append(f"{key}={value}".replace("/", "_"))
-    return [*parts, *sorted(extras), f"seed={cfg.seed}"]
 
 
 def lr_grid(env: str, *, _root_: DictConfig) -> str:

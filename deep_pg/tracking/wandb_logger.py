@@ -9,8 +9,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from deep_pg.identity import ABLATION_TOGGLES, toggle_on
-from deep_pg.sweep.resolvers import run_name_parts
+from deep_pg.identity import ABLATION_TOGGLES, run_name_parts, toggle_on
 
 log = logging.getLogger(__name__)
 

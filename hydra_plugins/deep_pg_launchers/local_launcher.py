@@ -6,7 +6,7 @@ and a job that crashes or is killed takes nobody else with it. Jobs are single-t
 thread variables below, plus the config's ``torch_threads=1``), so ``n_jobs`` jobs fill
 ``n_jobs`` cores. Each job's stdout/stderr goes to ``<sweep dir>/.local_launcher/<job>.out``.
 
-With ``pack=K`` (> 1) jobs that can share a process (``deep_pg.sweep.packing``) are grouped into
+With ``pack=K`` (> 1) jobs that can share a process (``deep_pg.runtime.packing``) are grouped into
 packs of up to K runs, ``min(packs, n_jobs)`` at a time, each pack on ``n_jobs // at_once`` cores
 (``packs_at_once``): a pack on one core samples in its own process, a pack on more cores runs one
 sampling worker per core.
@@ -33,8 +33,8 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from deep_pg.sweep import apps
-from deep_pg.sweep.jobs import already_completed, job_run_dir, record_failure, report
-from deep_pg.sweep.packing import available_cores, group_into_packs
+from deep_pg.sweep.jobs import already_completed, record_failure, report
+from deep_pg.runtime.packing import available_cores, group_into_packs
 from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail, launching
 from deep_pg.sweep.shard_jobs import shard_failures, shard_jobs
 from deep_pg.tracking.progress import count
@@ -108,7 +108,7 @@ class LocalLauncher(Launcher):
                             pool.map(lambda job: self._start(sweep_dir, *job), runnable)))
         for num, overrides, config in jobs:
             if num in failures:
-                done[num] = record_failure(sweep_dir, num, overrides, job_run_dir(config),
+                done[num] = record_failure(sweep_dir, num, overrides, apps.job_run_dir(config),
                                            failures[num], launcher_job_id=None)
         return [done[num] for num, _, _ in jobs]
 
@@ -147,12 +147,12 @@ class LocalLauncher(Launcher):
             "job_id": f"local_pack_{number}", "workers": sampling_workers(cores, len(jobs))})
         if died:  # the pack died before it could write its results or its index lines
             reason = f"its pack's {died}"
-            rets = [record_failure(sweep_dir, num, overrides, job_run_dir(config), reason,
+            rets = [record_failure(sweep_dir, num, overrides, apps.job_run_dir(config), reason,
                                    launcher_job_id=f"local_pack_{number}")
                     for num, overrides, config in jobs]
         for (num, _, config), ret in zip(jobs, rets):
             status = "completed" if ret.status == JobStatus.COMPLETED else "FAILED"
-            log.info("job %d %s: %s", num, status, job_run_dir(config))
+            log.info("job %d %s: %s", num, status, apps.job_run_dir(config))
         return rets
 
     def _in_subprocess(self, sweep_dir: Path, stem: str, job: dict) -> tuple[Any, str | None]:
@@ -180,7 +180,7 @@ class LocalLauncher(Launcher):
 
     def _start(self, sweep_dir: Path, num: int, overrides: list[str],
                config: DictConfig) -> JobReturn:
-        run_dir = job_run_dir(config)
+        run_dir = apps.job_run_dir(config)
         done = already_completed(num, overrides, config, sweep_dir)
         if done is not None:
             log.info("job %d already completed: %s", num, run_dir)

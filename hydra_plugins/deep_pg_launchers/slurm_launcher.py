@@ -7,8 +7,8 @@ On top of the plugin it extends, this launcher
 - waits for *every* job and reports all failures together (the plugin raises at the first failed
   task while the rest keep running), writing the index line of any job that died without one;
 - runs each job through ``deep_pg.sweep.jobs.run_sweep_job``, so its index line is written where
-  it ran, and a requeued job (``deep_pg.sweep.preemption``) resumes in the same run directory;
-- with ``pack=K`` (> 1), groups the jobs into packs (``deep_pg.sweep.packing``) and runs each
+  it ran, and a requeued job (``deep_pg.runtime.preemption``) resumes in the same run directory;
+- with ``pack=K`` (> 1), groups the jobs into packs (``deep_pg.runtime.packing``) and runs each
   pack as one array task (``PackTask``) whose ``cpus_per_task`` cores are its sampling workers;
 - submits the shard jobs of sharded probes (``deep_pg.sweep.shard_jobs``) as one array
   (``ShardTask``) and each such probe job, its reduce, as a Slurm job that starts only after its
@@ -31,10 +31,10 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as PluginSlurm
 
 from deep_pg.sweep import apps, index
-from deep_pg.sweep.jobs import (JobFailed, already_completed, failed_return, job_run_dir,
+from deep_pg.sweep.jobs import (JobFailed, already_completed, failed_return,
                                 record_failure, report, run_sweep_job)
 from deep_pg.sweep.pack_job import run_pack_job
-from deep_pg.sweep.packing import group_into_packs
+from deep_pg.runtime.packing import group_into_packs
 from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail, launching
 from deep_pg.sweep.shard_jobs import ShardJob, shard_failures, shard_jobs
 from deep_pg.tracking.progress import count
@@ -107,7 +107,7 @@ class SlurmLauncher(PluginSlurm):
             after.setdefault(shard.reduce, []).append(task.job_id)
         submitted = self._submit_jobs(todo, after)
         failures = shard_failures([shard for shard, _ in shard_tasks], [
-            self._wait(task, [(s.num, s.overrides, job_run_dir(s.config))], sweep_dir)[0]
+            self._wait(task, [(s.num, s.overrides, apps.job_run_dir(s.config))], sweep_dir)[0]
             for s, task in shard_tasks])
         returns: dict[int, JobReturn] = {}
         for members, task in submitted:
@@ -142,12 +142,12 @@ class SlurmLauncher(PluginSlurm):
                 dependency = "afterok:" + ":".join(after[num])
                 [task] = self._submit(self, [(overrides, num, Singleton.get_state())],
                                       f"probe job {num}, {dependency}", dependency)
-                submitted.append(([(num, overrides, job_run_dir(config))], task))
+                submitted.append(([(num, overrides, apps.job_run_dir(config))], task))
         return submitted
 
     def _submit_tasks(self, jobs: list) -> list[tuple[list, Any]]:
         """One array task per job, or with ``pack`` > 1 (training only) per pack."""
-        members = [(num, overrides, job_run_dir(config)) for num, overrides, config in jobs]
+        members = [(num, overrides, apps.job_run_dir(config)) for num, overrides, config in jobs]
         if self.pack == 1 or any(apps.is_probe_job(config) for _, _, config in jobs):
             params = [(o, num, Singleton.get_state()) for num, o, _ in jobs]
             return [([m], task) for m, task in zip(members, self._submit(self, params,
@@ -246,7 +246,7 @@ class PackTask:
     """What one array task of a packed launch runs on its compute node: the pack's jobs in one
     process (``run_pack_job``) with one sampling worker per allocated core. ``checkpoint`` is
     what lets submitit requeue it: the same pack runs again and every member resumes from the
-    checkpoint the requeue hook saved (``deep_pg.sweep.preemption``)."""
+    checkpoint the requeue hook saved (``deep_pg.runtime.preemption``)."""
 
     def __init__(self, launcher: SlurmLauncher):
         self.hydra_context, self.config = launcher.hydra_context, launcher.config

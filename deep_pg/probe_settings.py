@@ -1,10 +1,12 @@
-"""Checks of the ``probe`` config node that a type cannot express (called by config.validate)."""
+"""What a ``probe`` config node selects and how its samples are split into parts, and the checks
+of the node that a type cannot express (``validate_probe``, called by ``deep_pg.config.validate``).
+Torch-free and below ``deep_pg.config``, so the config checks and the probes read one rule."""
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from deep_pg.config import ConfigError
+from deep_pg.config_errors import ConfigError
 
 log = logging.getLogger("deep_pg")
 
