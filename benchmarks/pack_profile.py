@@ -11,6 +11,7 @@ forward pass while sampling, normalizers and reward scaling, GAE and batch assem
 (PPO epochs: forward, backward, Adam), and everything else (the lockstep sampling loop,
 metrics, bookkeeping). Shares, not absolute seconds, are what carries across machines.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,10 @@ CATEGORIES = {
     "MuJoCo physics (mj_step)": [("~", "mj_step")],
     "env stepping besides mj_step": [("envs/batch_env.py", "step")],
     "policy forward while sampling": [("networks.py", "forward", "sampling/rollout.py")],
-    "normalizers and reward scaling": [("envs/normalization.py", "__call__"),
-                                       ("envs/normalization.py", "transform")],
+    "normalizers and reward scaling": [
+        ("envs/normalization.py", "__call__"),
+        ("envs/normalization.py", "transform"),
+    ],
     "GAE and batch assembly": [("algorithms/batch.py", "make_pack_batch")],
     "update (epochs, backward, Adam)": [("algorithms/registry.py", "run_update")],
 }
@@ -47,11 +50,23 @@ def pack_configs(size: int, iterations: int, env: str = "hopper"):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         for bits in range(size):
             flags = [(bits >> (3 - i)) & 1 for i in range(4)]
-            overrides = [f"opt.{t}={'returns' if on else 'none'}" if t == "reward_scaling"
-                         else f"opt.{t}={'true' if on else 'false'}" for t, on in zip(TOGGLES, flags)]
-            configs.append(compose(config_name="config", overrides=[
-                f"env={env}", "logger.mode=disabled", f"total_steps={(iterations + 2) * 2048}",
-                *overrides]))
+            overrides = [
+                f"opt.{t}={'returns' if on else 'none'}"
+                if t == "reward_scaling"
+                else f"opt.{t}={'true' if on else 'false'}"
+                for t, on in zip(TOGGLES, flags)
+            ]
+            configs.append(
+                compose(
+                    config_name="config",
+                    overrides=[
+                        f"env={env}",
+                        "logger.mode=disabled",
+                        f"total_steps={(iterations + 2) * 2048}",
+                        *overrides,
+                    ],
+                )
+            )
     return configs
 
 
@@ -81,10 +96,12 @@ def main() -> None:
     stats = pstats.Stats(profile).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
     shares = categorize(stats, args.iterations)
     steps = args.pack * 2048
-    print(f"pack of {args.pack} PPO runs on {cfgs[0].env.id} (ablation16 configurations), sampler "
-          f"in-process: {unprofiled:.2f} s per iteration unprofiled ({steps / unprofiled:,.0f} "
-          f"env steps/s); {wall:.2f} s per profiled iteration ({args.iterations} profiled; "
-          "cProfile slows Python-level calls most, so their shares below are upper bounds)")
+    print(
+        f"pack of {args.pack} PPO runs on {cfgs[0].env.id} (ablation16 configurations), sampler "
+        f"in-process: {unprofiled:.2f} s per iteration unprofiled ({steps / unprofiled:,.0f} "
+        f"env steps/s); {wall:.2f} s per profiled iteration ({args.iterations} profiled; "
+        "cProfile slows Python-level calls most, so their shares below are upper bounds)"
+    )
     profiled = sum(shares.values())
     for name, seconds in shares.items():
         print(f"  {name:<34} {seconds:7.3f} s/iteration  {seconds / profiled:6.1%}")
@@ -92,6 +109,7 @@ def main() -> None:
 
 def categorize(stats, iterations: int) -> dict[str, float]:
     """Seconds per iteration in each category, and the rest of ``train_iteration``."""
+
     def cumulative(file_suffix: str, name: str, caller: str | None = None) -> float:
         seconds = 0.0
         for (file, _, fn), (_, _, _, ct, callers) in stats.items():
@@ -104,8 +122,10 @@ def categorize(stats, iterations: int) -> dict[str, float]:
         return seconds
 
     total = cumulative("trainer.py", "train_iteration") / iterations
-    seconds = {category: sum(cumulative(*f) for f in functions) / iterations
-               for category, functions in CATEGORIES.items()}
+    seconds = {
+        category: sum(cumulative(*f) for f in functions) / iterations
+        for category, functions in CATEGORIES.items()
+    }
     seconds["env stepping besides mj_step"] -= seconds["MuJoCo physics (mj_step)"]
     seconds["everything else"] = total - sum(seconds.values())
     return seconds

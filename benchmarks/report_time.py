@@ -8,6 +8,7 @@ process start-up and imports included: that is what a reader waits for) one stud
 alternating the two ``--repeats`` times in the same invocation. Prints each wall time, their
 ratio and the cores; the issue's target is the parallel time under a minute on a fresh clone.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,20 @@ REPO = Path(__file__).resolve().parents[1]
 
 def report_seconds(results: Path, out: Path, *options: str) -> float:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "deep_pg.analysis.report", str(results), "--out",
-                           str(out), "--no-progress", *options], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deep_pg.analysis.report",
+            str(results),
+            "--out",
+            str(out),
+            "--no-progress",
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"deep-pg-report failed:\n{proc.stderr[-3000:]}")
@@ -43,8 +56,10 @@ def main() -> None:
         for repeat in range(args.repeats):
             serial = report_seconds(args.results, Path(tmp) / f"serial{repeat}", "--workers", "1")
             parallel = report_seconds(args.results, Path(tmp) / f"parallel{repeat}")
-            print(f"one study at a time {serial:6.1f} s   parallel {parallel:6.1f} s   "
-                  f"ratio {serial / parallel:.2f}x")
+            print(
+                f"one study at a time {serial:6.1f} s   parallel {parallel:6.1f} s   "
+                f"ratio {serial / parallel:.2f}x"
+            )
 
 
 if __name__ == "__main__":

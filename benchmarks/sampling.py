@@ -15,6 +15,7 @@ Rates are given per wall-clock second and per CPU second of every process and th
 (workers + main process; the raw loop's threads): on a shared machine the first depends on the
 others' load (printed before and after), the second is what the code achieves per core.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,8 +69,11 @@ def single_env_rate(env_id: str, seconds: float) -> Rate:
 def sampler_rates(env_id: str, workers: int, envs_per_worker: int, pairs: int) -> tuple[Rate, Rate]:
     with ParallelSampler(env_id, None, workers, envs_per_worker) as sampler:
         policy = make_policy(sampler.obs_dim, sampler.act_dim)
-        sampler.set_policy(policy, ObservationNormalizer(sampler.obs_dim, True, 10.0),
-                           RewardScaler(1, 0.99, True, 10.0))
+        sampler.set_policy(
+            policy,
+            ObservationNormalizer(sampler.obs_dim, True, 10.0),
+            RewardScaler(1, 0.99, True, 10.0),
+        )
         streams = sampler.capacity
         sampler.streams(streams, 64, seed=0, gamma=0.99)  # first touch of every code path
 
@@ -79,7 +83,9 @@ def sampler_rates(env_id: str, workers: int, envs_per_worker: int, pairs: int) -
             cpu = time.process_time() + sampler.worker_cpu_seconds() - cpu
             return Rate(num_pairs / (time.perf_counter() - wall), num_pairs / cpu)
 
-        stream_rate = timed(lambda: sampler.streams(streams, pairs // streams, 1, 0.99).rollout.num_steps)
+        stream_rate = timed(
+            lambda: sampler.streams(streams, pairs // streams, 1, 0.99).rollout.num_steps
+        )
         episode_rate = timed(lambda: sampler.episodes(pairs, 2, 0.99).num_pairs)
     return stream_rate, episode_rate
 
@@ -90,7 +96,10 @@ def raw_mujoco_rate(env_id: str, threads: int, num_data: int, seconds: float) ->
     datas = [mujoco.MjData(model) for _ in range(num_data)]
     rng = np.random.default_rng(0)
     sizes = [model.nq + model.nv, *HIDDEN, model.nu]
-    weights = [rng.standard_normal((a, b)).astype(np.float32) / np.sqrt(a) for a, b in zip(sizes, sizes[1:])]
+    weights = [
+        rng.standard_normal((a, b)).astype(np.float32) / np.sqrt(a)
+        for a, b in zip(sizes, sizes[1:])
+    ]
     groups = np.array_split(np.arange(num_data), threads)
 
     def step(group):
@@ -118,7 +127,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--envs-per-worker", type=int, default=16)
     parser.add_argument("--pairs", type=int, default=200_000, help="pairs per sampler measurement")
-    parser.add_argument("--seconds", type=float, default=10.0, help="per single-env / raw measurement")
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="per single-env / raw measurement"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"cpus: {os.cpu_count()}  load average before: {os.getloadavg()}")
@@ -127,18 +138,26 @@ def main() -> None:
         pairs = args.pairs if env_id.startswith("Hopper") else args.pairs // 4
         single = single_env_rate(env_id, args.seconds)
         streams, episodes = sampler_rates(env_id, args.workers, args.envs_per_worker, pairs)
-        raw = raw_mujoco_rate(env_id, args.workers, args.workers * args.envs_per_worker, args.seconds)
+        raw = raw_mujoco_rate(
+            env_id, args.workers, args.workers * args.envs_per_worker, args.seconds
+        )
         rows.append((env_id, single, streams, episodes, raw))
     print(f"load average after: {os.getloadavg()}")
-    print(f"pairs/s; {args.workers} workers x {args.envs_per_worker} envs; policy {HIDDEN}, random init")
+    print(
+        f"pairs/s; {args.workers} workers x {args.envs_per_worker} envs; policy {HIDDEN}, random init"
+    )
     for kind in ("wall", "cpu"):
         print(f"\n[{'per wall-clock second' if kind == 'wall' else 'per CPU second (= per core)'}]")
-        print(f"{'env':<12} {'single env':>11} {'streams':>9} {'episodes':>9} {'raw mj_step':>12} "
-              f"{'streams/raw':>12} {'episodes/raw':>13} {'streams/single':>15}")
+        print(
+            f"{'env':<12} {'single env':>11} {'streams':>9} {'episodes':>9} {'raw mj_step':>12} "
+            f"{'streams/raw':>12} {'episodes/raw':>13} {'streams/single':>15}"
+        )
         for env_id, *rates in rows:
             single, streams, episodes, raw = (getattr(r, kind) for r in rates)
-            print(f"{env_id:<12} {single:>11,.0f} {streams:>9,.0f} {episodes:>9,.0f} {raw:>12,.0f} "
-                  f"{streams / raw:>12.2f} {episodes / raw:>13.2f} {streams / single:>15.2f}")
+            print(
+                f"{env_id:<12} {single:>11,.0f} {streams:>9,.0f} {episodes:>9,.0f} {raw:>12,.0f} "
+                f"{streams / raw:>12.2f} {episodes / raw:>13.2f} {streams / single:>15.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ rate as a fraction of it, and the peak RSS of the processes of each sweep. The s
 CPU-second of the sweep's processes (and of the ceiling's threads): what the code achieves per
 core, whatever else loads the machine; wall-clock rates also count cores left idle.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,19 +32,32 @@ from sampling import raw_mujoco_rate
 STEPS_PER_ITER = 2048
 
 
-def run_sweep(pack: int, iterations: int, seeds: str, env: str, workdir: Path
-              ) -> tuple[float, float, int, float]:
+def run_sweep(
+    pack: int, iterations: int, seeds: str, env: str, workdir: Path
+) -> tuple[float, float, int, float]:
     """(wall seconds, CPU seconds of the sweep's processes, env steps, peak RSS MB of its
     processes) of one multirun."""
     sweep_dir = workdir / f"pack{pack}"
-    cmd = [sys.executable, "-m", "deep_pg", "-m", "+sweep=ablation16", f"env={env}",
-           f"seed={seeds}", f"total_steps={iterations * STEPS_PER_ITER}", "logger.mode=disabled",
-           f"hydra.launcher.pack={pack}", f"hydra.sweep.dir={sweep_dir}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "deep_pg",
+        "-m",
+        "+sweep=ablation16",
+        f"env={env}",
+        f"seed={seeds}",
+        f"total_steps={iterations * STEPS_PER_ITER}",
+        "logger.mode=disabled",
+        f"hydra.launcher.pack={pack}",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
     start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, check=False, cwd=workdir, capture_output=True, text=True)
     wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
     if proc.returncode != 0:
-        raise SystemExit(f"sweep with pack={pack} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise SystemExit(
+            f"sweep with pack={pack} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     runs = len(list(sweep_dir.rglob("summary.json")))
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return wall, cpu, runs * iterations * STEPS_PER_ITER, peak_mb
@@ -60,8 +74,11 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--pack", type=int, default=16)
     parser.add_argument("--env", default="hopper", help="conf/env name (hopper, humanoid, ...)")
-    parser.add_argument("--packs", default=None,
-                        help="comma-separated hydra.launcher.pack values to run (default: 1,PACK)")
+    parser.add_argument(
+        "--packs",
+        default=None,
+        help="comma-separated hydra.launcher.pack values to run (default: 1,PACK)",
+    )
     args = parser.parse_args()
     packs = [int(p) for p in args.packs.split(",")] if args.packs else [1, args.pack]
     cores = available_cores()
@@ -74,19 +91,27 @@ def main() -> None:
     ceilings.append(raw_mujoco_rate(env_id, threads=cores, num_data=16 * cores, seconds=5.0))
     # Other load on the machine only ever lowers a ceiling: the higher of the two counts.
     ceiling, cpu_ceiling = max(c.wall for c in ceilings), max(c.cpu for c in ceilings)
-    print(f"sweep: +sweep=ablation16 x seeds {args.seeds} on {env_id}, {args.iterations} "
-          f"iterations of {STEPS_PER_ITER} steps per run; {cores} cores")
-    print(f"physics ceiling (raw mj_step + numpy policy, {cores} threads): {ceiling:,.0f} env steps/s "
-          f"(the higher of {ceilings[0].wall:,.0f} before and {ceilings[1].wall:,.0f} after the "
-          f"sweeps), {cpu_ceiling:,.0f} per CPU-second")
-    print(f"{'launch':<9} {'wall s':>7} {'CPU s':>7} {'env steps':>10} {'steps/s':>8} "
-          f"{'of ceiling':>10} {'steps/CPU-s':>11} {'of CPU ceiling':>14} {'peak RSS MB':>11}")
+    print(
+        f"sweep: +sweep=ablation16 x seeds {args.seeds} on {env_id}, {args.iterations} "
+        f"iterations of {STEPS_PER_ITER} steps per run; {cores} cores"
+    )
+    print(
+        f"physics ceiling (raw mj_step + numpy policy, {cores} threads): {ceiling:,.0f} env steps/s "
+        f"(the higher of {ceilings[0].wall:,.0f} before and {ceilings[1].wall:,.0f} after the "
+        f"sweeps), {cpu_ceiling:,.0f} per CPU-second"
+    )
+    print(
+        f"{'launch':<9} {'wall s':>7} {'CPU s':>7} {'env steps':>10} {'steps/s':>8} "
+        f"{'of ceiling':>10} {'steps/CPU-s':>11} {'of CPU ceiling':>14} {'peak RSS MB':>11}"
+    )
     rates = {}
     for pack, (wall, cpu, steps, rss) in results.items():
         rates[pack] = steps / wall
-        print(f"{'pack=' + str(pack):<9} {wall:>7.1f} {cpu:>7.1f} {steps:>10,} {rates[pack]:>8,.0f} "
-              f"{rates[pack] / ceiling:>10.0%} {steps / cpu:>11,.0f} "
-              f"{steps / cpu / cpu_ceiling:>14.0%} {rss:>11.0f}")
+        print(
+            f"{'pack=' + str(pack):<9} {wall:>7.1f} {cpu:>7.1f} {steps:>10,} {rates[pack]:>8,.0f} "
+            f"{rates[pack] / ceiling:>10.0%} {steps / cpu:>11,.0f} "
+            f"{steps / cpu / cpu_ceiling:>14.0%} {rss:>11.0f}"
+        )
     if 1 in rates:
         for pack in packs:
             if pack != 1:

@@ -1,4 +1,5 @@
 """Atomic file writes: readers see the old file or the new one, never a half-written one."""
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """95% bootstrap confidence intervals: the one implementation behind every interval deep_pg
 reports (probe tables, the report's tables and figures), by scipy.stats.bootstrap (a maintained
 implementation). Torch-free, so the analysis uses it without loading torch."""
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -12,23 +13,42 @@ CONFIDENCE = 0.95
 RESAMPLES = 2000
 
 
-def interval(samples: Sequence[np.ndarray], statistic: Callable = np.mean,
-             n_resamples: int = RESAMPLES, seed: int = 0, method: str = "percentile",
-             axis: int = -1, confidence: float = CONFIDENCE,
-             paired: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def interval(
+    samples: Sequence[np.ndarray],
+    statistic: Callable = np.mean,
+    n_resamples: int = RESAMPLES,
+    seed: int = 0,
+    method: str = "percentile",
+    axis: int = -1,
+    confidence: float = CONFIDENCE,
+    paired: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) of ``statistic`` over independent ``samples`` (or, ``paired``, samples whose
     i-th elements are resampled together, as for a correlation), vectorized along ``axis`` (one
     interval per other index: e.g. per column of a runs x iterations matrix). The caller makes
     sure every sample has spread; the seed fixes the resamples (reproducible)."""
-    res = stats.bootstrap(samples, statistic, n_resamples=n_resamples, confidence_level=confidence,
-                          method=method, vectorized=True, paired=paired, axis=axis,
-                          rng=np.random.default_rng(seed))
+    res = stats.bootstrap(
+        samples,
+        statistic,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method=method,
+        vectorized=True,
+        paired=paired,
+        axis=axis,
+        rng=np.random.default_rng(seed),
+    )
     return res.confidence_interval.low, res.confidence_interval.high
 
 
-def bootstrap_ci(samples: Sequence[np.ndarray], statistic: Callable = np.mean,
-                 n_resamples: int = RESAMPLES, seed: int = 0, method: str = "percentile",
-                 confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+def bootstrap_ci(
+    samples: Sequence[np.ndarray],
+    statistic: Callable = np.mean,
+    n_resamples: int = RESAMPLES,
+    seed: int = 0,
+    method: str = "percentile",
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float, float]:
     """(point estimate, CI low, CI high) of ``statistic`` over one or more independent samples,
     NaNs left out.
 

@@ -6,6 +6,7 @@ prev.pt, both atomic), so at every moment last.pt is whole or absent and prev.pt
 state. A last.pt that cannot be read (copied while written, disk trouble) is not the end of the
 run: ``latest`` falls back to prev.pt.
 """
+
 from __future__ import annotations
 
 import os
@@ -86,8 +87,10 @@ def load(path: Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # truncated, corrupt, not a torch file
         said = str(err).strip().splitlines()  # its first sentence: torch adds a paragraph
-        raise CheckpointError(f"cannot read checkpoint {path}: "
-                              f"{said[0].split('. ')[0] if said else type(err).__name__}") from err
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: "
+            f"{said[0].split('. ')[0] if said else type(err).__name__}"
+        ) from err
 
 
 def first_mismatch(saved: Any, current: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
@@ -106,15 +109,23 @@ class CheckpointCadence:
     passed since the last write, whichever comes first, and at each of ``also_at`` (probe
     iterations). Time bounds the work a kill loses when iterations are slow (large batches)."""
 
-    def __init__(self, every: int, every_minutes: float, also_at: Iterable[int] = (),
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        every: int,
+        every_minutes: float,
+        also_at: Iterable[int] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.every, self.seconds, self.also_at = every, 60.0 * every_minutes, set(also_at)
         self.clock = clock
         self.last_write = clock()
 
     def due(self, iteration: int) -> bool:
-        return (iteration % self.every == 0 or iteration in self.also_at
-                or self.clock() - self.last_write >= self.seconds)
+        return (
+            iteration % self.every == 0
+            or iteration in self.also_at
+            or self.clock() - self.last_write >= self.seconds
+        )
 
     def written(self) -> None:
         self.last_write = self.clock()

@@ -1,5 +1,6 @@
 """The `deep-pg` entry point: a thin Hydra app that hands the composed config to the Trainer.
 Bad input, Hydra's own errors included, is one line `deep-pg: error: ...` and exit code 2."""
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,10 @@ def refuse_cfg_with_multirun(args: list[str]) -> None:
     """Hydra answers `-m ... --cfg` with a raw traceback; say in one line what works instead."""
     flags = {arg.split("=")[0] for arg in args}
     if flags & {"-m", "--multirun"} and flags & {"-c", "--cfg"}:
-        exits.fail(f"invalid value for '--cfg': together with -m (allowed: without -m; "
-                   f"a sweep's parameters: {SHOW_SWEEP})")
+        exits.fail(
+            f"invalid value for '--cfg': together with -m (allowed: without -m; "
+            f"a sweep's parameters: {SHOW_SWEEP})"
+        )
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ node: a typo (``opt.lr_aneal``) or a wrong type (``seed=abc``) fails at composit
 named. Constraints a type cannot express (positive counts, divisibility) are checked by
 :func:`validate`, which raises :class:`ConfigError` with the key, the bad value and what is allowed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -39,8 +40,13 @@ ALGO_FAMILIES = ("ppo", "pg", "trpo")
 ALGO_NAMES = ("ppo", "ppo_m", "ppo_noclip", "trpo", "trpo_plus", "pg")
 # env.version of each env option: v5 is gymnasium's current MuJoCo version, v4 runs the model files
 # of the v2/v3 versions the papers used (v2/v3 themselves need mujoco-py); docs/fidelity.md.
-ENV_VERSIONS = {"hopper": ("v5", "v4"), "walker2d": ("v5", "v4"), "halfcheetah": ("v5", "v4"),
-                "humanoid": ("v5", "v4"), "pendulum": ("v1",)}
+ENV_VERSIONS = {
+    "hopper": ("v5", "v4"),
+    "walker2d": ("v5", "v4"),
+    "halfcheetah": ("v5", "v4"),
+    "humanoid": ("v5", "v4"),
+    "pendulum": ("v1",),
+}
 
 
 @dataclass
@@ -98,8 +104,11 @@ def reward_scaling_mode(value: Any) -> str:
     text = str(value)
     mode = _REWARD_SCALING_BOOLS.get(text.lower(), text)
     if mode not in REWARD_SCALING_MODES:
-        raise ConfigError("opt.reward_scaling", value,
-                          " | ".join(REWARD_SCALING_MODES) + "; true/false mean returns/none")
+        raise ConfigError(
+            "opt.reward_scaling",
+            value,
+            " | ".join(REWARD_SCALING_MODES) + "; true/false mean returns/none",
+        )
     return mode
 
 
@@ -164,7 +173,9 @@ class ProbeConfig:
     num_workers: int = 2  # sampling processes
     envs_per_worker: int = 16
     shards: int = 1  # deep-pg-probe jobs the gradient/baselines/landscape samples are split over (docs/probes.md)
-    part_pairs: int = 65536  # pairs per part of the "true" gradient sample and the baselines' fit data
+    part_pairs: int = (
+        65536  # pairs per part of the "true" gradient sample and the baselines' fit data
+    )
 
 
 @dataclass
@@ -201,20 +212,30 @@ def validate(cfg: DictConfig | Config) -> None:
     _require(a.steps_per_iter > 0, "algo.steps_per_iter", a.steps_per_iter, "a positive integer")
     _require(e.num_envs > 0, "env.num_envs", e.num_envs, "a positive integer")
     if e.version is not None and e.name in ENV_VERSIONS:
-        _require(e.version in ENV_VERSIONS[e.name], "env.version", e.version,
-                 f"{' | '.join(ENV_VERSIONS[e.name])} for env={e.name}")
+        _require(
+            e.version in ENV_VERSIONS[e.name],
+            "env.version",
+            e.version,
+            f"{' | '.join(ENV_VERSIONS[e.name])} for env={e.name}",
+        )
     _require(
-        a.steps_per_iter % e.num_envs == 0, "algo.steps_per_iter", a.steps_per_iter,
+        a.steps_per_iter % e.num_envs == 0,
+        "algo.steps_per_iter",
+        a.steps_per_iter,
         f"a multiple of env.num_envs={e.num_envs}",
     )
     _require(
-        cfg.total_steps >= a.steps_per_iter, "total_steps", cfg.total_steps,
+        cfg.total_steps >= a.steps_per_iter,
+        "total_steps",
+        cfg.total_steps,
         f">= algo.steps_per_iter={a.steps_per_iter} (at least one iteration)",
     )
     for key in ("epochs", "value_epochs", "num_minibatches", "cg_steps", "max_backtracks"):
         _require(getattr(a, key) > 0, f"algo.{key}", getattr(a, key), "a positive integer")
     _require(
-        a.num_minibatches <= a.steps_per_iter, "algo.num_minibatches", a.num_minibatches,
+        a.num_minibatches <= a.steps_per_iter,
+        "algo.num_minibatches",
+        a.num_minibatches,
         f"<= algo.steps_per_iter={a.steps_per_iter}",
     )
     for key in ("policy_lr", "value_lr", "adam_eps", "max_kl", "cg_damping", "value_clip_eps"):
@@ -222,25 +243,52 @@ def validate(cfg: DictConfig | Config) -> None:
     _require(0 < a.gamma <= 1, "algo.gamma", a.gamma, "0 < gamma <= 1")
     _require(0 <= a.gae_lambda <= 1, "algo.gae_lambda", a.gae_lambda, "0 <= lambda <= 1")
     _require(0 < a.fisher_frac <= 1, "algo.fisher_frac", a.fisher_frac, "0 < fraction <= 1")
-    _require(a.clip_eps is None or a.clip_eps > 0, "algo.clip_eps", a.clip_eps, "a positive number or null")
     _require(
-        a.max_kl_final is None or a.max_kl_final > 0, "algo.max_kl_final", a.max_kl_final,
+        a.clip_eps is None or a.clip_eps > 0,
+        "algo.clip_eps",
+        a.clip_eps,
         "a positive number or null",
     )
-    _require(len(a.hidden_sizes) > 0 and all(h > 0 for h in a.hidden_sizes),
-             "algo.hidden_sizes", list(a.hidden_sizes), "a non-empty list of positive integers")
+    _require(
+        a.max_kl_final is None or a.max_kl_final > 0,
+        "algo.max_kl_final",
+        a.max_kl_final,
+        "a positive number or null",
+    )
+    _require(
+        len(a.hidden_sizes) > 0 and all(h > 0 for h in a.hidden_sizes),
+        "algo.hidden_sizes",
+        list(a.hidden_sizes),
+        "a non-empty list of positive integers",
+    )
     for key in ("obs_clip", "reward_clip", "grad_clip"):
         value = getattr(o, key)
         _require(value is None or value > 0, f"opt.{key}", value, "a positive number or null")
     o.reward_scaling = reward_scaling_mode(o.reward_scaling)  # stored canonical from here on
-    _require(o.grad_clip_scope in GRAD_CLIP_SCOPES, "opt.grad_clip_scope", o.grad_clip_scope,
-             " | ".join(GRAD_CLIP_SCOPES))
-    _require(cfg.checkpoint.every > 0, "checkpoint.every", cfg.checkpoint.every, "a positive integer")
-    _require(cfg.checkpoint.every_minutes > 0, "checkpoint.every_minutes",
-             cfg.checkpoint.every_minutes, "a positive number of minutes")
-    _require(cfg.logger.log_every > 0, "logger.log_every", cfg.logger.log_every, "a positive integer")
-    _require(cfg.logger.log_every_seconds > 0, "logger.log_every_seconds",
-             cfg.logger.log_every_seconds, "a positive number of seconds")
+    _require(
+        o.grad_clip_scope in GRAD_CLIP_SCOPES,
+        "opt.grad_clip_scope",
+        o.grad_clip_scope,
+        " | ".join(GRAD_CLIP_SCOPES),
+    )
+    _require(
+        cfg.checkpoint.every > 0, "checkpoint.every", cfg.checkpoint.every, "a positive integer"
+    )
+    _require(
+        cfg.checkpoint.every_minutes > 0,
+        "checkpoint.every_minutes",
+        cfg.checkpoint.every_minutes,
+        "a positive number of minutes",
+    )
+    _require(
+        cfg.logger.log_every > 0, "logger.log_every", cfg.logger.log_every, "a positive integer"
+    )
+    _require(
+        cfg.logger.log_every_seconds > 0,
+        "logger.log_every_seconds",
+        cfg.logger.log_every_seconds,
+        "a positive number of seconds",
+    )
     _require(cfg.torch_threads > 0, "torch_threads", cfg.torch_threads, "a positive integer")
     validate_probe(cfg)
 

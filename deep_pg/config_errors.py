@@ -1,6 +1,7 @@
 """The error a configuration value outside what deep_pg accepts raises: one line naming the key,
 the value and what is allowed. Below ``deep_pg.config`` so that every check of a config node,
 wherever it lives (``deep_pg.probe_settings`` for the probe node), raises the same error."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,6 +6,7 @@ exits 1. ``deep-pg`` and ``deep-pg-probe`` raise one of these exits, and a sweep
 (``deep_pg.sweep.jobs``) catches the same exception and puts its reason into the failed
 ``JobReturn`` and the index line, so nothing reads a job's output to find out why it failed.
 """
+
 from __future__ import annotations
 
 import sys

@@ -3,6 +3,7 @@
 Sampling (``deep_pg.sampling``) fills it and the algorithms (``deep_pg.algorithms.batch``) learn
 from it; neither package imports the other, both import this.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -9,6 +9,7 @@ directory that holds only Hydra's multirun.yaml. A user who sets ``HYDRA_FULL_ER
 Hydra's full text unchanged. An exception raised inside the app's task (a crash of the run
 itself) is never translated.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,12 @@ from deep_pg.sweep.preflight import remove_unused_sweep_dir
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 # What a value of each type looks like, for OmegaConf's "could not be converted to <type>".
-TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false",
-              "String": "a string"}
+TYPE_WORDS = {
+    "Integer": "an integer",
+    "Float": "a number",
+    "Boolean": "true or false",
+    "String": "a string",
+}
 # Keys of a config node that are Hydra's machinery, not settings a user gives.
 HIDDEN_KEYS = ("hydra", "_target_")
 
@@ -75,11 +80,15 @@ def one_line(err: BaseException) -> str | None:
     if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options:
         group, _, option = err.missing_cfg_file.rpartition("/")
         if group:
-            return (f"invalid value for '{group}': '{option}' (allowed: "
-                    f"{' | '.join(err.options)}{did_you_mean(option, err.options)})")
+            return (
+                f"invalid value for '{group}': '{option}' (allowed: "
+                f"{' | '.join(err.options)}{did_you_mean(option, err.options)})"
+            )
     if isinstance(err, OverrideParseException):
-        return (f"cannot parse the override '{err.override}': {first_line(err)} (allowed: "
-                "Hydra's override grammar, https://hydra.cc/docs/advanced/override_grammar/basic)")
+        return (
+            f"cannot parse the override '{err.override}': {first_line(err)} (allowed: "
+            "Hydra's override grammar, https://hydra.cc/docs/advanced/override_grammar/basic)"
+        )
     cause = omegaconf_cause(err)
     if cause is not None and cause.full_key:
         if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):

@@ -3,6 +3,7 @@ its sweep directory (``opt=1011``) and wandb tags are named by, and the parts of
 (``run_name_parts``: sweep run directories, wandb run names). The one place training, the sweep
 resolvers, wandb and the analysis read them from; torch-free, so the analysis imports it without
 loading torch."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -68,8 +69,12 @@ def run_name_parts(cfg: DictConfig, task_overrides: Sequence[str]) -> list[str]:
     # a bad value is named as typed: the job itself reports it, in one line
     scaling = canonical_reward_scaling(cfg.opt.reward_scaling)
     bits = "".join("1" if toggle_on(cfg.opt[name]) else "0" for name in ABLATION_TOGGLES)
-    parts = [cfg.algo.name, cfg.env.name, f"opt={bits}",
-             f"{step_name}={short_number(cfg.algo[step_key])}"]
+    parts = [
+        cfg.algo.name,
+        cfg.env.name,
+        f"opt={bits}",
+        f"{step_name}={short_number(cfg.algo[step_key])}",
+    ]
     shown = {"algo", "env", "seed", f"algo.{step_key}", *(f"opt.{t}" for t in ABLATION_TOGGLES)}
     # the bit says on/off; a scaling mode other than the ablation's two is named in full
     extras = [] if scaling in ("returns", "none") else [f"opt.reward_scaling={scaling}"]

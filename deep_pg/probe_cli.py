@@ -10,6 +10,7 @@ earlier rows of that iteration; a result that exists with identical settings is 
 jobs and reduced by this one (``deep_pg.probes.shards``); without a launcher it draws the parts
 itself, in order. Loads only what probes need from the checkpoint: no Trainer, no re-seeding.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,8 +46,16 @@ def refuse_run_keys(args: list[str]) -> None:
         key, _, value = arg.partition("=")
         name = key.lstrip("+~")
         if not arg.startswith("-") and name.split(".")[0] in RUN_KEYS:
-            exits.fail(str(ConfigError(name, value, "probe and logger settings, run_dir, checkpoint "
-                                       "(the run's own settings come from its checkpoint)")))
+            exits.fail(
+                str(
+                    ConfigError(
+                        name,
+                        value,
+                        "probe and logger settings, run_dir, checkpoint "
+                        "(the run's own settings come from its checkpoint)",
+                    )
+                )
+            )
 
 
 def bad_input(err: ConfigError) -> BadInput:
@@ -55,7 +64,9 @@ def bad_input(err: ConfigError) -> BadInput:
 
     exits.report(str(err))
     job_dir = Path(HydraConfig.get().runtime.output_dir)
-    if job_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in job_dir.iterdir()):
+    if job_dir.is_dir() and all(
+        p.name == ".hydra" or p.suffix == ".log" for p in job_dir.iterdir()
+    ):
         shutil.rmtree(job_dir, ignore_errors=True)
     return BadInput(str(err))
 
@@ -67,8 +78,13 @@ def run_probe_job(app_cfg: DictConfig) -> list[str]:
     except ConfigError as err:
         raise bad_input(err) from err
     if is_done(request):
-        log.info("%s at iteration %d: done with these settings in %s; nothing to do (force=true "
-                 "recomputes)", request.cfg.probe.name, request.iteration, request.run_dir)
+        log.info(
+            "%s at iteration %d: done with these settings in %s; nothing to do (force=true "
+            "recomputes)",
+            request.cfg.probe.name,
+            request.iteration,
+            request.run_dir,
+        )
         return []
     return [str(p) for p in probe(request)]
 
@@ -80,18 +96,31 @@ def probe(request: ProbeRequest) -> list[Path]:
     view = CheckpointView(request.cfg, request.run_dir, request.state)  # what probes need
     sharded = request.shard is not None
     # A wandb run of its own (job_type 'probe'), so its steps never collide with training's.
-    run = None if sharded else start_run(
-        request.cfg, request.run_dir, job_type="probe", group=request.cfg.logger.group,
-        name=f"{run_name(request.cfg, request.run_dir)}-{request.cfg.probe.name}"
-             f"-iter{request.iteration}",
-        config={"run_dir": str(request.run_dir), "probe": OmegaConf.to_container(request.cfg.probe)})
+    run = (
+        None
+        if sharded
+        else start_run(
+            request.cfg,
+            request.run_dir,
+            job_type="probe",
+            group=request.cfg.logger.group,
+            name=f"{run_name(request.cfg, request.run_dir)}-{request.cfg.probe.name}"
+            f"-iter{request.iteration}",
+            config={
+                "run_dir": str(request.run_dir),
+                "probe": OmegaConf.to_container(request.cfg.probe),
+            },
+        )
+    )
     runner = ProbeRunner(request.cfg, request.run_dir, run)
     try:
         if sharded:
             return runner.run_shard(view, request.shard)
         if request.cfg.probe.shards > 1:
-            log.info("probe.shards=%d: parts no shard job drew are drawn here, in order",
-                     request.cfg.probe.shards)
+            log.info(
+                "probe.shards=%d: parts no shard job drew are drawn here, in order",
+                request.cfg.probe.shards,
+            )
         written = runner.run(view)
         for name, path in written.items():
             print(f"deep-pg-probe: {name} at iteration {request.iteration} -> {path}")
@@ -102,8 +131,9 @@ def probe(request: ProbeRequest) -> list[Path]:
             run.finish()
 
 
-_hydra_main = hydra.main(version_base="1.3", config_path=CONF_DIR,
-                         config_name="deep_pg_probe")(run_probe_job)
+_hydra_main = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="deep_pg_probe")(
+    run_probe_job
+)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ goes on. Bad configuration or an unusable checkpoint is reported in one line (ex
 ``deep-pg``), and a run directory that held nothing of the user's is removed so it cannot be
 mistaken for a run. A run with no checkpoint to resume from starts clean.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,7 +77,7 @@ def run_training(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
     sweep = None
     if run_dir is None:
         run_dir, sweep = hydra_run_dir()
-    outcome, = run_pack([cfg], [Path(run_dir)], sweep)
+    (outcome,) = run_pack([cfg], [Path(run_dir)], sweep)
     if outcome.status == "bad_input":
         raise BadInput(outcome.reason)
     if outcome.status == "failed":
@@ -86,8 +87,12 @@ def run_training(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
     return outcome.final_return
 
 
-def run_pack(cfgs: Sequence[DictConfig], run_dirs: Sequence[Path], sweep: str | None = None,
-             workers: int | None = None) -> list[Outcome]:
+def run_pack(
+    cfgs: Sequence[DictConfig],
+    run_dirs: Sequence[Path],
+    sweep: str | None = None,
+    workers: int | None = None,
+) -> list[Outcome]:
     """Train the runs ``cfgs`` in ``run_dirs`` together; one Outcome per run, in order.
 
     Completed runs are skipped; runs resuming from checkpoints at different iterations (a pack
@@ -111,8 +116,11 @@ def run_pack(cfgs: Sequence[DictConfig], run_dirs: Sequence[Path], sweep: str | 
                 outcomes[i] = report_bad_input(mismatch, run_dir)
             else:
                 with about(run_dir):
-                    log.info("run in %s already completed (final return %s); nothing to do",
-                             run_dir, fmt_return(summary.get("final_return")))
+                    log.info(
+                        "run in %s already completed (final return %s); nothing to do",
+                        run_dir,
+                        fmt_return(summary.get("final_return")),
+                    )
                 outcomes[i] = Outcome("completed", summary.get("final_return"), skipped=True)
             continue
         try:
@@ -123,8 +131,9 @@ def run_pack(cfgs: Sequence[DictConfig], run_dirs: Sequence[Path], sweep: str | 
             continue
         start_at.setdefault(iteration, []).append(i)
     if len(start_at) > 1:
-        log.info("runs of this pack resume from different iterations: trained as %d packs",
-                 len(start_at))
+        log.info(
+            "runs of this pack resume from different iterations: trained as %d packs", len(start_at)
+        )
     for group in start_at.values():
         results = _train([cfgs[i] for i in group], [run_dirs[i] for i in group], sweep, workers)
         outcomes.update(zip(group, results))
@@ -165,26 +174,43 @@ def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
                 _start_clean(member.store)
             member.store.clear_summary()  # this directory is running again
             cfg = member.cfg
-            logger = WandbLogger(cfg, member.run_dir, member.config,
-                                 group=cfg.logger.group or sweep)
+            logger = WandbLogger(
+                cfg, member.run_dir, member.config, group=cfg.logger.group or sweep
+            )
             if not resumed[m]:
-                log.info("training %s on %s (seed %d) for %s; run directory: %s", cfg.algo.name,
-                         cfg.env.id, cfg.seed, count(trainer.num_iterations, "iteration"),
-                         member.run_dir)
+                log.info(
+                    "training %s on %s (seed %d) for %s; run directory: %s",
+                    cfg.algo.name,
+                    cfg.env.id,
+                    cfg.seed,
+                    count(trainer.num_iterations, "iteration"),
+                    member.run_dir,
+                )
             view = trainer.view(m)
             views.append(view)
             loggers.append(logger)
             # probe.iterations: checkpoints + probes
             schedules.append(ProbeSchedule(view, logger.run))
     if len(members) > 1:
-        log.info("pack of %d runs in one process (%d sampling workers)", len(members),
-                 trainer.sampler.workers, extra=FOR_EVERY_RUN)
+        log.info(
+            "pack of %d runs in one process (%d sampling workers)",
+            len(members),
+            trainer.sampler.workers,
+            extra=FOR_EVERY_RUN,
+        )
     cfg = trainer.cfg
-    progress = Progress(trainer.num_iterations, trainer.iteration, cfg.logger.log_every,
-                        cfg.logger.log_every_seconds)
+    progress = Progress(
+        trainer.num_iterations,
+        trainer.iteration,
+        cfg.logger.log_every,
+        cfg.logger.log_every_seconds,
+    )
     checkpoint_before_requeue(trainer)  # Slurm requeue signal -> save, after the probes
-    cadence = CheckpointCadence(cfg.checkpoint.every, cfg.checkpoint.every_minutes,
-                                also_at={it for m in members for it in m.cfg.probe.iterations})
+    cadence = CheckpointCadence(
+        cfg.checkpoint.every,
+        cfg.checkpoint.every_minutes,
+        also_at={it for m in members for it in m.cfg.probe.iterations},
+    )
     active = list(range(len(members)))  # launch indices of the members still training
     try:
         for m in active:
@@ -202,14 +228,20 @@ def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
                 with about(members[0].run_dir):
                     progress.update(rows[0])
             else:
-                progress.update_pack([(members[m].run_dir, rows[position])
-                                      for position, m in enumerate(active)
-                                      if position not in failed], trainer.iteration)
+                progress.update_pack(
+                    [
+                        (members[m].run_dir, rows[position])
+                        for position, m in enumerate(active)
+                        if position not in failed
+                    ],
+                    trainer.iteration,
+                )
             if failed:
                 for position, reason in failed.items():
                     m = active[position]
-                    outcomes[m] = _fail(trainer, position, f"non-finite values: {reason}",
-                                        loggers[m])
+                    outcomes[m] = _fail(
+                        trainer, position, f"non-finite values: {reason}", loggers[m]
+                    )
                 trainer.remove_members(list(failed))
                 active = [m for position, m in enumerate(active) if position not in failed]
             for m in active:
@@ -239,9 +271,12 @@ def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
             members[m].store.write_summary(summary)
             loggers[m].log_summary(summary)
             loggers[m].finish()
-            log.info("done: final return %s after %s env steps; results in %s",
-                     fmt_return(summary["final_return"]), f"{summary['env_steps']:,}",
-                     members[m].run_dir)
+            log.info(
+                "done: final return %s after %s env steps; results in %s",
+                fmt_return(summary["final_return"]),
+                f"{summary['env_steps']:,}",
+                members[m].run_dir,
+            )
         outcomes[m] = Outcome("completed", summary["final_return"])
     return [outcomes[m] for m in range(len(members))]
 
@@ -251,16 +286,24 @@ def _start_clean(store: RunStore) -> None:
     appended to its lines (a completed run never gets here)."""
     removed = store.clear_partial_run()
     if removed:
-        log.warning("no checkpoint to resume from in %s: starting from scratch, removed %s left "
-                    "by an earlier attempt", store.run_dir, ", ".join(removed))
+        log.warning(
+            "no checkpoint to resume from in %s: starting from scratch, removed %s left "
+            "by an earlier attempt",
+            store.run_dir,
+            ", ".join(removed),
+        )
 
 
 def _fail(trainer, position: int, reason: str, logger: WandbLogger) -> Outcome:
     """Record a failed run; its last good checkpoint is left as it was."""
     member = trainer.members[position]
     with about(member.run_dir):
-        log.error("run %s failed: %s (last good checkpoint: %s)", member.run_dir, reason,
-                  member.run_dir / "checkpoints" / "last.pt")
+        log.error(
+            "run %s failed: %s (last good checkpoint: %s)",
+            member.run_dir,
+            reason,
+            member.run_dir / "checkpoints" / "last.pt",
+        )
     summary = trainer.summary(position, "failed", reason)
     member.store.write_summary(summary)
     logger.log_summary(summary)

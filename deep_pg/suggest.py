@@ -1,5 +1,6 @@
 """'did you mean ...' for a name typed wrong: the close spellings (difflib) and the names that
 contain what was typed (``lr`` -> ``policy_lr``, ``value_lr``)."""
+
 from __future__ import annotations
 
 import difflib

@@ -5,6 +5,7 @@ pack of one, through the same code. Each member owns exactly what a run owns: it
 run directory, metrics, checkpoints and RNG streams; its initial weights and samples depend only
 on its own seed and config.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,8 +20,15 @@ from omegaconf import OmegaConf
 
 from deep_pg import checkpoint as ckpt
 from deep_pg.algorithms.batch import Batch, make_pack_batch
-from deep_pg.algorithms.common import (Agent, MemberSettings, PackAgent, explained_variance,
-                                       initial_agent, nonfinite_members, trust_region_metrics)
+from deep_pg.algorithms.common import (
+    Agent,
+    MemberSettings,
+    PackAgent,
+    explained_variance,
+    initial_agent,
+    nonfinite_members,
+    trust_region_metrics,
+)
 from deep_pg.algorithms.registry import run_update
 from deep_pg.config import Activation, ConfigError, to_container, validate
 from deep_pg.envs.batch_env import make_env
@@ -44,7 +52,8 @@ def check_same_run(path: Path, saved_config: dict, current_config: dict) -> None
         key, old, new = mismatch
         raise ckpt.CheckpointError(
             f"checkpoint {path} was made with {key}={old!r} but this run has {key}={new!r}; "
-            "use the original config or a new run directory")
+            "use the original config or a new run directory"
+        )
 
 
 def completed_run_mismatch(run_dir: Path, cfg) -> str | None:
@@ -54,8 +63,12 @@ def completed_run_mismatch(run_dir: Path, cfg) -> str | None:
     A completed run is only reused for the config it was trained with, so a sweep relaunched
     after an edit of conf/ does not pass old results off as new ones.
     """
-    current = {k: OmegaConf.to_container(cfg[k], resolve=True, enum_to_str=True)
-               if OmegaConf.is_config(cfg[k]) else cfg[k] for k in IDENTITY_KEYS}
+    current = {
+        k: OmegaConf.to_container(cfg[k], resolve=True, enum_to_str=True)
+        if OmegaConf.is_config(cfg[k])
+        else cfg[k]
+        for k in IDENTITY_KEYS
+    }
     try:
         found = ckpt.latest(Path(run_dir))
         if found is None:
@@ -89,16 +102,22 @@ class Trainer:
             difference = first_difference(cfgs[0], cfg)
             if difference:
                 key, a, b = difference
-                raise ConfigError(key, b, f"the same value for every run of a pack ({a!r}); "
-                                  "runs that differ here go to different packs")
+                raise ConfigError(
+                    key,
+                    b,
+                    f"the same value for every run of a pack ({a!r}); "
+                    "runs that differ here go to different packs",
+                )
         cfg = self.cfg = cfgs[0]  # the settings all members share (deep_pg.runtime.packing)
         torch.set_num_threads(cfg.torch_threads)
         try:
             make_env(cfg.env.id).close()
         except ValueError as err:
             raise ConfigError("env.id", cfg.env.id, f"a gymnasium environment id; {err}") from err
-        self.members = [Member(c, Path(d), to_container(c), np.random.default_rng(c.seed),
-                               RunStore(Path(d))) for c, d in zip(cfgs, run_dirs)]
+        self.members = [
+            Member(c, Path(d), to_container(c), np.random.default_rng(c.seed), RunStore(Path(d)))
+            for c, d in zip(cfgs, run_dirs)
+        ]
         self.sampler = PackSampler(cfgs, pack_workers(len(cfgs)) if workers is None else workers)
         self.slots = list(range(len(cfgs)))  # member index -> sampler slot
         self.obs_dim, self.act_dim = self.sampler.obs_dim, self.sampler.act_dim
@@ -106,7 +125,9 @@ class Trainer:
         self.steps_per_env = cfg.algo.steps_per_iter // cfg.env.num_envs
         self.agent = PackAgent.from_agents(
             [initial_agent(c, self.obs_dim, self.act_dim) for c in cfgs],
-            MemberSettings.from_configs(cfgs), cfg.algo.family)
+            MemberSettings.from_configs(cfgs),
+            cfg.algo.family,
+        )
         self.iteration, self.env_steps, self.wall_time = 0, 0, 0.0
         # Called after every iteration with the trainer (requeue checks); not in state.
         self.iteration_hooks: list[Callable[["Trainer"], None]] = []
@@ -117,21 +138,35 @@ class Trainer:
         cfg, agent = self.cfg, self.agent
         activation = Activation(cfg.opt.activation).value
         log_std = agent.policy.log_std.detach()[:, 0].numpy()
-        policies = {slot: PolicyArrays(agent.policy.mean.member_arrays(m), log_std[m].copy(), activation)
-                    for m, slot in enumerate(self.slots)}
+        policies = {
+            slot: PolicyArrays(agent.policy.mean.member_arrays(m), log_std[m].copy(), activation)
+            for m, slot in enumerate(self.slots)
+        }
         rollouts = self.sampler.collect(policies, self.steps_per_env)
         rollouts = [rollouts[slot] for slot in self.slots]
         s = agent.settings
-        batch = make_pack_batch(rollouts, agent.policy, agent.value, s.gamma, s.gae_lambda,
-                                s.timeout_bootstrap, cfg.algo.baseline)
+        batch = make_pack_batch(
+            rollouts,
+            agent.policy,
+            agent.value,
+            s.gamma,
+            s.gae_lambda,
+            s.timeout_bootstrap,
+            cfg.algo.baseline,
+        )
         return rollouts, batch
 
     def train_iteration(self) -> tuple[list[dict[str, Any]], dict[int, str]]:
         """One iteration of every member: (metrics row per member, {member: failure reason})."""
         cfg, agent, s, start = self.cfg, self.agent, self.agent.settings, time.perf_counter()
         rollouts, batch = self.collect()
-        updated = run_update(agent, batch, cfg, [m.rng for m in self.members],
-                             progress=self.iteration / self.num_iterations)
+        updated = run_update(
+            agent,
+            batch,
+            cfg,
+            [m.rng for m in self.members],
+            progress=self.iteration / self.num_iterations,
+        )
         failed = nonfinite_members(agent, updated)
         measured = {
             "entropy": agent.policy.entropy().detach(),
@@ -173,8 +208,10 @@ class Trainer:
         self.slots = [self.slots[m] for m in keep]
         if self.members:
             self.agent = PackAgent.from_agents(
-                agents, MemberSettings.from_configs([m.cfg for m in self.members]),
-                self.cfg.algo.family)
+                agents,
+                MemberSettings.from_configs([m.cfg for m in self.members]),
+                self.cfg.algo.family,
+            )
 
     # --- state ----------------------------------------------------------------------------------
     def member_state(self, m: int) -> dict[str, Any]:
@@ -184,8 +221,11 @@ class Trainer:
             "agent": self.agent.member(m).state_dict(),
             **self.sampler.state(self.slots[m]),  # env, obs_normalizer, reward_scaler, sampler
             "rng": {"numpy": member.rng.bit_generator.state},
-            "counters": {"iteration": self.iteration, "env_steps": self.env_steps,
-                         "wall_time": self.wall_time},
+            "counters": {
+                "iteration": self.iteration,
+                "env_steps": self.env_steps,
+                "wall_time": self.wall_time,
+            },
             "returns_history": list(member.returns_history),
             "metrics_offset": member.store.metrics_offset(),
         }
@@ -200,8 +240,9 @@ class Trainer:
         self.wall_time = counters["wall_time"]
         member.returns_history = list(state["returns_history"])
 
-    def save_checkpoint(self, name: str = LAST_CHECKPOINT, members: Sequence[int] | None = None
-                        ) -> list[Path]:
+    def save_checkpoint(
+        self, name: str = LAST_CHECKPOINT, members: Sequence[int] | None = None
+    ) -> list[Path]:
         """Write ``name`` in the run directory of every member (or of ``members``); last.pt keeps
         the one it replaces as prev.pt."""
         paths = []
@@ -229,14 +270,21 @@ class Trainer:
             try:
                 self.load_member_state(m, state)
             except (KeyError, ValueError, RuntimeError) as err:
-                raise ckpt.CheckpointError(f"checkpoint {path} does not fit this run: {err}") from err
+                raise ckpt.CheckpointError(
+                    f"checkpoint {path} does not fit this run: {err}"
+                ) from err
             cut = member.store.rewind_metrics(state["metrics_offset"])
             with about(member.run_dir):
-                log.info("resumed from %s at iteration %d (%d env steps)%s%s", path,
-                         self.iteration, self.env_steps,
-                         f" instead of last.pt ({found.fallback_reason})"
-                         if found.fallback_reason else "",
-                         f"; dropped {cut} bytes of metrics logged after it" if cut else "")
+                log.info(
+                    "resumed from %s at iteration %d (%d env steps)%s%s",
+                    path,
+                    self.iteration,
+                    self.env_steps,
+                    f" instead of last.pt ({found.fallback_reason})"
+                    if found.fallback_reason
+                    else "",
+                    f"; dropped {cut} bytes of metrics logged after it" if cut else "",
+                )
             resumed.append(True)
         return resumed
 
@@ -248,14 +296,18 @@ class Trainer:
         return MemberView(self, self.members[m])
 
     def final_return(self, m: int) -> float | None:
-        recent = [r for r in self.members[m].returns_history[-FINAL_RETURN_WINDOW:] if r is not None]
+        recent = [
+            r for r in self.members[m].returns_history[-FINAL_RETURN_WINDOW:] if r is not None
+        ]
         return float(np.mean(recent)) if recent else None
 
     def final_return_definition(self, m: int) -> str:
         """The window final_return actually averaged: shorter than FINAL_RETURN_WINDOW early on."""
         n = min(FINAL_RETURN_WINDOW, len(self.members[m].returns_history))
-        return (f"mean return of the last {n} iteration{'' if n == 1 else 's'} "
-                "(iterations in which no episode finished are left out)")
+        return (
+            f"mean return of the last {n} iteration{'' if n == 1 else 's'} "
+            "(iterations in which no episode finished are left out)"
+        )
 
     def summary(self, m: int, status: str, reason: str | None = None) -> dict[str, Any]:
         cfg = self.members[m].cfg

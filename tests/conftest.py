@@ -1,4 +1,5 @@
 """Shared test helpers: compose real configs from conf/ and run tiny trainings."""
+
 from __future__ import annotations
 
 import os
@@ -30,9 +31,15 @@ TINY = [
 
 # A gradient probe of a few seconds ("true" gradient of 2048 pairs in parts of 256) on a TINY run
 # trained with the first entry; the others are the probe's own settings (deep-pg-probe's).
-PROBE = ["algo.hidden_sizes=[16]", "probe.sample_counts=[64,256]", "probe.num_estimates=3",
-         "probe.true_samples=2048", "probe.part_pairs=256", "probe.envs_per_worker=4",
-         "probe.bootstrap_resamples=50"]
+PROBE = [
+    "algo.hidden_sizes=[16]",
+    "probe.sample_counts=[64,256]",
+    "probe.num_estimates=3",
+    "probe.true_samples=2048",
+    "probe.part_pairs=256",
+    "probe.envs_per_worker=4",
+    "probe.bootstrap_resamples=50",
+]
 
 
 def make_cfg(*overrides: str):
@@ -43,27 +50,41 @@ def make_cfg(*overrides: str):
 
 def run_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     """Run the `deep-pg` console entry point in a subprocess, as a user would."""
-    proc = subprocess.run([sys.executable, "-m", "deep_pg", *args], cwd=cwd, text=True,
-                          capture_output=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "deep_pg", *args],
+        cwd=cwd,
+        text=True,
+        capture_output=True,
+        timeout=600,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"deep-pg {' '.join(args)} failed ({proc.returncode}):\n"
-                             f"{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"deep-pg {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
-def start_and_kill(*args: str, cwd: Path, run_dir: Path, after_iterations: int,
-                   need_checkpoint: bool = True) -> None:
+def start_and_kill(
+    *args: str, cwd: Path, run_dir: Path, after_iterations: int, need_checkpoint: bool = True
+) -> None:
     """Start `deep-pg` and SIGKILL it once it has ``after_iterations`` metric lines (and a
     checkpoint, unless ``need_checkpoint`` is false): a run killed mid-training, as by a node
     failure or an OOM kill."""
-    proc = subprocess.Popen([sys.executable, "-m", "deep_pg", *args], cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deep_pg", *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     metrics, checkpoint = run_dir / "metrics.jsonl", run_dir / "checkpoints" / "last.pt"
     deadline = time.time() + 300
     try:
         while time.time() < deadline and proc.poll() is None:
-            if ((checkpoint.exists() or not need_checkpoint) and metrics.exists()
-                    and len(metrics.read_text().splitlines()) >= after_iterations):
+            if (
+                (checkpoint.exists() or not need_checkpoint)
+                and metrics.exists()
+                and len(metrics.read_text().splitlines()) >= after_iterations
+            ):
                 break
             time.sleep(0.02)
     finally:
@@ -80,8 +101,11 @@ def tiny():
 def numpy_policy(policy):
     """The member's mean as a numpy function and its std: the policy evaluated without torch's
     modules."""
-    layers = [(m.weight.detach().double().numpy(), m.bias.detach().double().numpy())
-              for m in policy.mean if isinstance(m, torch.nn.Linear)]
+    layers = [
+        (m.weight.detach().double().numpy(), m.bias.detach().double().numpy())
+        for m in policy.mean
+        if isinstance(m, torch.nn.Linear)
+    ]
 
     def mean(x):
         for i, (w, b) in enumerate(layers):

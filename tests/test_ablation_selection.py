@@ -1,5 +1,6 @@
 """How the ablation's tuned agents are chosen: the blog's method (LR and histogram from the same
 runs) against the held-out one (LR chosen on selection seeds, histogram from fresh seeds)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,15 +14,33 @@ from deep_pg.analysis.schema import ABLATION_TOGGLES as TOGGLES
 def runs(returns: dict[tuple[int, float, int], float]) -> pd.DataFrame:
     """One run per (configuration 0-15, lr, seed) -> final return; the configuration's bits are
     the four toggles."""
-    return pd.DataFrame([{"algo": "ppo", "env": "hopper", "lr": lr, "seed": seed, "final_return": r,
-                          **{t: bool(c >> i & 1) for i, t in enumerate(TOGGLES)}}
-                         for (c, lr, seed), r in returns.items()])
+    return pd.DataFrame(
+        [
+            {
+                "algo": "ppo",
+                "env": "hopper",
+                "lr": lr,
+                "seed": seed,
+                "final_return": r,
+                **{t: bool(c >> i & 1) for i, t in enumerate(TOGGLES)},
+            }
+            for (c, lr, seed), r in returns.items()
+        ]
+    )
 
 
 def test_held_out_chooses_on_the_selection_seeds_and_shows_only_fresh_ones():
     # seed 0 favours lr 1e-3, seeds 1 and 2 favour 1e-4 (by more, so the blog's mean picks 1e-4)
-    table = runs({(0, 1e-3, 0): 10, (0, 1e-4, 0): 5, (0, 1e-3, 1): 0, (0, 1e-4, 1): 20,
-                  (0, 1e-3, 2): 0, (0, 1e-4, 2): 20})
+    table = runs(
+        {
+            (0, 1e-3, 0): 10,
+            (0, 1e-4, 0): 5,
+            (0, 1e-3, 1): 0,
+            (0, 1e-4, 1): 20,
+            (0, 1e-3, 2): 0,
+            (0, 1e-4, 2): 20,
+        }
+    )
     best, tuned, label = tuned_agents(table, HELD_OUT, selection_seeds=[0])
     assert best["lr"].tolist() == [1e-3]
     assert tuned["seed"].tolist() == [1, 2] and tuned["final_return"].tolist() == [0, 0]
@@ -54,8 +73,14 @@ def test_blog_method_inflates_the_tuned_returns_the_held_out_one_does_not():
     # every LR is equally good (true mean 0): whatever the blog's histogram shows above 0 is the
     # luck of picking the best of 8 noisy means and showing the same runs
     rng = np.random.default_rng(0)
-    table = runs({(c, lr, seed): rng.normal() for c in range(16)
-                  for lr in np.geomspace(1e-5, 1e-2, 8) for seed in range(8)})
+    table = runs(
+        {
+            (c, lr, seed): rng.normal()
+            for c in range(16)
+            for lr in np.geomspace(1e-5, 1e-2, 8)
+            for seed in range(8)
+        }
+    )
     blog = tuned_agents(table, BLOG)[1]["final_return"].mean()
     held_out = tuned_agents(table, HELD_OUT)[1]["final_return"].mean()
     # E[max of 8 means of 8 N(0,1)] = 0.50, standard error over 16 configurations ~0.04

@@ -1,4 +1,5 @@
 """analysis: loaders on a small real sweep, final rewards, the ablation, statistics, the report."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,13 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from deep_pg.analysis import AnalysisError, load_runs
-from deep_pg.analysis.ablation import (best_lr, cumulative_histogram, toggle_table, tuned_runs,
-                                       usable)
+from deep_pg.analysis.ablation import (
+    best_lr,
+    cumulative_histogram,
+    toggle_table,
+    tuned_runs,
+    usable,
+)
 from deep_pg.analysis.comparison import compare_algorithms
 from deep_pg.analysis.probe_summary import probe_summary
 from deep_pg.analysis.figures.common import NaturalLogLocator, plain_number
@@ -30,9 +36,18 @@ from deep_pg.analysis.report_data import analyse
 from deep_pg.analysis.runs import from_records
 from deep_pg.analysis.schema import ABLATION_TOGGLES, HEADLINE, identity
 from deep_pg.analysis.settings import ONLY_SETTING, arm_file_name, setting_labels
-from deep_pg.analysis.stats import (bootstrap_interval, estimate_interval, estimate_label,
-                                    hierarchical_interval, interval_label, iqm, mean_interval,
-                                    performance_profile, probability_of_improvement, t_interval)
+from deep_pg.analysis.stats import (
+    bootstrap_interval,
+    estimate_interval,
+    estimate_label,
+    hierarchical_interval,
+    interval_label,
+    iqm,
+    mean_interval,
+    performance_profile,
+    probability_of_improvement,
+    t_interval,
+)
 from deep_pg.analysis.trust_region import trust_region_table
 from deep_pg.analysis.wandb_source import build_filters, parse_path, record_from_api_run
 from deep_pg.bootstrap import bootstrap_ci
@@ -47,9 +62,15 @@ def sweep(tmp_path_factory) -> Path:
     """8 PPO runs (lr_anneal on/off × 2 LRs × 2 seeds) and 2 PPO-M runs, trained in-process at
     sweep-like paths, each with the config Hydra would have saved in .hydra/config.yaml."""
     root = tmp_path_factory.mktemp("sweep")
-    jobs = [(("algo=ppo", f"opt.lr_anneal={anneal}", f"algo.policy_lr={lr}", f"seed={seed}"),
-             f"ppo/pendulum/anneal={anneal}/lr={lr}/seed={seed}")
-            for anneal in ("true", "false") for lr in ("3e-4", "1e-3") for seed in (0, 1)]
+    jobs = [
+        (
+            ("algo=ppo", f"opt.lr_anneal={anneal}", f"algo.policy_lr={lr}", f"seed={seed}"),
+            f"ppo/pendulum/anneal={anneal}/lr={lr}/seed={seed}",
+        )
+        for anneal in ("true", "false")
+        for lr in ("3e-4", "1e-3")
+        for seed in (0, 1)
+    ]
     jobs += [(("algo=ppo_m", f"seed={seed}"), f"ppo_m/pendulum/seed={seed}") for seed in (0, 1)]
     for overrides, rel in jobs:
         _train(root / rel, *overrides)
@@ -67,7 +88,7 @@ def _train(run_dir: Path, *overrides: str) -> None:
 def test_local_loader_schema_and_row_counts(sweep):
     runs = load_runs(sweep, progress=False)
     assert len(runs.configs) == 10 and runs.configs["run_id"].is_unique
-    assert list(runs.configs.columns[:len(HEADLINE)]) == HEADLINE
+    assert list(runs.configs.columns[: len(HEADLINE)]) == HEADLINE
     assert set(ABLATION_TOGGLES) <= set(runs.configs.columns)
     assert (runs.configs["status"] == "completed").all()
     assert runs.configs.groupby("algo").size().to_dict() == {"ppo": 8, "ppo_m": 2}
@@ -88,15 +109,18 @@ def test_incomplete_failed_and_corrupt_runs_are_marked_not_dropped(sweep, tmp_pa
     incomplete, failed, corrupt = (tree / run_id for run_id in ids)
     (incomplete / "summary.json").unlink()
     summary = json.loads((failed / "summary.json").read_text())
-    (failed / "summary.json").write_text(json.dumps({**summary, "status": "failed",
-                                                     "reason": "non-finite values"}))
+    (failed / "summary.json").write_text(
+        json.dumps({**summary, "status": "failed", "reason": "non-finite values"})
+    )
     with open(corrupt / "metrics.jsonl", "a") as f:
         f.write('{"iteration": 5, "env_st')  # a crash mid-write
     with caplog.at_level(logging.WARNING, logger="analysis"):
         runs = load_runs(tree, progress=False)
     configs = runs.configs.set_index("run_id")
     assert len(configs) == 10
-    assert configs.loc[ids[0], "status"] == "incomplete" and configs.loc[ids[1], "status"] == "failed"
+    assert (
+        configs.loc[ids[0], "status"] == "incomplete" and configs.loc[ids[1], "status"] == "failed"
+    )
     assert (configs["status"].drop(ids[:2]) == "completed").all()
     assert configs.loc[ids[1], "reason"] == "non-finite values"
     assert configs.loc[ids[2], "corrupt_lines"] == 1
@@ -128,7 +152,8 @@ def test_wandb_filters():
     assert build_filters() == {}
     assert build_filters(group="sweep-1") == {"group": "sweep-1"}
     assert build_filters(group="g", algo="ppo", extra={"state": "finished"}) == {
-        "$and": [{"group": "g"}, {"config.algo.name": "ppo"}, {"state": "finished"}]}
+        "$and": [{"group": "g"}, {"config.algo.name": "ppo"}, {"state": "finished"}]
+    }
 
 
 def test_wandb_runs_map_onto_the_local_schema(sweep):
@@ -137,26 +162,45 @@ def test_wandb_runs_map_onto_the_local_schema(sweep):
     row = local.configs.iloc[0]
     config = OmegaConf.to_container(OmegaConf.load(Path(row["run_dir"]) / ".hydra/config.yaml"))
     summary = json.loads((Path(row["run_dir"]) / "summary.json").read_text())
-    history = [{**r, "_step": r["iteration"], "_runtime": 1.0, "_timestamp": 0.0}
-               for r in map(json.loads, open(Path(row["run_dir"]) / "metrics.jsonl"))]
-    api_run = SimpleNamespace(id="abc123", name="ppo-pendulum-s0", group="sweep", state="finished",
-                              url="https://wandb.ai/e/p/runs/abc123",
-                              config={**config, "_wandb": {"x": 1}},
-                              summary={**summary, "_step": 4},
-                              scan_history=lambda: iter(history),
-                              created_at="2026-11-21T10:00:00", heartbeat_at="2026-11-21T10:05:00")
-    crashed = SimpleNamespace(**{**vars(api_run), "id": "def456", "state": "crashed",
-                                 "config": {**config, "seed": config["seed"] + 100},
-                                 "summary": {}, "scan_history": lambda: iter(history[:2])})
+    history = [
+        {**r, "_step": r["iteration"], "_runtime": 1.0, "_timestamp": 0.0}
+        for r in map(json.loads, open(Path(row["run_dir"]) / "metrics.jsonl"))
+    ]
+    api_run = SimpleNamespace(
+        id="abc123",
+        name="ppo-pendulum-s0",
+        group="sweep",
+        state="finished",
+        url="https://wandb.ai/e/p/runs/abc123",
+        config={**config, "_wandb": {"x": 1}},
+        summary={**summary, "_step": 4},
+        scan_history=lambda: iter(history),
+        created_at="2026-11-21T10:00:00",
+        heartbeat_at="2026-11-21T10:05:00",
+    )
+    crashed = SimpleNamespace(
+        **{
+            **vars(api_run),
+            "id": "def456",
+            "state": "crashed",
+            "config": {**config, "seed": config["seed"] + 100},
+            "summary": {},
+            "scan_history": lambda: iter(history[:2]),
+        }
+    )
     # the same config and seed again, reporting later: the one kept, the first listed as a repeat
-    again = SimpleNamespace(**{**vars(api_run), "id": "ghi789", "heartbeat_at": "2026-11-21T11:00Z"})
-    runs = from_records([record_from_api_run(r, "e/p") for r in (api_run, crashed, again)],
-                        source="wandb://e/p")
+    again = SimpleNamespace(
+        **{**vars(api_run), "id": "ghi789", "heartbeat_at": "2026-11-21T11:00Z"}
+    )
+    runs = from_records(
+        [record_from_api_run(r, "e/p") for r in (api_run, crashed, again)], source="wandb://e/p"
+    )
     assert runs.duplicates[["run_id", "same_as"]].values.tolist() == [["e/p/abc123", "e/p/ghi789"]]
     assert str(runs.duplicates["modified"].iloc[0]) == "2026-11-21 10:05:00+00:00"
-    runs = from_records([record_from_api_run(r, "e/p") for r in (api_run, crashed)],
-                        source="wandb://e/p")
-    assert list(runs.configs.columns[:len(HEADLINE)]) == HEADLINE
+    runs = from_records(
+        [record_from_api_run(r, "e/p") for r in (api_run, crashed)], source="wandb://e/p"
+    )
+    assert list(runs.configs.columns[: len(HEADLINE)]) == HEADLINE
     assert set(local.configs.columns) <= set(runs.configs.columns)
     assert runs.configs["status"].tolist() == ["completed", "failed"]
     assert runs.configs["run_id"].tolist() == ["e/p/abc123", "e/p/def456"]
@@ -184,8 +228,11 @@ def _reruns(sweep: Path, tree: Path) -> tuple[str, str, str]:
     """ppo_m seed 0 trained three times: the original (oldest), a newer completed rerun with a
     different checkpoint interval (not part of the identity), and a newest one killed mid-run."""
     shutil.copytree(sweep, tree)
-    original, again, killed = ("ppo_m/pendulum/seed=0", "again/ppo_m/pendulum/seed=0",
-                               "killed/ppo_m/pendulum/seed=0")
+    original, again, killed = (
+        "ppo_m/pendulum/seed=0",
+        "again/ppo_m/pendulum/seed=0",
+        "killed/ppo_m/pendulum/seed=0",
+    )
     _age(tree / original, age_s=300)
     _copy_run(sweep / original, tree / again, age_s=200)
     config_path = tree / again / ".hydra" / "config.yaml"
@@ -257,15 +304,30 @@ def test_final_reward_definitions(sweep):
 def _hand_table():
     """2 configurations (lr_anneal on/off) × 3 LRs × 2 seeds with known means; a tie at lr 1e-3
     for the 'off' configuration between 1e-3 and 3e-3 (the smaller wins)."""
-    means = {(True, 1e-4): 10, (True, 1e-3): 30, (True, 3e-3): 20,
-             (False, 1e-4): 5, (False, 1e-3): 8, (False, 3e-3): 8}
+    means = {
+        (True, 1e-4): 10,
+        (True, 1e-3): 30,
+        (True, 3e-3): 20,
+        (False, 1e-4): 5,
+        (False, 1e-3): 8,
+        (False, 3e-3): 8,
+    }
     rows = []
     for (anneal, lr), mean in means.items():
         for seed, delta in ((0, -1.0), (1, 1.0)):
-            rows.append({"algo": "ppo", "env": "hopper", "opt.lr_anneal": anneal,
-                         "opt.reward_scaling": True, "opt.ortho_init": True,
-                         "opt.value_clip": True, "lr": lr, "seed": seed,
-                         "final_return": mean + delta})
+            rows.append(
+                {
+                    "algo": "ppo",
+                    "env": "hopper",
+                    "opt.lr_anneal": anneal,
+                    "opt.reward_scaling": True,
+                    "opt.ortho_init": True,
+                    "opt.value_clip": True,
+                    "lr": lr,
+                    "seed": seed,
+                    "final_return": mean + delta,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -304,7 +366,9 @@ def test_bootstrap_ci_covers_a_known_mean_at_about_the_nominal_rate():
     trials, hits = 300, 0
     for _ in range(trials):
         sample = rng.exponential(scale=2.0, size=40)  # skewed, true mean 2
-        _, low, high = bootstrap_ci([sample], np.mean, n_resamples=1000, seed=int(rng.integers(1e9)))
+        _, low, high = bootstrap_ci(
+            [sample], np.mean, n_resamples=1000, seed=int(rng.integers(1e9))
+        )
         hits += low <= 2.0 <= high
     # nominal 0.95; the percentile bootstrap under-covers a little on skewed n=40 data
     assert 0.88 <= hits / trials <= 0.99, hits / trials
@@ -338,8 +402,13 @@ def test_an_interval_over_agents_keeps_their_variation_however_many_trials_each(
     # three agents far apart, each measured precisely by 50 trials: pooling the 150 trials
     # would give a narrow interval; the agents' own means give the t-interval over 3
     rng = np.random.default_rng(0)
-    rows = pd.DataFrame([{"run_id": f"r{a}", "value": center + rng.normal(0, 0.01)}
-                         for a, center in enumerate((0.2, 0.5, 0.8)) for _ in range(50)])
+    rows = pd.DataFrame(
+        [
+            {"run_id": f"r{a}", "value": center + rng.normal(0, 0.01)}
+            for a, center in enumerate((0.2, 0.5, 0.8))
+            for _ in range(50)
+        ]
+    )
     mean, low, high, own = estimate_interval(rows)
     means = rows.groupby("run_id")["value"].mean()
     assert not own and mean == pytest.approx(means.mean())
@@ -391,39 +460,85 @@ def _write_probe_tables(run_dir: Path, offset: float) -> None:
     rows = {"gradient": [], "value": [], "baselines": [], "landscape": [], "trust_region": []}
 
     def add(probe, it, variant, measure, n, values, **extra):
-        base = dict(iteration=it, probe=probe, variant=variant, measure=measure, sample_count=n,
-                    num_pairs=n, **extra)
+        base = dict(
+            iteration=it,
+            probe=probe,
+            variant=variant,
+            measure=measure,
+            sample_count=n,
+            num_pairs=n,
+            **extra,
+        )
         rows[probe] += [dict(base, trial=k, value=v) for k, v in enumerate(values)]
-        rows[probe].append(dict(base, trial=-1, value=np.mean(values), ci_low=min(values),
-                                ci_high=max(values)))
+        rows[probe].append(
+            dict(base, trial=-1, value=np.mean(values), ci_low=min(values), ci_high=max(values))
+        )
 
     for it in (1, 3):
         for n in (100, 1000, 10000):
             for measure in ("pairwise", "true"):
                 for variant in ("gradient", "step"):
-                    add("gradient", it, variant, measure, n,
-                        np.log10(n) / 5 - offset + rng.normal(0, .02, 4))
-            for variant, shift in (("value_net", 0), ("true_value", .2), ("zero", -.1)):
-                add("baselines", it, variant, "pairwise", n, np.log10(n) / 6 + shift +
-                    rng.normal(0, .02, 4))
+                    add(
+                        "gradient",
+                        it,
+                        variant,
+                        measure,
+                        n,
+                        np.log10(n) / 5 - offset + rng.normal(0, 0.02, 4),
+                    )
+            for variant, shift in (("value_net", 0), ("true_value", 0.2), ("zero", -0.1)):
+                add(
+                    "baselines",
+                    it,
+                    variant,
+                    "pairwise",
+                    n,
+                    np.log10(n) / 6 + shift + rng.normal(0, 0.02, 4),
+                )
         add("baselines", it, "true_value", "fit_mre", 50000, [0.1])
         for split in ("train", "heldout"):
             for measure, level in (("gae", 0.01), ("returns", 0.5)):
-                add("value", it, split, measure, 2048, level * it * (1 + offset) *
-                    rng.uniform(0.8, 1.2, 3))
+                add(
+                    "value",
+                    it,
+                    split,
+                    measure,
+                    2048,
+                    level * it * (1 + offset) * rng.uniform(0.8, 1.2, 3),
+                )
             for measure, level in (("mean_kl", 0.01), ("max_ratio", 1.5)):
-                add("trust_region", it, split, measure, 2048, level * (1 + offset) *
-                    rng.uniform(0.9, 1.1, 3))
+                add(
+                    "trust_region",
+                    it,
+                    split,
+                    measure,
+                    2048,
+                    level * (1 + offset) * rng.uniform(0.9, 1.1, 3),
+                )
         for m in (256, 2048):
             for a in np.linspace(0, 3, 4):
                 for b in np.linspace(0, 3, 4):
-                    point = dict(iteration=it, probe="landscape", variant="step_random", trial=-1,
-                                 step_samples=m, step_coef=a, random_coef=b)
-                    rows["landscape"].append(dict(point, measure="surrogate", sample_count=m,
-                                                  value=a - b))
+                    point = dict(
+                        iteration=it,
+                        probe="landscape",
+                        variant="step_random",
+                        trial=-1,
+                        step_samples=m,
+                        step_coef=a,
+                        random_coef=b,
+                    )
+                    rows["landscape"].append(
+                        dict(point, measure="surrogate", sample_count=m, value=a - b)
+                    )
                     for n in (2000, 100000):
-                        rows["landscape"].append(dict(point, measure="return", sample_count=n,
-                            value=a - b ** 2 + rng.normal(0, 1e4 / n)))
+                        rows["landscape"].append(
+                            dict(
+                                point,
+                                measure="return",
+                                sample_count=n,
+                                value=a - b**2 + rng.normal(0, 1e4 / n),
+                            )
+                        )
     (run_dir / "probes").mkdir()
     for probe, table in rows.items():
         pd.DataFrame(table).to_parquet(run_dir / "probes" / f"{probe}.parquet")
@@ -450,8 +565,11 @@ def test_log_ticks_read_naturally():
 
 
 def _visible_labels(axis, low, high) -> list[str]:
-    return [label.get_text() for label, at in zip(axis.get_ticklabels(), axis.get_ticklocs())
-            if low <= at <= high and label.get_text()]
+    return [
+        label.get_text()
+        for label, at in zip(axis.get_ticklabels(), axis.get_ticklocs())
+        if low <= at <= high and label.get_text()
+    ]
 
 
 def test_trust_region_panels_share_the_env_steps_axis_and_name_bounds_drawn(sweep, tmp_path):
@@ -483,20 +601,29 @@ def test_probe_tables_average_each_runs_mean_with_intervals_over_runs(sweep, tmp
         _write_probe_tables(tree / run_id, offset)
     runs = load_runs(tree, progress=False)
     value = probe_summary(runs, "value").set_index(["algo", "iteration", "variant", "measure"])
-    means = runs.probes["value"].query("trial == -1 and iteration == 3 and variant == 'heldout' "
-                                       "and measure == 'returns'").set_index("run_id")
-    two, one = value.loc[("ppo", 3, "heldout", "returns")], value.loc[("ppo_m", 3, "heldout", "returns")]
+    means = (
+        runs.probes["value"]
+        .query("trial == -1 and iteration == 3 and variant == 'heldout' and measure == 'returns'")
+        .set_index("run_id")
+    )
+    two, one = (
+        value.loc[("ppo", 3, "heldout", "returns")],
+        value.loc[("ppo_m", 3, "heldout", "returns")],
+    )
     assert two["n_runs"] == 2 and two["ci_over"] == "runs"
     assert two["mean"] == pytest.approx(means.loc[ppo, "value"].mean())
     assert two["mean_low"] < two["mean"] < two["mean_high"]
     assert one["n_runs"] == 1 and one["ci_over"] == "trials"
     assert (one["mean"], one["mean_low"], one["mean_high"]) == tuple(
-        means.loc[ppo_m, ["value", "ci_low", "ci_high"]])
+        means.loc[ppo_m, ["value", "ci_low", "ci_high"]]
+    )
     gradient = probe_summary(runs, "gradient")
     assert sorted(gradient["sample_count"].unique()) == [100, 1000, 10000]
     assert len(gradient) == 2 * 2 * 3 * 2 * 2  # algos x iterations x counts x measures x variants
-    assert probe_summary(runs, "value").columns.tolist() == probe_summary(
-        load_runs(sweep, progress=False), "value").columns.tolist()  # no table: same columns
+    assert (
+        probe_summary(runs, "value").columns.tolist()
+        == probe_summary(load_runs(sweep, progress=False), "value").columns.tolist()
+    )  # no table: same columns
 
 
 def test_runs_of_one_algorithm_in_two_settings_are_summarized_apart(sweep, tmp_path):
@@ -511,10 +638,16 @@ def test_runs_of_one_algorithm_in_two_settings_are_summarized_apart(sweep, tmp_p
     for run_id, offset in zip(annealed, (0.0, 0.3)):  # same seed and lr grid, anneal on
         _write_probe_tables(tree / run_id, offset)
     runs = load_runs(tree, progress=False)
-    means = runs.probes["value"].query("trial == -1 and iteration == 3 and variant == 'heldout' "
-                                       "and measure == 'returns'").set_index("setting")["value"]
-    value = probe_summary(runs, "value").query("iteration == 3 and variant == 'heldout' "
-                                               "and measure == 'returns'").set_index("setting")
+    means = (
+        runs.probes["value"]
+        .query("trial == -1 and iteration == 3 and variant == 'heldout' and measure == 'returns'")
+        .set_index("setting")["value"]
+    )
+    value = (
+        probe_summary(runs, "value")
+        .query("iteration == 3 and variant == 'heldout' and measure == 'returns'")
+        .set_index("setting")
+    )
     assert len(value) == 2 and (value["n_runs"] == 1).all()  # one row per setting, not pooled
     assert value["mean"].to_dict() == means.to_dict()
     trust = trust_region_table(runs.curves, runs.configs)
@@ -522,15 +655,23 @@ def test_runs_of_one_algorithm_in_two_settings_are_summarized_apart(sweep, tmp_p
 
 
 def test_a_setting_is_named_by_the_keys_that_vary_however_reward_scaling_is_spelled():
-    runs = pd.DataFrame({"algo": ["ppo"] * 4 + ["trpo"], "env": "hopper", "seed": [0, 1, 2, 3, 0],
-                         "opt.reward_scaling": [True, "returns", "none", "none", "none"],
-                         "opt.value_clip": [True, True, True, False, True],
-                         "logger.mode": ["offline", "disabled", "offline", "offline", "offline"]})
+    runs = pd.DataFrame(
+        {
+            "algo": ["ppo"] * 4 + ["trpo"],
+            "env": "hopper",
+            "seed": [0, 1, 2, 3, 0],
+            "opt.reward_scaling": [True, "returns", "none", "none", "none"],
+            "opt.value_clip": [True, True, True, False, True],
+            "logger.mode": ["offline", "disabled", "offline", "offline", "offline"],
+        }
+    )
     assert setting_labels(runs).tolist() == [
         "opt.reward_scaling=returns, opt.value_clip=True",
         "opt.reward_scaling=returns, opt.value_clip=True",  # True and 'returns': one setting
         "opt.reward_scaling=none, opt.value_clip=True",
-        "opt.reward_scaling=none, opt.value_clip=False", ONLY_SETTING]  # logger.mode is no setting
+        "opt.reward_scaling=none, opt.value_clip=False",
+        ONLY_SETTING,
+    ]  # logger.mode is no setting
 
 
 def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path):
@@ -557,9 +698,15 @@ def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path)
     probed = probed[probed["run_id"] == probes["run_id"].min()].iloc[0]  # the probed PPO run
     ppo = arm_file_name("ppo", probed["setting"])  # its setting: PPO ran four here
     assert ppo.startswith("ppo_") and "lr_anneal" in ppo
-    for name in ("gradient_pairwise_pendulum", "value_mre_heldout_pendulum",
-                 f"baselines_{ppo}_pendulum", f"landscape_surrogate_{ppo}_pendulum",
-                 "baselines_ppo_m_pendulum", "trust_region_probe_pendulum", "comparison_pendulum"):
+    for name in (
+        "gradient_pairwise_pendulum",
+        "value_mre_heldout_pendulum",
+        f"baselines_{ppo}_pendulum",
+        f"landscape_surrogate_{ppo}_pendulum",
+        "baselines_ppo_m_pendulum",
+        "trust_region_probe_pendulum",
+        "comparison_pendulum",
+    ):
         assert f"{name}.png" in pngs
     for png in pngs:
         _assert_png_ok(index.parent / png)
@@ -580,14 +727,18 @@ def test_report_writes_figures_tables_and_lists_what_is_missing(sweep, tmp_path)
     assert "ablation_pairs_ppo_pendulum.png" in pngs
 
 
-@pytest.mark.parametrize("left_out, says", [(None, "each at the best of 2 learning rates"),
-                                             ("lr=1e-3", "at the one learning rate run")])
+@pytest.mark.parametrize(
+    "left_out, says",
+    [(None, "each at the best of 2 learning rates"), ("lr=1e-3", "at the one learning rate run")],
+)
 def test_the_ablation_title_says_how_many_learning_rates_were_run(sweep, tmp_path, left_out, says):
     tree = tmp_path / "tree"
     shutil.copytree(sweep, tree, ignore=shutil.ignore_patterns(left_out) if left_out else None)
     runs = load_runs(tree, progress=False)
     figures = ablation_figures(runs, analyse(runs, FinalReward()))
-    titles = [f.fig._suptitle.get_text() for f in figures if not f.name.startswith("ablation_pairs")]
+    titles = [
+        f.fig._suptitle.get_text() for f in figures if not f.name.startswith("ablation_pairs")
+    ]
     assert titles and all(says in title for title in titles), titles
 
 
@@ -598,7 +749,10 @@ def test_the_report_states_the_power_of_every_comparison(sweep, tmp_path, caplog
     row = power.loc["final return, pendulum: ppo_m − ppo"]
     assert row["n"] == 2 and row["unit"] == "seeds per group" and row["min_detectable"] > 0
     assert "tuned agents (held_out), ppo pendulum: opt.lr_anneal on − off" in power.index
-    assert "paired effect, ppo pendulum: opt.lr_anneal on − off (any pairs, mean per seed)" in power.index
+    assert (
+        "paired effect, ppo pendulum: opt.lr_anneal on − off (any pairs, mean per seed)"
+        in power.index
+    )
     assert "final return, pendulum: ppo_m − ppo: n=2 seeds per group detects" in caplog.text
     comparison = pd.read_csv(index.parent / "comparison.csv").set_index("algo")
     assert comparison.loc["ppo_m", "mean_interval"] == "t, n=2 seeds"
@@ -608,7 +762,9 @@ def test_the_report_states_the_power_of_every_comparison(sweep, tmp_path, caplog
 def test_with_one_seed_the_report_shows_the_blogs_selection_under_the_plain_names(sweep, tmp_path):
     shutil.copytree(sweep, tmp_path / "tree", ignore=shutil.ignore_patterns("seed=1"))
     index = make_report(str(tmp_path / "tree"), tmp_path / "report", progress=False)
-    assert (index.parent / "toggles.csv").exists() and not (index.parent / "toggles_blog.csv").exists()
+    assert (index.parent / "toggles.csv").exists() and not (
+        index.parent / "toggles_blog.csv"
+    ).exists()
     assert "ablation_ppo_pendulum.png" in index.read_text()
     assert "Tuned agents: blog method" in index.read_text()
 

@@ -1,5 +1,6 @@
 """A run keeps its previous checkpoint (checkpoints/prev.pt) and falls back to it when last.pt
 cannot be read, rewinding its metrics as any resume does, to the same final metrics."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,10 @@ TIME_FIELDS = {"wall_time", "iter_time", "sps"}
 
 
 def metrics(run_dir: Path) -> list[dict]:
-    return [{k: v for k, v in json.loads(line).items() if k not in TIME_FIELDS}
-            for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [
+        {k: v for k, v in json.loads(line).items() if k not in TIME_FIELDS}
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
 
 
 def iteration(path: Path) -> int:
@@ -59,7 +62,8 @@ def test_each_write_of_last_keeps_the_one_it_replaces_as_prev(tmp_path):
 
 
 def test_truncated_last_checkpoint_resumes_from_the_previous_one_to_the_same_metrics(
-        tmp_path, monkeypatch, caplog):
+    tmp_path, monkeypatch, caplog
+):
     run_training(make_cfg(*ARGS), run_dir=tmp_path / "ref")
     run_dir = tmp_path / "run"
     interrupted_run(run_dir, monkeypatch, after=5)

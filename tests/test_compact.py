@@ -1,4 +1,5 @@
 """deep_pg.analysis.compact: a study exported without checkpoints loads as the runs it came from."""
+
 from __future__ import annotations
 
 import json
@@ -34,9 +35,14 @@ def sweep(tmp_path_factory) -> Path:
     _train(root / "ppo/seed=0", "algo=ppo", "seed=0")
     _train(root / "trpo/seed=1", "algo=trpo", "seed=1")
     (root / "ppo/seed=0/probes").mkdir()
-    pd.DataFrame({"iteration": [0, 0, 2], "variant": ["a", "b", "a"], "measure": "m",
-                  "value": [0.5, float("nan"), 0.25]}).to_parquet(
-        root / "ppo/seed=0/probes/gradient.parquet")
+    pd.DataFrame(
+        {
+            "iteration": [0, 0, 2],
+            "variant": ["a", "b", "a"],
+            "measure": "m",
+            "value": [0.5, float("nan"), 0.25],
+        }
+    ).to_parquet(root / "ppo/seed=0/probes/gradient.parquet")
     _train(root / "ppo/seed=2", "algo=ppo", "seed=2")
     (root / "ppo/seed=2/summary.json").unlink()
     (root / "ppo/seed=2/checkpoints/last.pt").unlink()
@@ -58,8 +64,9 @@ def test_an_exported_study_loads_as_the_runs_it_came_from(sweep, tmp_path):
     pd.testing.assert_frame_equal(_comparable(original.configs), _comparable(stored.configs))
     pd.testing.assert_frame_equal(original.curves, stored.curves, check_like=True)
     assert set(stored.probes) == {"gradient"}
-    pd.testing.assert_frame_equal(original.probes["gradient"], stored.probes["gradient"],
-                                  check_like=True)
+    pd.testing.assert_frame_equal(
+        original.probes["gradient"], stored.probes["gradient"], check_like=True
+    )
 
 
 def test_stores_of_several_exports_load_together_with_prefixed_run_ids(sweep, tmp_path):
@@ -83,9 +90,18 @@ def test_export_replaces_an_earlier_export_and_refuses_anything_else(sweep, tmp_
     assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
     with pytest.raises(AnalysisError, match="inside the runs"):
         export(sweep, sweep / "results")
-    proc = subprocess.run([sys.executable, "-m", "deep_pg.analysis.compact",
-                           str(tmp_path / "missing"), "--out", str(tmp_path / "x")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deep_pg.analysis.compact",
+            str(tmp_path / "missing"),
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "deep-pg-export: error:" in proc.stderr and "missing" in proc.stderr
 
@@ -94,9 +110,18 @@ def test_report_of_a_results_folder_makes_one_report_per_study(sweep, tmp_path):
     export(sweep / "ppo", tmp_path / "results" / "ppo_study")
     export(sweep / "trpo", tmp_path / "results" / "trpo_study")
     out = tmp_path / "report"
-    proc = subprocess.run([sys.executable, "-m", "deep_pg.analysis.report",
-                           str(tmp_path / "results"), "--out", str(out)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deep_pg.analysis.report",
+            str(tmp_path / "results"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     index = (out / "index.html").read_text()
     assert "ppo_study/index.html" in index and "trpo_study/index.html" in index
@@ -107,7 +132,8 @@ def test_report_of_a_results_folder_makes_one_report_per_study(sweep, tmp_path):
     studies = pd.read_csv(out / "studies.csv").set_index("study")
     assert studies.loc["ppo_study", "runs"] == 2 and studies.loc["trpo_study", "runs"] == 1
     assert studies.loc["ppo_study", "holds"] == (
-        "PPO on Pendulum; seeds 0, 2; 1,024 steps; probes gradient (0, 2)")
+        "PPO on Pendulum; seeds 0, 2; 1,024 steps; probes gradient (0, 2)"
+    )
     assert studies.loc["trpo_study", "machine"] == machine()
     assert studies.loc["trpo_study", "holds"] in index and machine() in index
     # every table over all studies, with a study column
@@ -128,8 +154,9 @@ def test_studies_reported_in_parallel_match_those_reported_one_by_one(sweep, tmp
     make_study_reports(studies, tmp_path / "parallel", FinalReward(), workers=2)
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
     tables = sorted(p.relative_to(serial) for p in serial.rglob("*.csv"))
-    assert len(tables) >= 4 and tables == sorted(p.relative_to(parallel)
-                                                 for p in parallel.rglob("*.csv"))
+    assert len(tables) >= 4 and tables == sorted(
+        p.relative_to(parallel) for p in parallel.rglob("*.csv")
+    )
     for table in tables:
         assert (serial / table).read_text() == (parallel / table).read_text()
     assert (serial / "index.html").read_text() == (parallel / "index.html").read_text()
@@ -144,22 +171,43 @@ def test_a_bad_study_fails_the_parallel_report_with_its_error_and_no_index(sweep
     with pytest.raises(AnalysisError, match="trpo_study.*version"):
         make_study_reports(study_dirs(str(tmp_path / "results")), out, FinalReward(), workers=2)
     assert not (out / "index.html").exists()
-    proc = subprocess.run([sys.executable, "-m", "deep_pg.analysis.report",
-                           str(tmp_path / "results"), "--out", str(out)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deep_pg.analysis.report",
+            str(tmp_path / "results"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "deep-pg-report: error:" in proc.stderr
     assert not (out / "index.html").exists()
-    proc = subprocess.run([sys.executable, "-m", "deep_pg.analysis.report",
-                           str(tmp_path / "results"), "--out", str(out), "--workers", "0"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deep_pg.analysis.report",
+            str(tmp_path / "results"),
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "--workers: must be at least 1, got 0" in proc.stderr
 
 
 def _probe(run_dir: Path, iterations: list[int], value: float) -> None:
     (run_dir / "probes").mkdir(exist_ok=True)
-    pd.DataFrame({"iteration": iterations, "variant": "a", "measure": "m",
-                  "value": value}).to_parquet(run_dir / "probes" / "gradient.parquet")
+    pd.DataFrame(
+        {"iteration": iterations, "variant": "a", "measure": "m", "value": value}
+    ).to_parquet(run_dir / "probes" / "gradient.parquet")
 
 
 def test_add_merges_a_recreated_runs_new_probe_checkpoints_and_new_runs(sweep, tmp_path):
@@ -180,8 +228,13 @@ def test_add_merges_a_recreated_runs_new_probe_checkpoints_and_new_runs(sweep, t
     rows = after.probes["gradient"].sort_values(["iteration", "variant"])
     assert rows.iteration.tolist() == [0, 0, 2, 3]  # the stored 2 replaced, 0 kept, 3 added
     assert rows.value.fillna(-1).tolist() == [0.5, -1, 0.75, 0.75]
-    kept, now = (runs.curves[runs.curves.run_id == "seed=0"].drop(columns=list(TIMING_COLUMNS))
-                 .dropna(axis=1, how="all").reset_index(drop=True) for runs in (before, after))
+    kept, now = (
+        runs.curves[runs.curves.run_id == "seed=0"]
+        .drop(columns=list(TIMING_COLUMNS))
+        .dropna(axis=1, how="all")
+        .reset_index(drop=True)
+        for runs in (before, after)
+    )
     pd.testing.assert_frame_equal(kept, now, check_like=True)
     assert len(after.curves[after.curves.run_id == "seed=1"]) > 0
 
@@ -198,7 +251,18 @@ def test_add_refuses_a_different_run_under_a_stored_id_and_leaves_the_store(swee
     assert not list(tmp_path.glob(".store*"))
     with pytest.raises(AnalysisError, match="no store to add to"):
         export(other, tmp_path / "new", add=True)
-    proc = subprocess.run([sys.executable, "-m", "deep_pg.analysis.compact", str(other), "--out",
-                           str(store), "--add"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deep_pg.analysis.compact",
+            str(other),
+            "--out",
+            str(store),
+            "--add",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "deep-pg-export: error:" in proc.stderr and "not the same run" in proc.stderr

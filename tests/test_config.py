@@ -1,4 +1,5 @@
 """Config groups compose, tuned values come from files, and bad input fails with the key named."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,12 +19,19 @@ def test_every_algo_env_pair_composes_and_validates(algo, env):
     assert cfg.algo.name == algo and cfg.env.name == env
 
 
-@pytest.mark.parametrize("algo,env,key,expected", [
-    ("ppo", "hopper", "policy_lr", 4.5e-4), ("ppo", "hopper", "value_lr", 2e-4),
-    ("ppo", "walker2d", "policy_lr", 4e-4), ("ppo", "humanoid", "value_lr", 1e-4),
-    ("ppo_m", "humanoid", "policy_lr", 9e-5), ("trpo", "hopper", "max_kl", 0.13),
-    ("trpo", "walker2d", "max_kl", 0.04), ("trpo_plus", "humanoid", "max_kl", 0.1),
-])
+@pytest.mark.parametrize(
+    "algo,env,key,expected",
+    [
+        ("ppo", "hopper", "policy_lr", 4.5e-4),
+        ("ppo", "hopper", "value_lr", 2e-4),
+        ("ppo", "walker2d", "policy_lr", 4e-4),
+        ("ppo", "humanoid", "value_lr", 1e-4),
+        ("ppo_m", "humanoid", "policy_lr", 9e-5),
+        ("trpo", "hopper", "max_kl", 0.13),
+        ("trpo", "walker2d", "max_kl", 0.04),
+        ("trpo_plus", "humanoid", "max_kl", 0.1),
+    ],
+)
 def test_table1_hyperparameters_come_from_tuned_files(algo, env, key, expected):
     assert make_cfg(f"algo={algo}", f"env={env}").algo[key] == pytest.approx(expected)
 
@@ -48,14 +56,17 @@ def test_every_config_yaml_matches_the_schema():
             make_cfg(f"{group}={path.stem}")
 
 
-@pytest.mark.parametrize("override,key,value", [
-    ("total_steps=0", "total_steps", "0"),
-    ("algo.steps_per_iter=-5", "algo.steps_per_iter", "-5"),
-    ("algo.policy_lr=0", "algo.policy_lr", "0"),
-    ("env.num_envs=3", "algo.steps_per_iter", "2048"),
-    ("opt.grad_clip=-1", "opt.grad_clip", "-1"),
-    ("algo.gamma=1.5", "algo.gamma", "1.5"),
-])
+@pytest.mark.parametrize(
+    "override,key,value",
+    [
+        ("total_steps=0", "total_steps", "0"),
+        ("algo.steps_per_iter=-5", "algo.steps_per_iter", "-5"),
+        ("algo.policy_lr=0", "algo.policy_lr", "0"),
+        ("env.num_envs=3", "algo.steps_per_iter", "2048"),
+        ("opt.grad_clip=-1", "opt.grad_clip", "-1"),
+        ("algo.gamma=1.5", "algo.gamma", "1.5"),
+    ],
+)
 def test_validate_names_key_value_and_what_is_allowed(override, key, value):
     with pytest.raises(ConfigError) as err:
         validate(make_cfg(override))
@@ -63,14 +74,17 @@ def test_validate_names_key_value_and_what_is_allowed(override, key, value):
     assert f"'{key}'" in message and value in message and "allowed" in message
 
 
-@pytest.mark.parametrize("override,needle", [
-    ("opt.lr_aneal=true", "lr_aneal"),           # typo
-    ("seed=abc", "seed"),                        # wrong type
-    ("opt.activation=sigmoid", "activation"),    # not an allowed value
-    ("algo=sac", "algo"),                        # unknown option
-    ("env=atari", "env"),
-    ("logger.mode=sometimes", "mode"),
-])
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("opt.lr_aneal=true", "lr_aneal"),  # typo
+        ("seed=abc", "seed"),  # wrong type
+        ("opt.activation=sigmoid", "activation"),  # not an allowed value
+        ("algo=sac", "algo"),  # unknown option
+        ("env=atari", "env"),
+        ("logger.mode=sometimes", "mode"),
+    ],
+)
 def test_bad_overrides_fail_on_the_command_line(tmp_path, override, needle):
     proc = run_cli(override, "--cfg", "job", cwd=tmp_path, check=False)
     assert proc.returncode != 0

@@ -1,4 +1,5 @@
 """Environments, sampling and advantages: truncation vs termination handled explicitly."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,8 +64,10 @@ def test_env_state_round_trip_continues_identically(env_id):
     other.load_state_dict(state)
     second = [other.step(a) for a in actions]
     for field in ("obs", "reward", "terminated"):  # Humanoid's reward reads derived body data
-        assert np.array_equal(np.stack([getattr(s, field) for s in first]),
-                              np.stack([getattr(s, field) for s in second]))
+        assert np.array_equal(
+            np.stack([getattr(s, field) for s in first]),
+            np.stack([getattr(s, field) for s in second]),
+        )
 
 
 def test_gae_matches_hand_computation_and_cuts_at_episode_ends():
@@ -84,10 +87,14 @@ def test_gae_matches_hand_computation_and_cuts_at_episode_ends():
 def _rollout_with_truncation():
     obs = np.zeros((2, 1, 1), dtype=np.float32)
     final = np.array([[[1.0]], [[2.0]]], dtype=np.float32)
-    return Rollout(obs=obs, actions=np.zeros((2, 1, 1), dtype=np.float32),
-                   rewards=np.array([[1.0], [1.0]], dtype=np.float32),
-                   terminated=np.array([[False], [False]]), truncated=np.array([[True], [False]]),
-                   final_obs=final)
+    return Rollout(
+        obs=obs,
+        actions=np.zeros((2, 1, 1), dtype=np.float32),
+        rewards=np.array([[1.0], [1.0]], dtype=np.float32),
+        terminated=np.array([[False], [False]]),
+        truncated=np.array([[True], [False]]),
+        final_obs=final,
+    )
 
 
 class LinearValue(torch.nn.Module):
@@ -98,8 +105,15 @@ class LinearValue(torch.nn.Module):
 @pytest.mark.parametrize("bootstrap", [True, False])
 def test_timeout_bootstrap_toggle(bootstrap):
     policy = GaussianPolicy(1, 1, [4], "tanh", True)
-    batch = make_batch(_rollout_with_truncation(), policy, LinearValue(), 0.5, 1.0,
-                       timeout_bootstrap=bootstrap, baseline="value")
+    batch = make_batch(
+        _rollout_with_truncation(),
+        policy,
+        LinearValue(),
+        0.5,
+        1.0,
+        timeout_bootstrap=bootstrap,
+        baseline="value",
+    )
     # step 0 was truncated with V(final obs) = 10: bootstrapped (1 + 0.5 * 10) or terminal (1)
     assert batch.advantages[0].item() == pytest.approx(6.0 if bootstrap else 1.0)
     assert batch.advantages[1].item() == pytest.approx(1.0 + 0.5 * 20.0)

@@ -1,5 +1,6 @@
 """MuJoCo twins: a twin's batched step equals gymnasium's env.step bit for bit, resets included,
 and every env without an exact twin is stepped by gymnasium."""
+
 from __future__ import annotations
 
 import gymnasium as gym
@@ -9,10 +10,24 @@ import pytest
 from deep_pg.envs.batch_env import BatchEnv
 from deep_pg.envs.mujoco_twins import GymStepper, HumanoidTwin, PlanarTwin, twin_for
 
-MUJOCO_FIELDS = ("qpos", "qvel", "act", "ctrl", "qacc_warmstart", "xipos", "cinert", "cvel",
-                 "cfrc_ext", "qfrc_actuator", "time")
-TWINNED = [f"{task}-{version}" for version in ("v4", "v5")
-           for task in ("Hopper", "Walker2d", "HalfCheetah", "Humanoid")]
+MUJOCO_FIELDS = (
+    "qpos",
+    "qvel",
+    "act",
+    "ctrl",
+    "qacc_warmstart",
+    "xipos",
+    "cinert",
+    "cvel",
+    "cfrc_ext",
+    "qfrc_actuator",
+    "time",
+)
+TWINNED = [
+    f"{task}-{version}"
+    for version in ("v4", "v5")
+    for task in ("Hopper", "Walker2d", "HalfCheetah", "Humanoid")
+]
 
 
 def _pair(env_id: str, num_envs: int) -> tuple[BatchEnv, BatchEnv]:
@@ -48,11 +63,13 @@ def test_twin_steps_equal_gymnasium_bit_for_bit_across_resets(env_id):
 def test_an_env_without_a_twin_is_stepped_by_gymnasium():
     assert isinstance(BatchEnv("Pendulum-v1", 1, seed=0).stepper, GymStepper)
     assert twin_for(gym.make("Hopper-v5", disable_env_checker=True).unwrapped) is not None
-    other_layout = gym.make("Hopper-v5", disable_env_checker=True,
-                            exclude_current_positions_from_observation=False).unwrapped
+    other_layout = gym.make(
+        "Hopper-v5", disable_env_checker=True, exclude_current_positions_from_observation=False
+    ).unwrapped
     assert twin_for(other_layout) is None
-    fewer_parts = gym.make("Humanoid-v5", disable_env_checker=True,
-                           include_cfrc_ext_in_observation=False).unwrapped
+    fewer_parts = gym.make(
+        "Humanoid-v5", disable_env_checker=True, include_cfrc_ext_in_observation=False
+    ).unwrapped
     assert twin_for(fewer_parts) is None
     rendering = gym.make("Hopper-v5", disable_env_checker=True, render_mode="rgb_array").unwrapped
     assert twin_for(rendering) is None
@@ -62,8 +79,12 @@ def test_an_env_without_a_twin_is_stepped_by_gymnasium():
 
 def test_twin_reads_the_settings_of_its_env():
     """A constructor argument the twin reproduces (reward weights, health ranges) is honoured."""
-    kwargs = {"ctrl_cost_weight": 0.5, "healthy_reward": 3.0, "healthy_z_range": (0.9, 2.0),
-              "terminate_when_unhealthy": False}
+    kwargs = {
+        "ctrl_cost_weight": 0.5,
+        "healthy_reward": 3.0,
+        "healthy_z_range": (0.9, 2.0),
+        "terminate_when_unhealthy": False,
+    }
     envs = [gym.make("Hopper-v5", disable_env_checker=True, **kwargs).unwrapped for _ in range(2)]
     for env in envs:
         env.reset(seed=3)

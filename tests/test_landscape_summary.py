@@ -2,6 +2,7 @@
 low-sample landscape ranks the grid's points worse, the surrogate's ranking is compared with the
 accurate return's, and the step's gain is read off the grid with the two points' intervals
 combined."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -18,16 +19,30 @@ COEFS = np.linspace(0, 3, 7)  # the probe's default grid: 0, 0.5, ..., 3
 
 def _grid(measure, sample_count, value_of, half_width=1.0, step_samples=2048, coefs=COEFS):
     """Landscape probe rows of one run: value_of(a, b) at every grid point (a: step, b: random)."""
-    return [dict(run_id="r0", env="hopper", algo="ppo", setting=ONLY_SETTING, iteration=150,
-                 step_samples=step_samples,
-                 measure=measure, sample_count=sample_count, step_coef=a, random_coef=b,
-                 value=(v := value_of(a, b)), ci_low=v - half_width, ci_high=v + half_width)
-            for a in coefs for b in coefs]
+    return [
+        dict(
+            run_id="r0",
+            env="hopper",
+            algo="ppo",
+            setting=ONLY_SETTING,
+            iteration=150,
+            step_samples=step_samples,
+            measure=measure,
+            sample_count=sample_count,
+            step_coef=a,
+            random_coef=b,
+            value=(v := value_of(a, b)),
+            ci_low=v - half_width,
+            ci_high=v + half_width,
+        )
+        for a in coefs
+        for b in coefs
+    ]
 
 
 def _true(a, b):
     """A smooth landscape: better along the step, worse along the random direction."""
-    return 1000 + 100 * a - 80 * b ** 2
+    return 1000 + 100 * a - 80 * b**2
 
 
 def _measure(measures, name, sample_count=None):
@@ -40,9 +55,11 @@ def _measure(measures, name, sample_count=None):
 
 def test_a_noisier_landscape_ranks_the_grid_points_worse():
     rng = np.random.default_rng(0)
-    rows = (_grid("return", 100000, _true)
-            + _grid("return", 20000, lambda a, b: _true(a, b) + rng.normal(0, 20))
-            + _grid("return", 2000, lambda a, b: _true(a, b) + rng.normal(0, 400)))
+    rows = (
+        _grid("return", 100000, _true)
+        + _grid("return", 20000, lambda a, b: _true(a, b) + rng.normal(0, 20))
+        + _grid("return", 2000, lambda a, b: _true(a, b) + rng.normal(0, 400))
+    )
     measures = landscape_measures(pd.DataFrame(rows))
     low, mid = (_measure(measures, "rank_vs_largest", n) for n in (2000, 20000))
     assert mid["value"] > 0.9 > low["value"]
@@ -54,8 +71,11 @@ def test_a_noisier_landscape_ranks_the_grid_points_worse():
 
 @pytest.mark.parametrize("sign", [1, -1])
 def test_surrogate_rank_is_the_rank_correlation_with_the_accurate_return(sign):
-    rows = (_grid("return", 100000, _true) + _grid("return", 2000, _true)
-            + _grid("surrogate", 2048, lambda a, b: sign * (_true(a, b) / 1000) ** 3))
+    rows = (
+        _grid("return", 100000, _true)
+        + _grid("return", 2000, _true)
+        + _grid("surrogate", 2048, lambda a, b: sign * (_true(a, b) / 1000) ** 3)
+    )
     measures = landscape_measures(pd.DataFrame(rows))
     aligned = _measure(measures, "surrogate_rank")
     assert aligned["value"] == pytest.approx(sign)  # a monotone transform ranks alike
@@ -64,8 +84,12 @@ def test_surrogate_rank_is_the_rank_correlation_with_the_accurate_return(sign):
 
 def test_step_gain_is_the_return_one_step_out_minus_the_origin():
     rows = _grid("return", 100000, _true, half_width=3.0) + _grid("return", 2000, _true)
-    rows = [dict(r, ci_high=r["ci_high"] + 1) if (r["step_coef"], r["random_coef"]) == (1.0, 0.0)
-            and r["sample_count"] == 100000 else r for r in rows]  # that point: half-width 3.5
+    rows = [
+        dict(r, ci_high=r["ci_high"] + 1)
+        if (r["step_coef"], r["random_coef"]) == (1.0, 0.0) and r["sample_count"] == 100000
+        else r
+        for r in rows
+    ]  # that point: half-width 3.5
     gain = _measure(landscape_measures(pd.DataFrame(rows)), "step_gain")
     assert gain["value"] == pytest.approx(100)  # _true(1, 0) - _true(0, 0)
     # the interval combines the two points' half-widths, 3.5 and 3, in quadrature
@@ -74,13 +98,14 @@ def test_step_gain_is_the_return_one_step_out_minus_the_origin():
 
 def test_a_grid_without_a_full_step_has_no_step_gain():
     coefs = np.linspace(0, 3, 5)  # 0, 0.75, 1.5, ...: no step coefficient 1
-    rows = (_grid("return", 100000, _true, coefs=coefs) + _grid("return", 2000, _true, coefs=coefs))
+    rows = _grid("return", 100000, _true, coefs=coefs) + _grid("return", 2000, _true, coefs=coefs)
     assert "step_gain" not in set(landscape_measures(pd.DataFrame(rows))["measure"])
 
 
 def test_each_step_regime_is_its_own_landscape():
-    rows = (_grid("return", 100000, _true, step_samples=2048)
-            + _grid("return", 100000, lambda a, b: _true(-a, b), step_samples=100000))
+    rows = _grid("return", 100000, _true, step_samples=2048) + _grid(
+        "return", 100000, lambda a, b: _true(-a, b), step_samples=100000
+    )
     gains = landscape_measures(pd.DataFrame(rows)).set_index("step_samples")["value"]
     assert gains[2048] == pytest.approx(100) and gains[100000] == pytest.approx(-100)
 
@@ -89,8 +114,11 @@ def test_the_per_run_table_shows_runs_the_mean_averages_away():
     """Two runs whose surrogates rank the grid oppositely: the mean is 0, each run keeps its sign."""
     rows = []
     for seed, sign in ((0, 1), (1, -1)):
-        run = (_grid("return", 100000, _true) + _grid("return", 2000, _true)
-               + _grid("surrogate", 2048, lambda a, b, s=sign: s * _true(a, b)))
+        run = (
+            _grid("return", 100000, _true)
+            + _grid("return", 2000, _true)
+            + _grid("surrogate", 2048, lambda a, b, s=sign: s * _true(a, b))
+        )
         rows += [dict(r, run_id=f"r{seed}", seed=seed) for r in run]
     summary, per_run = landscape_tables(SimpleNamespace(probes={"landscape": pd.DataFrame(rows)}))
     mean = summary[summary["measure"] == "surrogate_rank"].iloc[0]

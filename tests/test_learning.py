@@ -5,6 +5,7 @@ InvertedPendulum-v5 (MuJoCo) rather than Pendulum: its return climbs from ~7 (th
 once) to ~50 within 6k steps, where Pendulum needs ~60k steps (a minute and more) before its
 return moves beyond the noise of one iteration.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,10 +19,19 @@ ITERATIONS = 6
 STEPS = 1024
 POLICY_LR = 1e-3
 CLIP_EPS = 0.2
-LEARN = ["env=pendulum", "env.name=inverted_pendulum", "env.id=InvertedPendulum-v5",
-         f"total_steps={ITERATIONS * STEPS}", f"algo.steps_per_iter={STEPS}",
-         "algo.num_minibatches=8", f"algo.policy_lr={POLICY_LR}", "algo.value_lr=1e-3",
-         f"algo.clip_eps={CLIP_EPS}", "opt.lr_anneal=true", "logger.mode=disabled"]
+LEARN = [
+    "env=pendulum",
+    "env.name=inverted_pendulum",
+    "env.id=InvertedPendulum-v5",
+    f"total_steps={ITERATIONS * STEPS}",
+    f"algo.steps_per_iter={STEPS}",
+    "algo.num_minibatches=8",
+    f"algo.policy_lr={POLICY_LR}",
+    "algo.value_lr=1e-3",
+    f"algo.clip_eps={CLIP_EPS}",
+    "opt.lr_anneal=true",
+    "logger.mode=disabled",
+]
 
 
 def _defined_metrics(batch, policy) -> dict[str, float]:
@@ -31,12 +41,19 @@ def _defined_metrics(batch, policy) -> dict[str, float]:
     mean_old, std_old = batch.mean_old.double().numpy(), np.exp(batch.log_std_old.double().numpy())
     mean_fn, std_new = numpy_policy(policy)
     mean_new = mean_fn(obs)
-    ratio = np.exp(log_density(actions, mean_new, std_new)
-                   - log_density(actions, mean_old, std_old))
-    kl = (np.log(std_new / std_old) + (std_old**2 + (mean_old - mean_new) ** 2) / (2 * std_new**2)
-          - 0.5).sum(-1)
-    return {"clip_frac": float(np.mean(np.abs(ratio - 1) > CLIP_EPS)),
-            "max_ratio": float(ratio.max()), "mean_kl": float(kl.mean())}
+    ratio = np.exp(
+        log_density(actions, mean_new, std_new) - log_density(actions, mean_old, std_old)
+    )
+    kl = (
+        np.log(std_new / std_old)
+        + (std_old**2 + (mean_old - mean_new) ** 2) / (2 * std_new**2)
+        - 0.5
+    ).sum(-1)
+    return {
+        "clip_frac": float(np.mean(np.abs(ratio - 1) > CLIP_EPS)),
+        "max_ratio": float(ratio.max()),
+        "mean_kl": float(kl.mean()),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +76,12 @@ def trained():
             iteration_rows, failed = trainer.train_iteration()
             assert not failed
             rows.append(iteration_rows)
-            defined.append([_defined_metrics(batches[-1].member(m), trainer.agent.policy.member(m))
-                            for m in range(len(SEEDS))])
+            defined.append(
+                [
+                    _defined_metrics(batches[-1].member(m), trainer.agent.policy.member(m))
+                    for m in range(len(SEEDS))
+                ]
+            )
     finally:
         trainer.close()
     return rows, defined
@@ -93,5 +114,6 @@ def test_logged_learning_rate_is_the_linear_anneal(trained):
     for k, iteration_rows in enumerate(rows, start=1):
         for row in iteration_rows:
             assert row["iteration"] == k
-            assert row["policy_lr"] == pytest.approx(POLICY_LR * (1 - (k - 1) / ITERATIONS),
-                                                     rel=1e-6)
+            assert row["policy_lr"] == pytest.approx(
+                POLICY_LR * (1 - (k - 1) / ITERATIONS), rel=1e-6
+            )

@@ -1,5 +1,6 @@
 """Members sampled in lockstep (``collect_together``) are bit for bit the members sampled one at a
 time with their own normalizer, reward scaler and gymnasium's step, whatever their toggles."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,13 +50,19 @@ def _reference_collect(sampler: MemberSampler, policy: PolicyArrays, steps: int)
         final = sampler._obs.copy()
         if end.any():
             final[end] = sampler.obs_normalizer.transform(step.final_obs[end])
-        for key, value in (("obs", obs), ("actions", actions), ("terminated", step.terminated),
-                           ("truncated", step.truncated), ("final_obs", final.astype(np.float32))):
+        for key, value in (
+            ("obs", obs),
+            ("actions", actions),
+            ("terminated", step.terminated),
+            ("truncated", step.truncated),
+            ("final_obs", final.astype(np.float32)),
+        ):
             out[key].append(value)
         returns += step.episode_returns
         lengths += step.episode_lengths
-    return Rollout(**{k: np.stack(v) for k, v in out.items()}, episode_returns=returns,
-                   episode_lengths=lengths)
+    return Rollout(
+        **{k: np.stack(v) for k, v in out.items()}, episode_returns=returns, episode_lengths=lengths
+    )
 
 
 def _policy(cfg, obs_dim: int, act_dim: int) -> PolicyArrays:
@@ -68,8 +75,10 @@ def _policy(cfg, obs_dim: int, act_dim: int) -> PolicyArrays:
 
 @pytest.mark.parametrize("num_envs", [1, 3])
 def test_lockstep_members_equal_members_sampled_alone(num_envs):
-    cfgs = [make_cfg("env=hopper", f"env.num_envs={num_envs}", "env.max_episode_steps=60", *extra)
-            for extra in MEMBERS]
+    cfgs = [
+        make_cfg("env=hopper", f"env.num_envs={num_envs}", "env.max_episode_steps=60", *extra)
+        for extra in MEMBERS
+    ]
     together, alone = [MemberSampler(c) for c in cfgs], [MemberSampler(c) for c in cfgs]
     policies = [_policy(c, 11, 3) for c in cfgs]
     try:
@@ -78,7 +87,10 @@ def test_lockstep_members_equal_members_sampled_alone(num_envs):
             for m, (sampler, policy) in enumerate(zip(alone, policies, strict=True)):
                 expected = _reference_collect(sampler, policy, 80)
                 for field in FIELDS:
-                    assert np.array_equal(getattr(rollouts[m], field), getattr(expected, field)), (m, field)
+                    assert np.array_equal(getattr(rollouts[m], field), getattr(expected, field)), (
+                        m,
+                        field,
+                    )
                 assert rollouts[m].episode_returns == expected.episode_returns
                 assert rollouts[m].episode_lengths == expected.episode_lengths
         for a, b in zip(together, alone, strict=True):

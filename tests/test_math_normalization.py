@@ -1,13 +1,19 @@
 """The observation normalizer and the running statistics behind it, on inputs far from zero and
 far outside the clip, against numpy's mean and variance of the same stream."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from conftest import make_cfg
-from deep_pg.envs.normalization import (ObservationNormalizer, RewardScaler, RunningMeanStd,
-                                        build_normalizers, inactive_clips)
+from deep_pg.envs.normalization import (
+    ObservationNormalizer,
+    RewardScaler,
+    RunningMeanStd,
+    build_normalizers,
+    inactive_clips,
+)
 
 
 def pooled_moments(stream: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -92,8 +98,14 @@ def test_without_obs_norm_observations_pass_untouched_and_the_clip_is_inactive()
 
 
 def test_build_normalizers_reads_the_opt_toggles_and_names_inactive_clips():
-    cfg = make_cfg("env=pendulum", "opt.obs_norm=false", "opt.obs_clip=3.0",
-                   "opt.reward_scaling=none", "opt.reward_clip=2.0", "algo.gamma=0.9")
+    cfg = make_cfg(
+        "env=pendulum",
+        "opt.obs_norm=false",
+        "opt.obs_clip=3.0",
+        "opt.reward_scaling=none",
+        "opt.reward_clip=2.0",
+        "algo.gamma=0.9",
+    )
     obs_norm, scaler = build_normalizers(cfg, 3)
     assert not obs_norm.normalize and obs_norm.clip is None
     assert scaler.mode == "none" and scaler.clip is None and scaler.gamma == pytest.approx(0.9)
@@ -129,7 +141,8 @@ def test_reward_scaling_by_rewards_scales_the_spread_around_the_running_mean():
         seen.extend(r)
         mean, std = np.mean(seen), np.std(seen)
         assert scaler(r, np.zeros(2, bool)) == pytest.approx(
-            np.clip((r - mean) / std + mean, -1.5, 1.5), rel=1e-3)
+            np.clip((r - mean) / std + mean, -1.5, 1.5), rel=1e-3
+        )
 
 
 def test_frozen_copies_keep_the_statistics_they_were_made_with():
@@ -146,8 +159,10 @@ def test_frozen_copies_keep_the_statistics_they_were_made_with():
     scaler(np.array([30.0, -7.0]), np.array([False, True]))
     frozen_obs(np.ones((3, 2)))
     frozen_rewards(np.array([1.0, 1.0]), np.array([False, False]))
-    for before, after in ((obs_state, frozen_obs.state_dict()),
-                          (reward_state, frozen_rewards.state_dict())):
+    for before, after in (
+        (obs_state, frozen_obs.state_dict()),
+        (reward_state, frozen_rewards.state_dict()),
+    ):
         assert np.array_equal(before["stats"]["mean"], after["stats"]["mean"])
         assert before["stats"]["count"] == after["stats"]["count"]
     assert np.array_equal(reward_state["running_return"], frozen_rewards.running_return)

@@ -1,5 +1,6 @@
 """PPO's clipped surrogate and the trust-region metrics at hand-picked ratios, against values
 and gradients worked out by hand (not by the code under test)."""
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,13 @@ import torch
 from scipy import stats
 
 from deep_pg.algorithms.batch import Batch
-from deep_pg.algorithms.common import (explained_variance, normalize, surrogate,
-                                       surrogate_objective, trust_region_metrics)
+from deep_pg.algorithms.common import (
+    explained_variance,
+    normalize,
+    surrogate,
+    surrogate_objective,
+    trust_region_metrics,
+)
 from deep_pg.networks import GaussianPolicy
 
 EPS = 0.2
@@ -31,17 +37,24 @@ class RatioPolicy(torch.nn.Module):
 
 def _batch(n: int, advantages) -> Batch:
     zeros = torch.zeros(n, dtype=torch.float64)
-    return Batch(obs=torch.zeros(n, 1), actions=torch.zeros(n, 1), logp_old=zeros, mean_old=None,
-                 log_std_old=None, advantages=torch.tensor(advantages, dtype=torch.float64),
-                 returns=zeros, values_old=zeros)
+    return Batch(
+        obs=torch.zeros(n, 1),
+        actions=torch.zeros(n, 1),
+        logp_old=zeros,
+        mean_old=None,
+        log_std_old=None,
+        advantages=torch.tensor(advantages, dtype=torch.float64),
+        returns=zeros,
+        values_old=zeros,
+    )
 
 
 # (ratio, advantage, the pair's objective min(rA, clip(r, 0.8, 1.2) A), d objective / d ratio)
 CASES = [
-    (1.5, 2.0, 1.2 * 2.0, 0.0),    # A > 0 above 1 + eps: clipped, no gradient
-    (1.3, 2.0, 1.2 * 2.0, 0.0),    # between 1 + eps and 1 + 2 eps: still clipped at 1.2
-    (1.1, 2.0, 1.1 * 2.0, 2.0),    # inside the interval: r A
-    (0.5, 2.0, 0.5 * 2.0, 2.0),    # A > 0 below 1 - eps: the unclipped r A is the minimum
+    (1.5, 2.0, 1.2 * 2.0, 0.0),  # A > 0 above 1 + eps: clipped, no gradient
+    (1.3, 2.0, 1.2 * 2.0, 0.0),  # between 1 + eps and 1 + 2 eps: still clipped at 1.2
+    (1.1, 2.0, 1.1 * 2.0, 2.0),  # inside the interval: r A
+    (0.5, 2.0, 0.5 * 2.0, 2.0),  # A > 0 below 1 - eps: the unclipped r A is the minimum
     (0.5, -3.0, 0.8 * -3.0, 0.0),  # A < 0 below 1 - eps: clipped at 0.8, no gradient
     (0.7, -3.0, 0.8 * -3.0, 0.0),
     (1.5, -3.0, 1.5 * -3.0, -3.0),  # A < 0 above 1 + eps: the unclipped r A is the minimum
@@ -101,8 +114,9 @@ def test_surrogate_objective_is_the_mean_over_pairs_of_normalized_advantages():
     assert float(got) == pytest.approx(expected, rel=1e-6)
     raw = surrogate_objective(policy, batch, Settings(False, EPS)).detach()
     assert float(raw) == pytest.approx(np.minimum(r * a, np.clip(r, 0.8, 1.2) * a).mean(), rel=1e-6)
-    per_member = surrogate_objective(policy, batch,
-                                     Settings(torch.tensor([True]), torch.tensor([EPS]))).detach()
+    per_member = surrogate_objective(
+        policy, batch, Settings(torch.tensor([True]), torch.tensor([EPS]))
+    ).detach()
     assert per_member.shape == (1,) and float(per_member[0]) == pytest.approx(expected, rel=1e-6)
 
 
@@ -132,22 +146,33 @@ def test_trust_region_metrics_match_the_gaussian_formulas():
     log_std_old = np.array([0.0, 0.1])
     actions = mean_old + np.exp(log_std_old) * rng.normal(size=(n, 2))
     logp_old = stats.norm.logpdf(actions, mean_old, np.exp(log_std_old)).sum(1)
-    batch = Batch(obs, torch.from_numpy(actions), torch.from_numpy(logp_old),
-                  torch.from_numpy(mean_old), torch.from_numpy(log_std_old), None,
-                  torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64))
+    batch = Batch(
+        obs,
+        torch.from_numpy(actions),
+        torch.from_numpy(logp_old),
+        torch.from_numpy(mean_old),
+        torch.from_numpy(log_std_old),
+        None,
+        torch.zeros(n, dtype=torch.float64),
+        torch.zeros(n, dtype=torch.float64),
+    )
     metrics = trust_region_metrics(policy, batch, EPS)
 
     std_new, std_old = np.exp([-0.4, 0.3]), np.exp(log_std_old)
     ratio = np.exp(stats.norm.logpdf(actions, mean_new, std_new).sum(1) - logp_old)
-    kl = (np.log(std_new / std_old)
-          + (std_old**2 + (mean_old - mean_new) ** 2) / (2 * std_new**2) - 0.5).sum(1)
+    kl = (
+        np.log(std_new / std_old)
+        + (std_old**2 + (mean_old - mean_new) ** 2) / (2 * std_new**2)
+        - 0.5
+    ).sum(1)
     clip_frac = np.mean(np.abs(ratio - 1) > EPS)
     assert 0.2 < clip_frac < 0.9  # the case is informative: some pairs on each side
     assert float(metrics["clip_frac"]) == pytest.approx(clip_frac, abs=1e-6)
     assert float(metrics["max_ratio"]) == pytest.approx(ratio.max(), rel=1e-9)
     assert float(metrics["mean_kl"]) == pytest.approx(kl.mean(), rel=1e-9)
     assert float(trust_region_metrics(policy, batch, 1.0)["clip_frac"]) == pytest.approx(
-        np.mean(np.abs(ratio - 1) > 1.0), abs=1e-6)
+        np.mean(np.abs(ratio - 1) > 1.0), abs=1e-6
+    )
 
 
 def test_explained_variance_is_one_minus_residual_over_target_variance():
@@ -168,8 +193,16 @@ def test_a_ratio_of_one_is_never_counted_as_clipped():
     policy = GaussianPolicy(2, 1, [4], "tanh", ortho_init=False)
     obs, actions = torch.randn(10, 2), torch.randn(10, 1)
     with torch.no_grad():
-        batch = Batch(obs, actions, policy.log_prob(obs, actions), policy(obs),
-                      policy.log_std.clone(), None, torch.zeros(10), torch.zeros(10))
+        batch = Batch(
+            obs,
+            actions,
+            policy.log_prob(obs, actions),
+            policy(obs),
+            policy.log_std.clone(),
+            None,
+            torch.zeros(10),
+            torch.zeros(10),
+        )
     metrics = trust_region_metrics(policy, batch, 0.0)
     assert float(metrics["clip_frac"]) == 0.0 and float(metrics["max_ratio"]) == 1.0
     assert float(metrics["mean_kl"]) == 0.0

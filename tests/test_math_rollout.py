@@ -1,6 +1,7 @@
 """The member sampler against gymnasium stepped by hand: the same observations, actions (policy
 mean plus the seeded noise stream times sigma), rewards, time-limit truncations, final
 observations and episode returns; and its state round trip."""
+
 from __future__ import annotations
 
 import gymnasium as gym
@@ -14,8 +15,15 @@ from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler
 from deep_pg.sampling.rollout import MemberSampler, PolicyArrays
 
 LIMIT, STEPS, ENVS = 30, 70, 2
-RAW = ["env=pendulum", f"env.num_envs={ENVS}", f"env.max_episode_steps={LIMIT}",
-       "opt.obs_norm=false", "opt.reward_scaling=none", "seed=3", "algo.init_log_std=-0.5"]
+RAW = [
+    "env=pendulum",
+    f"env.num_envs={ENVS}",
+    f"env.max_episode_steps={LIMIT}",
+    "opt.obs_norm=false",
+    "opt.reward_scaling=none",
+    "seed=3",
+    "algo.init_log_std=-0.5",
+]
 
 
 def _policy(cfg):
@@ -39,8 +47,9 @@ def _gymnasium_replay(cfg, actions):
         rewards.append([s[1] for s in step])
         finals.append(np.stack([s[0] for s in step]))
         cut.append(np.full(ENVS, (t + 1) % LIMIT == 0))
-        obs = np.stack([env.reset()[0] if cut[-1][i] else finals[-1][i]
-                        for i, env in enumerate(envs)])
+        obs = np.stack(
+            [env.reset()[0] if cut[-1][i] else finals[-1][i] for i, env in enumerate(envs)]
+        )
     return np.array(seen), np.array(rewards), np.array(finals), np.array(cut), obs
 
 
@@ -57,13 +66,16 @@ def test_collect_is_gymnasium_stepped_with_the_policy_and_its_noise():
     with torch.no_grad():
         mean = policy(torch.from_numpy(obs.astype(np.float32))).double().numpy()
     noise = torch.randn((STEPS, ENVS, 1), generator=torch.Generator().manual_seed(cfg.seed))
-    np.testing.assert_allclose(rollout.actions, mean + np.exp(-0.5) * noise.numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        rollout.actions, mean + np.exp(-0.5) * noise.numpy(), rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(rollout.rewards, rewards, rtol=1e-5)
     np.testing.assert_allclose(rollout.final_obs, finals, rtol=1e-6, atol=1e-6)
     assert np.array_equal(rollout.truncated, cut) and not rollout.terminated.any()
     assert rollout.truncated.sum() == ENVS * (STEPS // LIMIT)
-    returns = [rewards[t - LIMIT + 1:t + 1, i].sum() for t, i in zip(*np.nonzero(cut), strict=True)]
+    returns = [
+        rewards[t - LIMIT + 1 : t + 1, i].sum() for t, i in zip(*np.nonzero(cut), strict=True)
+    ]
     assert rollout.episode_returns == pytest.approx(returns, rel=1e-5)
     assert rollout.episode_lengths == [LIMIT] * len(returns)
     assert rollout.num_steps == STEPS * ENVS
@@ -76,8 +88,14 @@ def test_collect_normalizes_observations_and_scales_rewards_on_the_way():
     """Observations are standardized as they arrive (the final observation of a cut episode
     without entering the statistics), rewards scaled with the episode ends: a fresh normalizer
     and scaler fed the raw stream in that order give the same rollout."""
-    cfg = make_cfg(*RAW, "opt.obs_norm=true", "opt.obs_clip=3.0", "opt.reward_scaling=returns",
-                   "opt.reward_clip=null", "algo.gamma=0.9")
+    cfg = make_cfg(
+        *RAW,
+        "opt.obs_norm=true",
+        "opt.obs_clip=3.0",
+        "opt.reward_scaling=returns",
+        "opt.reward_clip=null",
+        "algo.gamma=0.9",
+    )
     sampler = MemberSampler(cfg)
     try:
         rollout = sampler.collect(PolicyArrays.of(_policy(cfg), "tanh"), STEPS)

@@ -1,5 +1,6 @@
 """Schedules: the learning rate and TRPO's delta logged at iteration k are the linear formulas
 at the fraction of training done before that iteration's update, (k - 1) / N."""
+
 from __future__ import annotations
 
 import pytest
@@ -27,14 +28,16 @@ def test_lr_factor_and_kl_bound_formulas():
     settings = MemberSettings.from_configs(cfgs)
     for progress in (0.0, 0.25, 0.6, 1.0):
         assert settings.lr_factor(progress).tolist() == pytest.approx([1.0 - progress, 1.0])
-    trpo = MemberSettings.from_configs([make_cfg("algo=trpo", "algo.max_kl=0.04",
-                                                 "algo.max_kl_final=0.07")])
+    trpo = MemberSettings.from_configs(
+        [make_cfg("algo=trpo", "algo.max_kl=0.04", "algo.max_kl_final=0.07")]
+    )
     assert float(trpo.kl_bound(0.3)[0]) == pytest.approx(0.04 + 0.3 * 0.03)
 
 
 def test_logged_learning_rates_anneal_linearly_from_the_first_iteration():
-    rows, trainer = logged_rows("algo=ppo", "opt.lr_anneal=true", "algo.policy_lr=8e-4",
-                                "algo.value_lr=4e-4")
+    rows, trainer = logged_rows(
+        "algo=ppo", "opt.lr_anneal=true", "algo.policy_lr=8e-4", "algo.value_lr=4e-4"
+    )
     for k, row in enumerate(rows, start=1):
         done = (k - 1) / ITERATIONS  # fraction of training before iteration k's update
         assert row["iteration"] == k
@@ -59,9 +62,12 @@ def test_logged_trpo_delta_follows_its_linear_schedule():
 
 
 def test_schedule_sets_every_members_rates():
-    cfgs = [make_cfg(*TINY, "opt.lr_anneal=true", "algo.policy_lr=1e-3", "algo.value_lr=2e-3"),
-            make_cfg(*TINY, "opt.lr_anneal=false", "algo.policy_lr=5e-4", "algo.value_lr=6e-4",
-                     "seed=1")]
+    cfgs = [
+        make_cfg(*TINY, "opt.lr_anneal=true", "algo.policy_lr=1e-3", "algo.value_lr=2e-3"),
+        make_cfg(
+            *TINY, "opt.lr_anneal=false", "algo.policy_lr=5e-4", "algo.value_lr=6e-4", "seed=1"
+        ),
+    ]
     trainer = Trainer(cfgs, ["/nonexistent/a", "/nonexistent/b"], workers=0)
     trainer.close()
     rates = trainer.agent.schedule(0.75)

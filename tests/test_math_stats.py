@@ -3,6 +3,7 @@
 Widths are compared with a tolerance any correct bootstrap (percentile, BCa, stratified) of
 these samples meets, and which an interval computed over the wrong axis, or of the wrong
 statistic, misses by far."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,15 +11,27 @@ import pandas as pd
 import pytest
 import torch
 
-from deep_pg.analysis.stats import (compare_groups, estimate_interval, iqm,
-                                    probability_of_improvement, summarize)
-from deep_pg.probes.stats import (corrected_cosine, cosine_matrix, cosine_similarity,
-                                  mean_relative_error, pairwise_bootstrap_ci, pairwise_cosine,
-                                  spearman_brown)
+from deep_pg.analysis.stats import (
+    compare_groups,
+    estimate_interval,
+    iqm,
+    probability_of_improvement,
+    summarize,
+)
+from deep_pg.probes.stats import (
+    corrected_cosine,
+    cosine_matrix,
+    cosine_similarity,
+    mean_relative_error,
+    pairwise_bootstrap_ci,
+    pairwise_cosine,
+    spearman_brown,
+)
 
 # Returns of 12 seeds, skewed by two outliers as RL returns often are.
-RETURNS = np.array([812.0, 905.0, 1010.0, 640.0, 1180.0, 955.0, 720.0, 1002.0, 868.0, 1093.0,
-                    150.0, 2400.0])
+RETURNS = np.array(
+    [812.0, 905.0, 1010.0, 640.0, 1180.0, 955.0, 720.0, 1002.0, 868.0, 1093.0, 150.0, 2400.0]
+)
 OTHER = np.array([700.0, 610.0, 930.0, 540.0, 805.0, 660.0, 880.0, 760.0, 590.0, 720.0])
 
 
@@ -26,7 +39,7 @@ def hand_iqm(x) -> float:
     """Mean of the middle half: sorted values without the lowest and highest quarter (scipy's
     and rliable's trimming of floor(n / 4) values from each end)."""
     s, k = sorted(x), len(x) // 4
-    middle = s[k:len(s) - k]
+    middle = s[k : len(s) - k]
     return sum(middle) / len(middle)
 
 
@@ -44,8 +57,9 @@ def loop_interval(samples, statistic, resamples: int = 4000, seed: int = 11) -> 
     """95% percentile bootstrap, one resample at a time: each sample resampled with replacement
     on its own."""
     rng = np.random.default_rng(seed)
-    values = [statistic(*(s[rng.integers(0, len(s), len(s))] for s in samples))
-              for _ in range(resamples)]
+    values = [
+        statistic(*(s[rng.integers(0, len(s), len(s))] for s in samples)) for _ in range(resamples)
+    ]
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)
 
@@ -65,8 +79,7 @@ def test_iqm_point_values_and_axis():
     assert iqm(rows.T, axis=0) == pytest.approx([hand_iqm(r) for r in rows])
 
 
-@pytest.mark.parametrize("name,statistic", [("mean", lambda x: sum(x) / len(x)),
-                                            ("iqm", hand_iqm)])
+@pytest.mark.parametrize("name,statistic", [("mean", lambda x: sum(x) / len(x)), ("iqm", hand_iqm)])
 def test_summary_intervals_match_a_loop_bootstrap(name, statistic):
     """Any 95% interval of these statistics over 12 seeds (bootstrap of any kind, or Student's
     t for the mean) is about as wide as the loop bootstrap's and centred near it."""
@@ -74,8 +87,9 @@ def test_summary_intervals_match_a_loop_bootstrap(name, statistic):
     assert out["n"] == len(RETURNS)
     assert out[name] == pytest.approx(statistic(RETURNS))
     assert out["median"] == pytest.approx(hand_median(RETURNS))
-    assert_interval_like(out[f"{name}_low"], out[f"{name}_high"], out[name],
-                         loop_interval([RETURNS], statistic))
+    assert_interval_like(
+        out[f"{name}_low"], out[f"{name}_high"], out[name], loop_interval([RETURNS], statistic)
+    )
 
 
 def test_summary_leaves_nans_out():
@@ -85,9 +99,15 @@ def test_summary_leaves_nans_out():
 
 def test_probability_of_improvement_and_its_interval_match_a_loop_bootstrap():
     assert float(probability_of_improvement(RETURNS, OTHER)) == pytest.approx(
-        hand_probability_of_improvement(RETURNS, OTHER))
-    frame = pd.DataFrame({"env": "hopper", "algo": ["a"] * len(RETURNS) + ["b"] * len(OTHER),
-                          "final_return": np.concatenate([RETURNS, OTHER])})
+        hand_probability_of_improvement(RETURNS, OTHER)
+    )
+    frame = pd.DataFrame(
+        {
+            "env": "hopper",
+            "algo": ["a"] * len(RETURNS) + ["b"] * len(OTHER),
+            "final_return": np.concatenate([RETURNS, OTHER]),
+        }
+    )
     rows, pairs = compare_groups(frame, "algo")
     assert list(rows["algo"]) == ["a", "b"] and list(rows["n"]) == [len(RETURNS), len(OTHER)]
     ab = pairs[(pairs["x"] == "a") & (pairs["y"] == "b")].iloc[0]
@@ -95,8 +115,12 @@ def test_probability_of_improvement_and_its_interval_match_a_loop_bootstrap():
     p = hand_probability_of_improvement(RETURNS, OTHER)
     assert ab["p_x_better"] == pytest.approx(p) and ba["p_x_better"] == pytest.approx(1 - p)
     assert (ab["n_x"], ab["n_y"]) == (len(RETURNS), len(OTHER))
-    assert_interval_like(ab["p_low"], ab["p_high"], ab["p_x_better"],
-                         loop_interval([RETURNS, OTHER], hand_probability_of_improvement))
+    assert_interval_like(
+        ab["p_low"],
+        ab["p_high"],
+        ab["p_x_better"],
+        loop_interval([RETURNS, OTHER], hand_probability_of_improvement),
+    )
 
 
 def test_estimate_interval_uses_a_probes_own_interval_or_bootstraps_the_rows():
@@ -179,8 +203,10 @@ def test_pairwise_interval_quantiles_of_its_resamples():
     gen = torch.Generator().manual_seed(1)
     estimates = torch.randn(8, 20, generator=gen) + 0.5
     cos = cosine_matrix(estimates)
-    means = [np.mean([cos[i, j] for i in idx for j in idx if i != j])
-             for idx in np.random.default_rng(9).integers(0, 8, size=(300, 8))]
+    means = [
+        np.mean([cos[i, j] for i in idx for j in idx if i != j])
+        for idx in np.random.default_rng(9).integers(0, 8, size=(300, 8))
+    ]
     got = pairwise_bootstrap_ci(estimates, resamples=300, seed=9)
     assert got == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])), abs=1e-12)
 
@@ -192,5 +218,6 @@ def test_spearman_brown_corrected_cosine_and_relative_error_formulas():
     assert corrected_cosine(0.3, 0.36) == pytest.approx(0.5)
     assert np.isnan(corrected_cosine(0.3, 0.0)) and np.isnan(corrected_cosine(0.3, -0.1))
     assert mean_relative_error([1.0, 3.0, -2.0], [2.0, 2.0, -4.0]) == pytest.approx(
-        (0.5 + 0.5 + 0.5) / 3)
+        (0.5 + 0.5 + 0.5) / 3
+    )
     assert mean_relative_error([0.0, 5.0], [1.0, 4.0]) == pytest.approx((1.0 + 0.25) / 2)

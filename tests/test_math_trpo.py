@@ -3,6 +3,7 @@
     KL(p || q) = sum_i log(s_q / s_p) + (s_p^2 + (m_p - m_q)^2) / (2 s_q^2) - 1/2,
 
 p = pi_old (the batch's means and log std), q = the current policy."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,9 @@ from deep_pg.trainer import Trainer
 
 def closed_form_kl(mean_p, std_p, mean_q, std_q) -> np.ndarray:
     """KL(p || q) per state, summed over action dimensions."""
-    return (np.log(std_q / std_p) + (std_p**2 + (mean_p - mean_q) ** 2) / (2 * std_q**2)
-            - 0.5).sum(-1)
+    return (np.log(std_q / std_p) + (std_p**2 + (mean_p - mean_q) ** 2) / (2 * std_q**2) - 0.5).sum(
+        -1
+    )
 
 
 def test_gaussian_kl_is_the_closed_form_from_old_to_new():
@@ -37,8 +39,9 @@ def test_gaussian_kl_is_the_closed_form_from_old_to_new():
 
 def test_mean_kl_of_each_member_is_the_closed_form_mean_over_its_states():
     torch.manual_seed(0)
-    policy = StackedPolicy([GaussianPolicy(3, 2, [8], "tanh", ortho_init=False)
-                            for _ in range(2)]).double()
+    policy = StackedPolicy(
+        [GaussianPolicy(3, 2, [8], "tanh", ortho_init=False) for _ in range(2)]
+    ).double()
     with torch.no_grad():
         policy.log_std.copy_(torch.tensor([[[-0.6, 0.2]], [[0.4, -0.1]]], dtype=torch.float64))
     rng = np.random.default_rng(1)
@@ -46,8 +49,16 @@ def test_mean_kl_of_each_member_is_the_closed_form_mean_over_its_states():
     mean_new = policy(obs).detach().numpy()
     mean_old = mean_new + rng.normal(scale=0.5, size=mean_new.shape)
     log_std_old = np.array([[[0.3, -0.4]], [[-0.5, 0.6]]])
-    batch = Batch(obs, None, None, torch.from_numpy(mean_old), torch.from_numpy(log_std_old),
-                  None, torch.zeros(2, 50), torch.zeros(2, 50))
+    batch = Batch(
+        obs,
+        None,
+        None,
+        torch.from_numpy(mean_old),
+        torch.from_numpy(log_std_old),
+        None,
+        torch.zeros(2, 50),
+        torch.zeros(2, 50),
+    )
     got = trpo.mean_kl(policy, batch).detach().numpy()
     std_new = np.exp(policy.log_std.detach().numpy())
     expected = closed_form_kl(mean_old, np.exp(log_std_old), mean_new, std_new).mean(-1)
@@ -78,8 +89,9 @@ def test_accepted_step_reports_its_closed_form_kl_and_surrogate_gain():
 
     a = b.advantages.double().numpy()
     a = (a - a.mean()) / a.std(ddof=1)  # opt.adv_norm (on for TRPO as in the reference)
-    ratio = np.exp(log_density(actions, mean_new(obs), std_new)
-                   - log_density(actions, mean_old(obs), std_old))
+    ratio = np.exp(
+        log_density(actions, mean_new(obs), std_new) - log_density(actions, mean_old(obs), std_old)
+    )
     assert float(metrics["policy_loss"][0]) == pytest.approx(-a.mean(), abs=1e-6)
     gain = (ratio * a).mean() - a.mean()
     assert float(metrics["surrogate_improvement"][0]) == pytest.approx(gain, rel=1e-3)

@@ -5,6 +5,7 @@ bias corrections cancel), so one minibatch of one epoch pins the loss an update 
 PG's E[log pi * A], PPO's surrogate (whose gradient at ratio 1 is PG's), the entropy bonus, the
 value loss, advantage normalization and the gradient clip.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,17 +16,34 @@ import torch
 
 from conftest import make_cfg
 from deep_pg.algorithms.batch import Batch, make_pack_batch
-from deep_pg.algorithms.common import (MemberSettings, PackAgent, fit_value, initial_agent,
-                                       minibatches, nonfinite_members, normalize, value_errors)
+from deep_pg.algorithms.common import (
+    MemberSettings,
+    PackAgent,
+    fit_value,
+    initial_agent,
+    minibatches,
+    nonfinite_members,
+    normalize,
+    value_errors,
+)
 from deep_pg.algorithms.pg import pg_update
 from deep_pg.algorithms.ppo import ppo_update
 from deep_pg.algorithms.registry import run_update
 from deep_pg.experience import Rollout
 
 OBS, ACT, STEPS, ENVS = 3, 2, 24, 2
-ONE_STEP = ["env=pendulum", "algo.epochs=1", "algo.value_epochs=1", "algo.num_minibatches=1",
-            "algo.policy_lr=0.01", "algo.value_lr=0.02", "algo.adam_eps=1e-5",
-            "algo.entropy_coef=0.05", "algo.steps_per_iter=48", "env.num_envs=2"]
+ONE_STEP = [
+    "env=pendulum",
+    "algo.epochs=1",
+    "algo.value_epochs=1",
+    "algo.num_minibatches=1",
+    "algo.policy_lr=0.01",
+    "algo.value_lr=0.02",
+    "algo.adam_eps=1e-5",
+    "algo.entropy_coef=0.05",
+    "algo.steps_per_iter=48",
+    "env.num_envs=2",
+]
 
 
 def _rollout(seed: int) -> Rollout:
@@ -35,17 +53,31 @@ def _rollout(seed: int) -> Rollout:
     truncated[10, 0] = True
     terminated = np.zeros((STEPS, ENVS), bool)
     terminated[15, 1] = True
-    return Rollout(f32(STEPS, ENVS, OBS), f32(STEPS, ENVS, ACT), f32(STEPS, ENVS), terminated,
-                   truncated, f32(STEPS, ENVS, OBS))
+    return Rollout(
+        f32(STEPS, ENVS, OBS),
+        f32(STEPS, ENVS, ACT),
+        f32(STEPS, ENVS),
+        terminated,
+        truncated,
+        f32(STEPS, ENVS, OBS),
+    )
 
 
 def _pack(*overrides):
     cfg = make_cfg(*ONE_STEP, *overrides)
-    agent = PackAgent.from_agents([initial_agent(cfg, OBS, ACT)],
-                                  MemberSettings.from_configs([cfg]), cfg.algo.family)
+    agent = PackAgent.from_agents(
+        [initial_agent(cfg, OBS, ACT)], MemberSettings.from_configs([cfg]), cfg.algo.family
+    )
     s = agent.settings
-    batch = make_pack_batch([_rollout(cfg.seed)], agent.policy, agent.value, s.gamma, s.gae_lambda,
-                            s.timeout_bootstrap, cfg.algo.baseline)
+    batch = make_pack_batch(
+        [_rollout(cfg.seed)],
+        agent.policy,
+        agent.value,
+        s.gamma,
+        s.gae_lambda,
+        s.timeout_bootstrap,
+        cfg.algo.baseline,
+    )
     return cfg, agent, batch
 
 
@@ -72,8 +104,10 @@ def _log_density(params, obs, actions):
 
 
 def _adam_first_step(params, grads, lr, eps, coef=1.0):
-    return {name: p - lr * (coef * grads[name]) / ((coef * grads[name]).abs() + eps)
-            for name, p in params.items()}
+    return {
+        name: p - lr * (coef * grads[name]) / ((coef * grads[name]).abs() + eps)
+        for name, p in params.items()
+    }
 
 
 def _clip_coef(grads, max_norm):
@@ -109,6 +143,7 @@ def _policy_expectation(agent, batch, cfg, max_norm=None):
 
 def _value_expectation(agent, batch, cfg, max_norm=None):
     """One Adam step on E[(V - R)^2]."""
+
     def loss(params):
         return ((_mlp(params, "net.", batch.obs).squeeze(-1) - batch.returns) ** 2).mean(-1)
 
@@ -121,10 +156,13 @@ def _assert_params(module, expected):
 
 
 @pytest.mark.parametrize("update,algo", [(pg_update, "pg"), (ppo_update, "ppo")])
-@pytest.mark.parametrize("overrides,max_norm", [
-    ([], None),
-    (["opt.grad_clip=1e-3", "opt.adv_norm=false"], 1e-3),
-])
+@pytest.mark.parametrize(
+    "overrides,max_norm",
+    [
+        ([], None),
+        (["opt.grad_clip=1e-3", "opt.adv_norm=false"], 1e-3),
+    ],
+)
 def test_first_step_is_adam_on_the_documented_losses(update, algo, overrides, max_norm):
     cfg, agent, batch = _pack(f"algo={algo}", "opt.value_clip=false", *overrides)
     policy_after, policy_loss, grad_norm = _policy_expectation(agent, batch, cfg, max_norm)
@@ -139,8 +177,12 @@ def test_first_step_is_adam_on_the_documented_losses(update, algo, overrides, ma
 
 @pytest.mark.parametrize("epochs,value_epochs", [(3, 2), (2, 3)])
 def test_ppo_runs_its_epochs_and_minibatches_and_averages_their_losses(epochs, value_epochs):
-    cfg, agent, batch = _pack("algo=ppo", f"algo.epochs={epochs}",
-                              f"algo.value_epochs={value_epochs}", "algo.num_minibatches=4")
+    cfg, agent, batch = _pack(
+        "algo=ppo",
+        f"algo.epochs={epochs}",
+        f"algo.value_epochs={value_epochs}",
+        "algo.num_minibatches=4",
+    )
     metrics = ppo_update(agent, batch, cfg, [np.random.default_rng(0)])
     assert agent.policy_optimizer.steps == epochs * 4
     assert agent.value_optimizer.steps == value_epochs * 4
@@ -163,14 +205,17 @@ def test_run_update_schedules_the_rates_then_updates():
 
 def test_nonfinite_members_names_the_member_and_the_reason():
     cfgs = [make_cfg(*ONE_STEP, "algo=ppo"), make_cfg(*ONE_STEP, "algo=ppo", "seed=1")]
-    agent = PackAgent.from_agents([initial_agent(c, OBS, ACT) for c in cfgs],
-                                  MemberSettings.from_configs(cfgs), "ppo")
+    agent = PackAgent.from_agents(
+        [initial_agent(c, OBS, ACT) for c in cfgs], MemberSettings.from_configs(cfgs), "ppo"
+    )
     finite = {"policy_loss": torch.tensor([1.0, 2.0]), "value_loss": torch.tensor([0.5, 0.5])}
     assert nonfinite_members(agent, finite) == {}
     assert nonfinite_members(agent, {"policy_loss": torch.tensor([1.0, float("nan")])}) == {
-        1: "policy loss is nan"}
+        1: "policy loss is nan"
+    }
     assert nonfinite_members(agent, {"value_loss": torch.tensor([float("inf"), 0.0])}) == {
-        0: "value loss is inf"}
+        0: "value loss is inf"
+    }
     with torch.no_grad():
         agent.value.net.weights[0][1, 0, 0] = float("nan")
     assert nonfinite_members(agent, finite) == {1: "value parameter 'net.weights.0' is not finite"}
@@ -178,7 +223,8 @@ def test_nonfinite_members_names_the_member_and_the_reason():
         agent.policy.log_std[0, 0, 1] = float("inf")
     assert nonfinite_members(agent, finite) == {
         0: "policy parameter 'log_std' is not finite",
-        1: "value parameter 'net.weights.0' is not finite"}
+        1: "value parameter 'net.weights.0' is not finite",
+    }
 
 
 def test_batch_views_select_gather_member_and_pack_of_one():
@@ -221,13 +267,25 @@ def test_pack_batch_holds_pi_old_and_v_old_of_each_pair():
 
 
 def _two_members(algo: str):
-    cfgs = [make_cfg(*ONE_STEP, f"algo={algo}"),
-            make_cfg(*ONE_STEP, f"algo={algo}", "seed=1", "algo.policy_lr=0.003")]
-    agent = PackAgent.from_agents([initial_agent(c, OBS, ACT) for c in cfgs],
-                                  MemberSettings.from_configs(cfgs), cfgs[0].algo.family)
+    cfgs = [
+        make_cfg(*ONE_STEP, f"algo={algo}"),
+        make_cfg(*ONE_STEP, f"algo={algo}", "seed=1", "algo.policy_lr=0.003"),
+    ]
+    agent = PackAgent.from_agents(
+        [initial_agent(c, OBS, ACT) for c in cfgs],
+        MemberSettings.from_configs(cfgs),
+        cfgs[0].algo.family,
+    )
     s = agent.settings
-    batch = make_pack_batch([_rollout(0), _rollout(1)], agent.policy, agent.value, s.gamma,
-                            s.gae_lambda, s.timeout_bootstrap, cfgs[0].algo.baseline)
+    batch = make_pack_batch(
+        [_rollout(0), _rollout(1)],
+        agent.policy,
+        agent.value,
+        s.gamma,
+        s.gae_lambda,
+        s.timeout_bootstrap,
+        cfgs[0].algo.baseline,
+    )
     return cfgs, agent, batch
 
 
@@ -236,7 +294,7 @@ def test_pg_loss_is_reported_per_member():
     expected = []
     for m in range(2):
         single = batch.member(m).as_pack()
-        params = {k: v[m:m + 1] for k, v in _params(agent.policy).items()}
+        params = {k: v[m : m + 1] for k, v in _params(agent.policy).items()}
         a = single.advantages
         a = (a - a.mean(-1, keepdim=True)) / a.std(-1, keepdim=True)
         logp = _log_density(params, single.obs, single.actions)
@@ -259,23 +317,28 @@ def test_a_members_state_round_trips_through_its_checkpoint_dict(algo):
     assert states[1]["value_optimizer"]["steps"] == agent.value_optimizer.steps > 0
 
     # Into a fresh pack of other seeds, from the dicts; and from the Agent objects themselves.
-    fresh = [initial_agent(make_cfg(*ONE_STEP, f"algo={algo}", f"seed={10 + m}"), OBS, ACT)
-             for m in range(2)]
+    fresh = [
+        initial_agent(make_cfg(*ONE_STEP, f"algo={algo}", f"seed={10 + m}"), OBS, ACT)
+        for m in range(2)
+    ]
     restored = PackAgent.from_agents(fresh, agent.settings, cfgs[0].algo.family)
     for m in (1, 0):
         restored.load_member(m, states[m])
-    rebuilt = PackAgent.from_agents([agent.member(m) for m in range(2)], agent.settings,
-                                    cfgs[0].algo.family)
+    rebuilt = PackAgent.from_agents(
+        [agent.member(m) for m in range(2)], agent.settings, cfgs[0].algo.family
+    )
     for other in (restored, rebuilt):
         for mine, theirs in zip(agent.policy.parameters(), other.policy.parameters(), strict=True):
             assert torch.equal(mine, theirs)
-        for mine, theirs in zip(agent.value_optimizer.exp_avg_sq, other.value_optimizer.exp_avg_sq,
-                                strict=True):
+        for mine, theirs in zip(
+            agent.value_optimizer.exp_avg_sq, other.value_optimizer.exp_avg_sq, strict=True
+        ):
             assert torch.equal(mine, theirs)
         assert other.value_optimizer.steps == agent.value_optimizer.steps
         if algo == "ppo":
-            for mine, theirs in zip(agent.policy_optimizer.exp_avg, other.policy_optimizer.exp_avg,
-                                    strict=True):
+            for mine, theirs in zip(
+                agent.policy_optimizer.exp_avg, other.policy_optimizer.exp_avg, strict=True
+            ):
                 assert torch.equal(mine, theirs)
     run_update(agent, batch, cfgs[0], rngs(), progress=0.5)
     run_update(restored, batch, cfgs[0], rngs(), progress=0.5)
@@ -299,8 +362,13 @@ def test_minibatches_partition_each_members_pairs_in_its_own_shuffled_order():
 
 def test_fit_value_returns_each_members_mean_loss_over_its_steps():
     _, agent, batch = _two_members("ppo")
-    losses = fit_value(agent, batch, epochs=2, num_minibatches=3,
-                       rngs=[np.random.default_rng(0), np.random.default_rng(1)])
+    losses = fit_value(
+        agent,
+        batch,
+        epochs=2,
+        num_minibatches=3,
+        rngs=[np.random.default_rng(0), np.random.default_rng(1)],
+    )
     assert losses.shape == (2,) and agent.value_optimizer.steps == 6
     assert torch.isfinite(losses).all() and not torch.equal(losses[0], losses[1])
 
@@ -320,7 +388,7 @@ def test_value_errors_clip_the_prediction_on_both_sides_of_the_old_one():
 def test_normalize_two_pairs_and_per_member_switch():
     x = torch.tensor([[1.0, 3.0], [1.0, 3.0]])
     got = normalize(x, torch.tensor([True, False]))
-    assert got[0].tolist() == pytest.approx([-2**-0.5, 2**-0.5], rel=1e-6)  # sample std sqrt(2)
+    assert got[0].tolist() == pytest.approx([-(2**-0.5), 2**-0.5], rel=1e-6)  # sample std sqrt(2)
     assert got[1].tolist() == [1.0, 3.0]
 
 
@@ -333,8 +401,9 @@ def test_initial_agent_follows_opt_ortho_init_and_its_seed(ortho):
         is_orthogonal = torch.allclose(w.T @ w, 2.0 * torch.eye(OBS), atol=1e-4)
         assert is_orthogonal == ortho
     again = initial_agent(cfg, OBS, ACT)
-    other = initial_agent(make_cfg("env=pendulum", f"opt.ortho_init={str(ortho).lower()}",
-                                   "seed=6"), OBS, ACT)
+    other = initial_agent(
+        make_cfg("env=pendulum", f"opt.ortho_init={str(ortho).lower()}", "seed=6"), OBS, ACT
+    )
     assert torch.equal(again.policy.mean[0].weight, agent.policy.mean[0].weight)
     assert not torch.equal(other.value.net[0].weight, agent.value.net[0].weight)
     assert agent.policy_optimizer is None and agent.value_optimizer is None

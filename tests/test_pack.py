@@ -1,4 +1,5 @@
 """Packed runs: a member of a pack is the run it stands for, and its parts are exact."""
+
 from __future__ import annotations
 
 import math
@@ -43,8 +44,10 @@ def test_member_adam_steps_each_member_as_torch_adam_would():
 
 def test_gradient_clipping_uses_each_members_own_norm():
     torch.manual_seed(1)
-    grads = [torch.randn(3, 6, 4) * torch.tensor([0.1, 5.0, 50.0]).view(3, 1, 1),
-             torch.randn(3, 1, 4)]
+    grads = [
+        torch.randn(3, 6, 4) * torch.tensor([0.1, 5.0, 50.0]).view(3, 1, 1),
+        torch.randn(3, 1, 4),
+    ]
     params = [torch.zeros_like(g, requires_grad=True) for g in grads]
     for p, g in zip(params, grads):
         p.grad = g.clone()
@@ -64,8 +67,10 @@ def test_gradient_clipping_uses_each_members_own_norm():
 
 def test_stacked_policy_evaluates_and_exports_each_member():
     gens = [torch.Generator().manual_seed(s) for s in (3, 4)]
-    singles = [GaussianPolicy(5, 2, [8, 8], "tanh", ortho_init=bool(s), generator=g)
-               for s, g in zip((0, 1), gens)]
+    singles = [
+        GaussianPolicy(5, 2, [8, 8], "tanh", ortho_init=bool(s), generator=g)
+        for s, g in zip((0, 1), gens)
+    ]
     stacked = StackedPolicy(singles)
     obs = torch.randn(2, 7, 5)
     actions = torch.randn(2, 7, 2)
@@ -143,14 +148,16 @@ def single_policy(trainer: Trainer):
     from deep_pg.sampling.rollout import PolicyArrays
 
     policy = trainer.agent.policy
-    return PolicyArrays(policy.mean.member_arrays(0), policy.log_std.detach()[0, 0].numpy().copy(),
-                        "tanh")
+    return PolicyArrays(
+        policy.mean.member_arrays(0), policy.log_std.detach()[0, 0].numpy().copy(), "tanh"
+    )
 
 
 def test_trpo_members_each_keep_their_own_kl_bound(tmp_path):
     deltas = [0.002, 0.01, 0.05]
-    cfgs = [make_cfg(*TINY, "algo=trpo", f"seed={m}", f"algo.max_kl={d}")
-            for m, d in enumerate(deltas)]
+    cfgs = [
+        make_cfg(*TINY, "algo=trpo", f"seed={m}", f"algo.max_kl={d}") for m, d in enumerate(deltas)
+    ]
     pack = Trainer(cfgs, [tmp_path / str(m) for m in range(3)], workers=0)
     try:
         for rows in _rows(pack, 4):
@@ -164,8 +171,11 @@ def test_trpo_members_each_keep_their_own_kl_bound(tmp_path):
 
 
 def test_a_member_that_diverges_fails_alone(tmp_path):
-    cfgs = [make_cfg(*TINY, "seed=0"), make_cfg(*TINY, "seed=1", "algo.policy_lr=1e300"),
-            make_cfg(*TINY, "seed=2")]
+    cfgs = [
+        make_cfg(*TINY, "seed=0"),
+        make_cfg(*TINY, "seed=1", "algo.policy_lr=1e300"),
+        make_cfg(*TINY, "seed=2"),
+    ]
     pack = Trainer(cfgs, [tmp_path / str(m) for m in range(3)], workers=0)
     alone = Trainer([cfgs[2]], [tmp_path / "alone"])
     try:
@@ -173,7 +183,9 @@ def test_a_member_that_diverges_fails_alone(tmp_path):
         assert set(failed) == {1} and "not finite" in failed[1] or "is nan" in failed[1]
         pack.remove_members([1])
         expected = _rows(alone, 1)[0][0]
-        _assert_rows_close({k: v for k, v in rows[2].items() if k not in TIME_FIELDS}, expected, 1e-4)
+        _assert_rows_close(
+            {k: v for k, v in rows[2].items() if k not in TIME_FIELDS}, expected, 1e-4
+        )
         later = _rows(pack, 2)
         for it, rows in enumerate(_rows(alone, 2)):
             _assert_rows_close(later[it][1], rows[0], rel=1e-4)
@@ -183,7 +195,9 @@ def test_a_member_that_diverges_fails_alone(tmp_path):
 
 
 def test_packs_group_only_runs_that_can_share_a_process():
-    cfgs = [make_cfg(*TINY, f"seed={s}", f"algo.policy_lr={lr}") for s in (0, 1) for lr in (1e-3, 3e-4)]
+    cfgs = [
+        make_cfg(*TINY, f"seed={s}", f"algo.policy_lr={lr}") for s in (0, 1) for lr in (1e-3, 3e-4)
+    ]
     cfgs += [make_cfg(*TINY, "algo=trpo"), make_cfg(*TINY, "seed=5", "opt.activation=relu")]
     assert group_into_packs(cfgs, 3) == [[0, 1, 2], [3], [4], [5]]
     assert group_into_packs(cfgs, 16) == [[0, 1, 2, 3], [4], [5]]

@@ -1,6 +1,7 @@
 """A packed sweep's logs: each run's deep_pg.log holds that run's own lines (its own return), the
 pack's log (the launcher's pack_<n>.out) holds the pack's progress line saying it is the pack's,
 and the launcher says in words how it packed the sweep, relaunched or not."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,14 @@ def progress_lines(text: str) -> dict[int, str]:
 
 def test_each_run_of_a_pack_logs_its_own_lines_and_the_pack_its_own(tmp_path):
     sweep = tmp_path / "sweep"
-    args = ["-m", *TINY, "seed=0,1", "logger.log_every=2", "hydra.launcher.pack=2",
-            f"hydra.sweep.dir={sweep}"]
+    args = [
+        "-m",
+        *TINY,
+        "seed=0,1",
+        "logger.log_every=2",
+        "hydra.launcher.pack=2",
+        f"hydra.sweep.dir={sweep}",
+    ]
     first = run_cli(*args, cwd=tmp_path)
     run_dirs = sorted(p.parent for p in sweep.rglob("metrics.jsonl"))
     assert [d.name for d in run_dirs] == ["seed=0", "seed=1"]
@@ -48,11 +55,15 @@ def test_each_run_of_a_pack_logs_its_own_lines_and_the_pack_its_own(tmp_path):
     for iteration, text in lines.items():
         returns = [returns_at(d)[iteration] for d in run_dirs]
         assert text.startswith("pack of 2 runs: steps ") and " each | " in text, text
-        assert (f"return mean {fmt_return(sum(returns) / 2)} (runs {fmt_return(min(returns))} "
-                f"to {fmt_return(max(returns))}) | sps ") in text and text.endswith(" in all")
+        assert (
+            f"return mean {fmt_return(sum(returns) / 2)} (runs {fmt_return(min(returns))} "
+            f"to {fmt_return(max(returns))}) | sps "
+        ) in text and text.endswith(" in all")
     said = first.stdout + first.stderr
-    assert f"local launcher: 2 jobs in {sweep}: 2 to run in 1 pack of up to 2 (sizes 2), " \
-           "1 at a time" in said
+    assert (
+        f"local launcher: 2 jobs in {sweep}: 2 to run in 1 pack of up to 2 (sizes 2), "
+        "1 at a time" in said
+    )
     assert "pack(s)" not in said and "1 packs" not in said and "2 at a time" not in said
 
     again = run_cli(*args, cwd=tmp_path)

@@ -1,4 +1,5 @@
 """How the local launcher spreads packs over cores: every core busy while packs update."""
+
 from __future__ import annotations
 
 from hydra_plugins.deep_pg_launchers.local_launcher import (

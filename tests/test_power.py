@@ -1,5 +1,6 @@
 """deep_pg.analysis.power: what a comparison's n detects and what a difference needs, from
 statsmodels."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,14 @@ import pandas as pd
 import pytest
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
-from deep_pg.analysis.power import (MAX_UNITS, min_detectable, power_text, two_groups, units_needed,
-                                    within_units)
+from deep_pg.analysis.power import (
+    MAX_UNITS,
+    min_detectable,
+    power_text,
+    two_groups,
+    units_needed,
+    within_units,
+)
 
 
 def test_the_smallest_detectable_difference_is_statsmodels_effect_size_in_the_data_units():

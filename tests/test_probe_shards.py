@@ -1,6 +1,7 @@
 """Sharded probe samples (deep_pg/probes/shards.py): any number of shard jobs draws the same
 sample, and what the probe reduces from their parts is the unsharded result of that sample: the
 gradient's "true" sample, the baselines probe's fit data and the landscape's return estimates."""
+
 from __future__ import annotations
 
 import copy
@@ -19,8 +20,13 @@ from deep_pg.sampling import ParallelSampler
 from deep_pg.trainer import Trainer
 
 # 2048 true pairs in parts of 256: 4 parts per half, so 2 and 3 shards split them unevenly.
-TRUTH = ["algo.hidden_sizes=[16]", "probe.true_samples=2048", "probe.part_pairs=256",
-         "probe.sample_counts=[64,256]", "probe.envs_per_worker=4"]
+TRUTH = [
+    "algo.hidden_sizes=[16]",
+    "probe.true_samples=2048",
+    "probe.part_pairs=256",
+    "probe.sample_counts=[64,256]",
+    "probe.envs_per_worker=4",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +39,23 @@ def context(tmp_path, sampler, shards_: int, *overrides: str) -> ProbeContext:
     cfg = make_cfg(*TINY, *TRUTH, f"probe.shards={shards_}", *overrides)
     trainer = Trainer([cfg], [tmp_path / "train"])
     view = trainer.view(0)
-    ctx = ProbeContext(cfg, view.agent, view.obs_normalizer, view.reward_scaler, view.iteration,
-                       view.num_iterations, sampler)
+    ctx = ProbeContext(
+        cfg,
+        view.agent,
+        view.obs_normalizer,
+        view.reward_scaler,
+        view.iteration,
+        view.num_iterations,
+        sampler,
+    )
     trainer.close()
     return ctx
 
 
 def store_for(ctx: ProbeContext, run_dir) -> shards.PartStore:
-    return shards.PartStore(run_dir, ctx.cfg, ctx.iteration, ctx.agent.policy,
-                            done.settings(ctx.cfg.probe))
+    return shards.PartStore(
+        run_dir, ctx.cfg, ctx.iteration, ctx.agent.policy, done.settings(ctx.cfg.probe)
+    )
 
 
 def draw_all_shards(ctx: ProbeContext, run_dir, probe: str, num_parts: int) -> shards.PartStore:
@@ -58,7 +72,9 @@ def sharded_truth(tmp_path, sampler, num_shards: int) -> truth.TrueSample:
     """Each shard drawn into the run directory, then the reduce with no sampler at all: it can
     only read the parts the shards drew."""
     ctx = context(tmp_path, sampler, num_shards)
-    store = draw_all_shards(ctx, tmp_path / f"run{num_shards}", "gradient", truth_parts(ctx.cfg.probe))
+    store = draw_all_shards(
+        ctx, tmp_path / f"run{num_shards}", "gradient", truth_parts(ctx.cfg.probe)
+    )
     ctx.parts, ctx.sampler = store, None
     return truth.true_sample(ctx)
 
@@ -72,8 +88,12 @@ def test_sharded_truth_is_the_unsharded_truth_of_the_same_sample(tmp_path, sampl
     unsharded = surrogate_gradient(ctx.agent.policy, one.batch, ctx.cfg)
     assert torch.allclose(one.gradient, unsharded, rtol=1e-4, atol=1e-7)
     raw = make_cfg(*TINY, *TRUTH, "opt.adv_norm=false")  # advantages as they are, as training would
-    assert torch.allclose((one.half_sums[0] + one.half_sums[1]).gradient(adv_norm=False),
-                          surrogate_gradient(ctx.agent.policy, one.batch, raw), rtol=1e-4, atol=1e-7)
+    assert torch.allclose(
+        (one.half_sums[0] + one.half_sums[1]).gradient(adv_norm=False),
+        surrogate_gradient(ctx.agent.policy, one.batch, raw),
+        rtol=1e-4,
+        atol=1e-7,
+    )
     for h, half_gradient in zip(one.halves, one.half_gradients):
         expected = surrogate_gradient(ctx.agent.policy, h, ctx.cfg)
         assert torch.allclose(half_gradient, expected, rtol=1e-4, atol=1e-7)
@@ -104,11 +124,18 @@ def test_a_part_drawn_under_other_normalizer_statistics_is_not_used(tmp_path, sa
     ctx = context(tmp_path, sampler, 2)
 
     def store(obs_normalizer) -> shards.PartStore:
-        return shards.PartStore(tmp_path / "run", ctx.cfg, ctx.iteration, ctx.agent.policy,
-                                done.settings(ctx.cfg.probe), (obs_normalizer, ctx.reward_scaler))
+        return shards.PartStore(
+            tmp_path / "run",
+            ctx.cfg,
+            ctx.iteration,
+            ctx.agent.policy,
+            done.settings(ctx.cfg.probe),
+            (obs_normalizer, ctx.reward_scaler),
+        )
 
-    shards.draw_shard(store(ctx.obs_normalizer), "gradient", truth_parts(ctx.cfg.probe), 2, 0,
-                      truth.drawer(ctx))
+    shards.draw_shard(
+        store(ctx.obs_normalizer), "gradient", truth_parts(ctx.cfg.probe), 2, 0, truth.drawer(ctx)
+    )
     assert store(copy.deepcopy(ctx.obs_normalizer)).load("gradient", 0) is not None
     shifted = copy.deepcopy(ctx.obs_normalizer)
     shifted.stats.mean = shifted.stats.mean + 1.0
@@ -130,8 +157,11 @@ def same_rows(a: list[dict], b: list[dict]) -> bool:
 # 4096 fit pairs in parts of 1024 (4 parts; the time limit is terminal, so Monte-Carlo returns are
 # exact); a 2 x 2 landscape at two sample counts (8 parts).
 BASELINES = ["env.timeout_bootstrap=false", "probe.value_fit_samples=4096", "probe.part_pairs=1024"]
-LANDSCAPE = ["probe.landscape_grid=2", "probe.landscape_samples=[200,400]",
-             "probe.landscape_step_samples=[256]"]
+LANDSCAPE = [
+    "probe.landscape_grid=2",
+    "probe.landscape_samples=[200,400]",
+    "probe.landscape_step_samples=[256]",
+]
 
 
 def test_sharded_baselines_fit_data_gives_the_unsharded_result(tmp_path, sampler, monkeypatch):

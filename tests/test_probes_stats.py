@@ -1,4 +1,5 @@
 """The probes' math on hand-made inputs: similarities, MRE, bootstrap, returns, KL, validation."""
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,14 @@ from deep_pg.networks import GaussianPolicy, ValueNetwork
 from deep_pg.probes.context import mc_returns
 from deep_pg.probes.results import MEAN_TRIAL, read_results, with_means, write_results
 from deep_pg.bootstrap import bootstrap_ci
-from deep_pg.probes.stats import (corrected_cosine, cosine_similarity, mean_relative_error,
-                                  pairwise_bootstrap_ci, pairwise_cosine, spearman_brown)
+from deep_pg.probes.stats import (
+    corrected_cosine,
+    cosine_similarity,
+    mean_relative_error,
+    pairwise_bootstrap_ci,
+    pairwise_cosine,
+    spearman_brown,
+)
 from deep_pg.probes.value import squared_relative_error, stream_returns
 from deep_pg.probes.surrogate import surrogate_gradient, surrogate_value
 from deep_pg.experience import Rollout
@@ -71,8 +78,12 @@ def test_surrogate_gradient_and_value_honour_adv_norm_as_training_does(adv_norm)
     adv_hat = (adv - adv.mean()) / (adv.std() + 1e-8) if adv_norm else adv
     logp_old = policy.log_prob(obs, actions).detach()
     objective = (torch.exp(policy.log_prob(obs, actions) - logp_old) * adv_hat).mean()
-    expected = torch.cat([g.reshape(-1) for g in torch.autograd.grad(objective, list(policy.parameters()))])
-    batch = Batch(obs, actions, logp_old, policy(obs).detach(), policy.log_std.detach(), adv, adv, adv)
+    expected = torch.cat(
+        [g.reshape(-1) for g in torch.autograd.grad(objective, list(policy.parameters()))]
+    )
+    batch = Batch(
+        obs, actions, logp_old, policy(obs).detach(), policy.log_std.detach(), adv, adv, adv
+    )
     cfg = make_cfg(*TINY, f"opt.adv_norm={adv_norm}")
     got = surrogate_gradient(policy, batch, cfg)
     assert torch.allclose(got, expected, atol=1e-6)
@@ -88,7 +99,9 @@ def test_mc_returns_exact_at_terminal_and_tail_rule_elsewhere():
     truncated = np.zeros((6, 2), bool)
     terminated[2, 0] = True  # stream 0: episode of 3 steps, then 3 steps cut by the data's end
     truncated[3, 1] = True  # stream 1: time limit after 4 steps
-    returns, valid = mc_returns(rewards, terminated, truncated, gamma, timeout_bootstrap=True, tail=2)
+    returns, valid = mc_returns(
+        rewards, terminated, truncated, gamma, timeout_bootstrap=True, tail=2
+    )
     assert np.allclose(returns[:3, 0], [1.75, 1.5, 1.0])
     assert valid[:3, 0].all()
     assert valid[3:, 0].tolist() == [True, True, False]  # 3 and 2 observed steps >= tail; then 1
@@ -104,9 +117,14 @@ def test_kl_of_identical_policies_is_zero_and_max_ratio_one():
     value = ValueNetwork(3, [8], "tanh", ortho_init=True)
     t, n = 20, 2
     rng = np.random.default_rng(0)
-    rollout = Rollout(rng.normal(size=(t, n, 3)).astype(np.float32), rng.normal(size=(t, n, 2)).astype(np.float32),
-                      rng.normal(size=(t, n)).astype(np.float32), np.zeros((t, n), bool),
-                      np.zeros((t, n), bool), rng.normal(size=(t, n, 3)).astype(np.float32))
+    rollout = Rollout(
+        rng.normal(size=(t, n, 3)).astype(np.float32),
+        rng.normal(size=(t, n, 2)).astype(np.float32),
+        rng.normal(size=(t, n)).astype(np.float32),
+        np.zeros((t, n), bool),
+        np.zeros((t, n), bool),
+        rng.normal(size=(t, n, 3)).astype(np.float32),
+    )
     batch = make_batch(rollout, policy, value, 0.99, 0.95, True, "value")
     metrics = trust_region_metrics(policy, batch, 0.2)
     assert metrics["mean_kl"] == pytest.approx(0.0, abs=1e-7)
@@ -114,9 +132,19 @@ def test_kl_of_identical_policies_is_zero_and_max_ratio_one():
 
 
 def test_mean_rows_carry_the_bootstrap_interval(tmp_path):
-    rows = [{"iteration": 3, "probe": "gradient", "variant": "gradient", "measure": "pairwise",
-             "sample_count": 100, "num_pairs": 100, "trial": k, "value": v}
-            for k, v in enumerate([0.1, 0.2, 0.3, 0.4])]
+    rows = [
+        {
+            "iteration": 3,
+            "probe": "gradient",
+            "variant": "gradient",
+            "measure": "pairwise",
+            "sample_count": 100,
+            "num_pairs": 100,
+            "trial": k,
+            "value": v,
+        }
+        for k, v in enumerate([0.1, 0.2, 0.3, 0.4])
+    ]
     df = with_means(rows, 200, seed=0)
     mean = df[df.trial == MEAN_TRIAL]
     assert len(mean) == 1 and mean.value.iloc[0] == pytest.approx(0.25)
@@ -129,17 +157,20 @@ def test_mean_rows_carry_the_bootstrap_interval(tmp_path):
     assert not list((tmp_path / "probes").glob("*.tmp"))
 
 
-@pytest.mark.parametrize("override, key", [
-    ("probe.sample_counts=[]", "probe.sample_counts"),
-    ("probe.sample_counts=[1000,100]", "probe.sample_counts"),
-    ("probe.sample_counts=[2,100]", "probe.sample_counts"),  # < algo.num_minibatches
-    ("probe.iterations=[0,5]", "probe.iterations"),  # TINY has 4 iterations
-    ("probe.iterations=[2,1]", "probe.iterations"),
-    ("probe.landscape_samples=[]", "probe.landscape_samples"),
-    ("probe.true_samples=10", "probe.true_samples"),
-    ("probe.num_estimates=1", "probe.num_estimates"),
-    ("probe.name=gradients", "probe.name"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("probe.sample_counts=[]", "probe.sample_counts"),
+        ("probe.sample_counts=[1000,100]", "probe.sample_counts"),
+        ("probe.sample_counts=[2,100]", "probe.sample_counts"),  # < algo.num_minibatches
+        ("probe.iterations=[0,5]", "probe.iterations"),  # TINY has 4 iterations
+        ("probe.iterations=[2,1]", "probe.iterations"),
+        ("probe.landscape_samples=[]", "probe.landscape_samples"),
+        ("probe.true_samples=10", "probe.true_samples"),
+        ("probe.num_estimates=1", "probe.num_estimates"),
+        ("probe.name=gradients", "probe.name"),
+    ],
+)
 def test_bad_probe_settings_name_the_key(override, key):
     cfg = make_cfg(*TINY, "probe=gradient", "probe.iterations=[0,4]", override)
     with pytest.raises(ConfigError) as err:
@@ -147,23 +178,38 @@ def test_bad_probe_settings_name_the_key(override, key):
     assert err.value.key == key and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("probe, shards, allowed", [
-    ("value", 2, "1 for probe=value (only the gradient, baselines, landscape probes"),
-    ("landscape", 50, "an integer in 1..49,"),  # 7 x 7 points at one sample count
-    ("all", 0, "an integer in 1.."),
-])
+@pytest.mark.parametrize(
+    "probe, shards, allowed",
+    [
+        ("value", 2, "1 for probe=value (only the gradient, baselines, landscape probes"),
+        ("landscape", 50, "an integer in 1..49,"),  # 7 x 7 points at one sample count
+        ("all", 0, "an integer in 1.."),
+    ],
+)
 def test_shards_beyond_the_selected_probes_parts_name_the_key(probe, shards, allowed):
-    cfg = make_cfg(*TINY, f"probe={probe}", "probe.iterations=[0,4]", "probe.landscape_samples=[2000]",
-                   f"probe.shards={shards}")
+    cfg = make_cfg(
+        *TINY,
+        f"probe={probe}",
+        "probe.iterations=[0,4]",
+        "probe.landscape_samples=[2000]",
+        f"probe.shards={shards}",
+    )
     with pytest.raises(ConfigError) as err:
         validate(cfg)
     assert err.value.key == "probe.shards" and allowed in str(err.value)
 
 
 def test_shards_may_reach_the_largest_selected_probes_parts():
-    cfg = make_cfg(*TINY, "probe=all", "probe.iterations=[0,4]", "probe.landscape_samples=[2000]",
-                   "probe.shards=49",
-                   "probe.sample_counts=[64,256]", "probe.true_samples=2048", "probe.part_pairs=256")
+    cfg = make_cfg(
+        *TINY,
+        "probe=all",
+        "probe.iterations=[0,4]",
+        "probe.landscape_samples=[2000]",
+        "probe.shards=49",
+        "probe.sample_counts=[64,256]",
+        "probe.true_samples=2048",
+        "probe.part_pairs=256",
+    )
     validate(cfg)  # the gradient's truth has 8 parts, the landscape 49
 
 
@@ -190,9 +236,12 @@ def test_pairwise_interval_covers_the_population_similarity_unlike_the_per_estim
     repeats = 200
     for r in range(repeats):
         estimates = torch.tensor(g + sigma * rng.normal(size=(k, dim)))
-        intervals = {"estimates": pairwise_bootstrap_ci(estimates, 500, seed=r),
-                     "per_estimate_means": bootstrap_ci([pairwise_cosine(estimates)],
-                                                        n_resamples=500, seed=r)[1:]}
+        intervals = {
+            "estimates": pairwise_bootstrap_ci(estimates, 500, seed=r),
+            "per_estimate_means": bootstrap_ci(
+                [pairwise_cosine(estimates)], n_resamples=500, seed=r
+            )[1:],
+        }
         for name, (low, high) in intervals.items():
             covered[name] += low <= population <= high
     # nominal 95%; measured 0.935 vs 0.59 with these seeds
@@ -221,8 +270,14 @@ def test_spearman_brown_and_the_corrected_cosine_recover_the_noise_free_similari
 
 
 def test_mean_rows_a_probe_wrote_are_kept():
-    base = {"iteration": 0, "probe": "gradient", "variant": "gradient", "measure": "pairwise",
-            "sample_count": 100, "num_pairs": 100}
+    base = {
+        "iteration": 0,
+        "probe": "gradient",
+        "variant": "gradient",
+        "measure": "pairwise",
+        "sample_count": 100,
+        "num_pairs": 100,
+    }
     rows = [{**base, "trial": k, "value": v} for k, v in enumerate([0.1, 0.3])]
     rows.append({**base, "trial": MEAN_TRIAL, "value": 0.2, "ci_low": -0.5, "ci_high": 0.9})
     mean = with_means(rows, 200, seed=0).query("trial == @MEAN_TRIAL")
@@ -243,20 +298,30 @@ def test_reference_returns_stop_at_any_episode_end_or_the_stream_end_and_skip_do
 
 def test_reference_gae_error_is_squared_over_absolute_target_and_clipped_pessimistically():
     unclipped = MemberSettings.from_configs([make_cfg(*TINY, "opt.value_clip=false")])
-    clipped = MemberSettings.from_configs([make_cfg(*TINY, "opt.value_clip=true",
-                                                    "algo.value_clip_eps=0.5")])
+    clipped = MemberSettings.from_configs(
+        [make_cfg(*TINY, "opt.value_clip=true", "algo.value_clip_eps=0.5")]
+    )
     predicted, targets, old = np.array([2.0, 0.0]), np.array([1.0, -2.0]), np.array([1.0, -1.0])
-    assert squared_relative_error(predicted, targets, old, unclipped) == pytest.approx((1 / 1 + 4 / 2) / 2)
+    assert squared_relative_error(predicted, targets, old, unclipped) == pytest.approx(
+        (1 / 1 + 4 / 2) / 2
+    )
     # right on target but 1 away from V_old: the clipped prediction (0.5 away) is what counts
-    assert squared_relative_error(np.array([1.0]), np.array([1.0]), np.array([0.0]), clipped) == 0.25
-    assert squared_relative_error(np.array([1.0]), np.array([1.0]), np.array([0.0]), unclipped) == 0.0
+    assert (
+        squared_relative_error(np.array([1.0]), np.array([1.0]), np.array([0.0]), clipped) == 0.25
+    )
+    assert (
+        squared_relative_error(np.array([1.0]), np.array([1.0]), np.array([0.0]), unclipped) == 0.0
+    )
 
 
-@pytest.mark.parametrize("overrides, warns", [
-    (["probe.iterations=[0,4]"], True),  # TINY: 4 iterations, PPO anneals (opt=all)
-    (["probe.iterations=[0,3]"], False),
-    (["probe.iterations=[0,4]", "opt.lr_anneal=false"], False),
-])
+@pytest.mark.parametrize(
+    "overrides, warns",
+    [
+        (["probe.iterations=[0,4]"], True),  # TINY: 4 iterations, PPO anneals (opt=all)
+        (["probe.iterations=[0,3]"], False),
+        (["probe.iterations=[0,4]", "opt.lr_anneal=false"], False),
+    ],
+)
 def test_probing_where_the_annealed_learning_rate_is_zero_warns(caplog, overrides, warns):
     with caplog.at_level(logging.WARNING, logger="deep_pg"):
         validate(make_cfg(*TINY, "probe=value", *overrides))

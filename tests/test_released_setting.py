@@ -1,6 +1,7 @@
 """setting=released composes the companion paper's released configurations, env.version picks
 gymnasium's v4 or v5 task, and the released semantics it selects (grad_clip_scope,
 reset_each_iteration) act as documented."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,7 +44,12 @@ def test_released_setting_composes_the_released_config(algo, env):
         assert a.policy_lr == pytest.approx(step)
     assert a.value_lr == pytest.approx(value_lr)
     assert (o.lr_anneal, o.reward_scaling, o.ortho_init, o.value_clip, o.grad_clip) == (
-        anneal, rewards, ortho, value_clip, grad_clip)
+        anneal,
+        rewards,
+        ortho,
+        value_clip,
+        grad_clip,
+    )
     # the released semantics
     assert cfg.env.timeout_bootstrap is False and cfg.env.reset_each_iteration is True
     assert o.grad_clip_scope == "ppo_policy"
@@ -57,16 +63,26 @@ def test_default_setting_keeps_table_1_and_deep_pg_semantics():
 
 
 def test_command_line_wins_over_the_released_setting():
-    cfg = make_cfg("algo=ppo", "env=hopper", "setting=released", "algo.policy_lr=1e-4",
-                   "env.timeout_bootstrap=true")
+    cfg = make_cfg(
+        "algo=ppo",
+        "env=hopper",
+        "setting=released",
+        "algo.policy_lr=1e-4",
+        "env.timeout_bootstrap=true",
+    )
     assert cfg.algo.policy_lr == 1e-4 and cfg.env.timeout_bootstrap is True
 
 
-@pytest.mark.parametrize(("env", "version", "env_id"), [
-    ("hopper", None, "Hopper-v5"), ("hopper", "v4", "Hopper-v4"),
-    ("walker2d", "v4", "Walker2d-v4"), ("humanoid", "v4", "Humanoid-v4"),
-    ("halfcheetah", "v4", "HalfCheetah-v4"),
-])
+@pytest.mark.parametrize(
+    ("env", "version", "env_id"),
+    [
+        ("hopper", None, "Hopper-v5"),
+        ("hopper", "v4", "Hopper-v4"),
+        ("walker2d", "v4", "Walker2d-v4"),
+        ("humanoid", "v4", "Humanoid-v4"),
+        ("halfcheetah", "v4", "HalfCheetah-v4"),
+    ],
+)
 def test_env_version_picks_the_gymnasium_id(env, version, env_id):
     extra = [] if version is None else [f"env.version={version}"]
     assert make_cfg(f"env={env}", *extra).env.id == env_id
@@ -86,11 +102,13 @@ def test_grad_clip_scope_all_clips_both_networks():
 def test_grad_clip_scope_ppo_policy_clips_only_ppo_and_pg_policies():
     inf = float("inf")
     for algo in ("ppo", "ppo_noclip", "pg"):
-        s = _settings(f"algo={algo}", "env=pendulum", "opt.grad_clip=0.5",
-                      "opt.grad_clip_scope=ppo_policy")
+        s = _settings(
+            f"algo={algo}", "env=pendulum", "opt.grad_clip=0.5", "opt.grad_clip_scope=ppo_policy"
+        )
         assert (s.grad_clip.item(), s.value_grad_clip.item()) == (0.5, inf)
-    s = _settings("algo=trpo_plus", "env=pendulum", "opt.grad_clip=0.5",
-                  "opt.grad_clip_scope=ppo_policy")
+    s = _settings(
+        "algo=trpo_plus", "env=pendulum", "opt.grad_clip=0.5", "opt.grad_clip_scope=ppo_policy"
+    )
     assert (s.grad_clip.item(), s.value_grad_clip.item()) == (inf, inf)
 
 
@@ -105,8 +123,9 @@ def _one_ppo_update(*overrides: str) -> tuple[torch.Tensor, torch.Tensor]:
 def test_ppo_policy_scope_clips_the_policy_and_leaves_the_value_network_unclipped():
     policy_free, value_free = _one_ppo_update()
     policy_all, value_all = _one_ppo_update("opt.grad_clip=1e-3")
-    policy_scoped, value_scoped = _one_ppo_update("opt.grad_clip=1e-3",
-                                                  "opt.grad_clip_scope=ppo_policy")
+    policy_scoped, value_scoped = _one_ppo_update(
+        "opt.grad_clip=1e-3", "opt.grad_clip_scope=ppo_policy"
+    )
     assert not torch.allclose(value_all, value_free)
     assert torch.equal(value_scoped, value_free)
     assert torch.equal(policy_scoped, policy_all) and not torch.allclose(policy_all, policy_free)
@@ -119,8 +138,9 @@ def _pendulum_sampler(reset_each_iteration: bool) -> MemberSampler:
 
 def _zero_policy(sampler: MemberSampler) -> PolicyArrays:
     d, k = sampler.env.obs_dim, sampler.env.act_dim
-    return PolicyArrays([(np.zeros((d, k), np.float32), np.zeros(k, np.float32))],
-                        np.zeros(k, np.float32), "tanh")
+    return PolicyArrays(
+        [(np.zeros((d, k), np.float32), np.zeros(k, np.float32))], np.zeros(k, np.float32), "tanh"
+    )
 
 
 def test_reset_each_iteration_starts_every_iteration_at_a_fresh_episode():

@@ -11,6 +11,7 @@ M a number or a column of the doc's table) has each row's ``verdict`` recomputed
 interval by the declared rule (``deep_pg.analysis.claim_rule``). Other columns (the published
 numbers) are the doc's own. The page's figures are the ones ``deep_pg.analysis.doc_figures`` draws.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,22 +29,54 @@ from deep_pg.analysis.doc_figures import FIGURES, make_figures
 REPO = Path(__file__).resolve().parents[1]
 RESULTS, DOC = REPO / "results", REPO / "docs" / "reproduction.md"
 NOT_APPLICABLE = "—"  # the doc's cell for an empty CSV value (e.g. PPO's share within δ)
-MARKER = re.compile(r"<!-- table: ([\w./-]+)(?: verdict: (\w+) ([<>≠]) (-?[\d.]+)"
-                    r"(?: tie ±([\w.]+))?)? -->")
+MARKER = re.compile(
+    r"<!-- table: ([\w./-]+)(?: verdict: (\w+) ([<>≠]) (-?[\d.]+)"
+    r"(?: tie ±([\w.]+))?)? -->"
+)
 FIGURE = re.compile(r"\]\(figures/([\w-]+)\.png\)")
 MAX_LINES = 700
 # columns that pick a row (the others are values to check)
-KEYS = ("study", "env", "algo", "setting", "seed", "iteration", "variant", "measure",
-        "sample_count", "step_samples", "toggle", "config", "x", "y", "given", "given_state",
-        "comparison", "from_iteration", "to_iteration")
+KEYS = (
+    "study",
+    "env",
+    "algo",
+    "setting",
+    "seed",
+    "iteration",
+    "variant",
+    "measure",
+    "sample_count",
+    "step_samples",
+    "toggle",
+    "config",
+    "x",
+    "y",
+    "given",
+    "given_state",
+    "comparison",
+    "from_iteration",
+    "to_iteration",
+)
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("report")
-    proc = subprocess.run([sys.executable, "-m", "deep_pg.analysis.report", str(RESULTS), "--out",
-                           str(out), "--no-progress"], capture_output=True, text=True, timeout=600,
-                          check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deep_pg.analysis.report",
+            str(RESULTS),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
@@ -60,7 +93,7 @@ def _marked_tables():
         if not match:
             continue
         block = []
-        for ln in lines[i + 1:]:
+        for ln in lines[i + 1 :]:
             if not ln.startswith("|"):
                 if block:
                     break
@@ -112,18 +145,27 @@ def test_the_doc_is_short_enough_to_read_and_shows_its_verdicts_first():
     assert text.index("## Verdicts") < first_table < text.index("## Methods")
 
 
-@pytest.mark.parametrize("marker, rows", [(m, r) for m, r in _marked_tables() if m.group(2)],
-                         ids=lambda v: v.group(1) if isinstance(v, re.Match) else "")
+@pytest.mark.parametrize(
+    "marker, rows",
+    [(m, r) for m, r in _marked_tables() if m.group(2)],
+    ids=lambda v: v.group(1) if isinstance(v, re.Match) else "",
+)
 def test_each_verdict_is_the_declared_rules(report, marker, rows):
     name, column, sign, threshold, margin = marker.groups()
     table = pd.read_csv(report / name)
     above = {">": True, "<": False, "≠": None}[sign]
     for row in rows:
         found = _row_of(table, name, row)
-        tie = 0.0 if margin is None else float(row[margin].replace(",", "")) if margin in row \
+        tie = (
+            0.0
+            if margin is None
+            else float(row[margin].replace(",", ""))
+            if margin in row
             else float(margin)
-        expected = cell_verdict(found[f"{column}_low"], found[f"{column}_high"], above,
-                                float(threshold), tie)
+        )
+        expected = cell_verdict(
+            found[f"{column}_low"], found[f"{column}_high"], above, float(threshold), tie
+        )
         assert row["verdict"] == expected, (name, {k: row[k] for k in KEYS if k in row})
 
 
@@ -141,19 +183,24 @@ def test_the_figure_generator_draws_from_the_committed_results(tmp_path):
     assert image.shape[0] > 100 and image[..., :3].std() > 0.05  # drawn, not blank
 
 
-WORK_PERIODS = re.compile(r"\b(?:this|that|an?|the|earlier|later|next|previous|first|second|"
-                          r"third|\w+th) sessions?\b|\bissue \d+\b|reproduction_log",
-                          re.IGNORECASE)
+WORK_PERIODS = re.compile(
+    r"\b(?:this|that|an?|the|earlier|later|next|previous|first|second|"
+    r"third|\w+th) sessions?\b|\bissue \d+\b|reproduction_log",
+    re.IGNORECASE,
+)
 
 
-@pytest.mark.parametrize("page", [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "page", [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))], ids=lambda p: p.name
+)
 def test_the_docs_say_what_things_are_not_when_they_were_done(page):
     found = [line for line in page.read_text().splitlines() if WORK_PERIODS.search(line)]
     assert not found, found[:3]
 
 
-@pytest.mark.parametrize("name, rows", documented_tables(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    "name, rows", documented_tables(), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_documented_numbers_are_the_regenerated_ones(report, name, rows):
     table = pd.read_csv(report / name)
     assert rows, f"{name}: the doc's table has no rows"

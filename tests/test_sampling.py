@@ -1,4 +1,5 @@
 """deep_pg.sampling: the probes' parallel sampler keeps training's semantics and its own streams."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,9 @@ from deep_pg.sampling import SamplerError
 
 @pytest.fixture(scope="module")
 def sampler():
-    with ParallelSampler("Pendulum-v1", None, num_workers=2, envs_per_worker=3, chunk_steps=64) as s:
+    with ParallelSampler(
+        "Pendulum-v1", None, num_workers=2, envs_per_worker=3, chunk_steps=64
+    ) as s:
         yield s
 
 
@@ -36,7 +39,9 @@ def test_streams_are_reproducible_independent_and_use_frozen_normalizers(sampler
     b = sampler.streams(5, 150, seed=7, gamma=0.99)
     c = sampler.streams(5, 150, seed=8, gamma=0.99)
     assert a.rollout.obs.shape == (150, 5, 3) and a.rollout.actions.shape == (150, 5, 1)
-    assert np.array_equal(a.rollout.obs, b.rollout.obs) and np.array_equal(a.rollout.actions, b.rollout.actions)
+    assert np.array_equal(a.rollout.obs, b.rollout.obs) and np.array_equal(
+        a.rollout.actions, b.rollout.actions
+    )
     assert not np.allclose(a.rollout.obs, c.rollout.obs)
     assert not np.allclose(a.rollout.obs[:, 0], a.rollout.obs[:, 1])  # streams differ
     # rewards are scaled by the frozen scaler; observations normalized (clip 5) with frozen stats

@@ -1,4 +1,5 @@
 """Sweeps on one machine: presets, run directory names, the local launcher, relaunch, the index."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,10 @@ from conftest import REPO, TINY, make_cfg, run_cli
 
 # Two iterations of 256 steps: the smallest run that still updates and resumes.
 TWO_ITERS = [o for o in TINY if not o.startswith("total_steps=")] + ["total_steps=512"]
-TINY_DIR = ("algo.epochs=2/algo.num_minibatches=4/algo.steps_per_iter=256/algo.value_epochs=2/"
-            "total_steps=512")
+TINY_DIR = (
+    "algo.epochs=2/algo.num_minibatches=4/algo.steps_per_iter=256/algo.value_epochs=2/"
+    "total_steps=512"
+)
 
 
 def hydra_cfg(*overrides: str):
@@ -40,8 +43,11 @@ def sweep_params(*overrides: str) -> dict:
 # --- presets ------------------------------------------------------------------------------------
 def test_ablation16_sweeps_the_four_toggles():
     assert sweep_params("+sweep=ablation16") == {
-        "opt.lr_anneal": "true,false", "opt.reward_scaling": "returns,none",
-        "opt.ortho_init": "true,false", "opt.value_clip": "true,false"}
+        "opt.lr_anneal": "true,false",
+        "opt.reward_scaling": "returns,none",
+        "opt.ortho_init": "true,false",
+        "opt.value_clip": "true,false",
+    }
 
 
 def test_seeds_preset_gives_three_seeds():
@@ -58,23 +64,35 @@ def test_lr_grid_is_the_env_grid_from_config_and_holds_the_tuned_lr(env):
 
 def test_sample_regime_crosses_the_lr_grid_with_steps_per_iteration():
     params = sweep_params("+sweep=sample_regime", "env=hopper")
-    assert params["algo.policy_lr"] == sweep_params("+sweep=lr_grid", "env=hopper")["algo.policy_lr"]
+    assert (
+        params["algo.policy_lr"] == sweep_params("+sweep=lr_grid", "env=hopper")["algo.policy_lr"]
+    )
     assert params["algo.steps_per_iter"] == "512,2048,8192,32768"
 
 
 def test_presets_combine_in_both_spellings():
     assert combine_sweep_presets(["-m", "+sweep=ablation16", "env=hopper", "+sweep=lr_grid"]) == [
-        "-m", "+sweep=[ablation16,lr_grid]", "env=hopper"]
+        "-m",
+        "+sweep=[ablation16,lr_grid]",
+        "env=hopper",
+    ]
     assert combine_sweep_presets(["+sweep=[a,b]", "+sweep=c"]) == ["+sweep=[a,b,c]"]
     assert combine_sweep_presets(["+sweep=seeds", "seed=1"]) == ["+sweep=seeds", "seed=1"]
     params = sweep_params("+sweep=[ablation16,lr_grid,seeds]", "env=walker2d")
-    assert set(params) == {"opt.lr_anneal", "opt.reward_scaling", "opt.ortho_init",
-                           "opt.value_clip", "algo.policy_lr", "seed"}
+    assert set(params) == {
+        "opt.lr_anneal",
+        "opt.reward_scaling",
+        "opt.ortho_init",
+        "opt.value_clip",
+        "algo.policy_lr",
+        "seed",
+    }
 
 
 def test_unknown_preset_fails_listing_the_presets(tmp_path):
-    proc = run_cli("-m", "+sweep=ablation17", f"hydra.sweep.dir={tmp_path / 's'}", cwd=tmp_path,
-                   check=False)
+    proc = run_cli(
+        "-m", "+sweep=ablation17", f"hydra.sweep.dir={tmp_path / 's'}", cwd=tmp_path, check=False
+    )
     assert proc.returncode == 2
     assert "deep-pg: error: invalid value for 'sweep': 'ablation17'" in proc.stderr
     for name in ("ablation16", "lr_grid", "sample_regime", "seeds"):
@@ -83,13 +101,27 @@ def test_unknown_preset_fails_listing_the_presets(tmp_path):
 
 
 # --- run directory names ------------------------------------------------------------------------
-@pytest.mark.parametrize("overrides, subdir", [
-    (["env=hopper", "opt.reward_scaling=false", "seed=2"], "ppo/hopper/opt=1011/lr=4.5e-4/seed=2"),
-    (["algo=ppo_m", "env=humanoid"], "ppo_m/humanoid/opt=0000/lr=9e-5/seed=0"),
-    (["algo=trpo", "env=walker2d", "seed=1"], "trpo/walker2d/opt=0000/max_kl=0.04/seed=1"),
-    (["env=hopper", "algo.policy_lr=3e-4", "algo.steps_per_iter=512", "logger.mode=disabled",
-      "checkpoint.every=5"], "ppo/hopper/opt=1111/lr=3e-4/algo.steps_per_iter=512/seed=0"),
-])
+@pytest.mark.parametrize(
+    "overrides, subdir",
+    [
+        (
+            ["env=hopper", "opt.reward_scaling=false", "seed=2"],
+            "ppo/hopper/opt=1011/lr=4.5e-4/seed=2",
+        ),
+        (["algo=ppo_m", "env=humanoid"], "ppo_m/humanoid/opt=0000/lr=9e-5/seed=0"),
+        (["algo=trpo", "env=walker2d", "seed=1"], "trpo/walker2d/opt=0000/max_kl=0.04/seed=1"),
+        (
+            [
+                "env=hopper",
+                "algo.policy_lr=3e-4",
+                "algo.steps_per_iter=512",
+                "logger.mode=disabled",
+                "checkpoint.every=5",
+            ],
+            "ppo/hopper/opt=1111/lr=3e-4/algo.steps_per_iter=512/seed=0",
+        ),
+    ],
+)
 def test_run_subdir_names_what_the_run_computes(overrides, subdir):
     assert hydra_cfg(*overrides).hydra.sweep.subdir == subdir
 
@@ -103,8 +135,13 @@ def read_index_by_job(sweep_dir: Path) -> dict[int, dict]:
 def test_local_sweep_runs_in_parallel_isolates_a_failure_and_relaunches(tmp_path):
     sweep_dir = tmp_path / "sweep"
     # Two jobs in parallel: one completes, the other has an invalid clip epsilon and fails alone.
-    args = ["-m", *TWO_ITERS, "algo.clip_eps=0.2,-1", "hydra.launcher.n_jobs=2",
-            f"hydra.sweep.dir={sweep_dir}"]
+    args = [
+        "-m",
+        *TWO_ITERS,
+        "algo.clip_eps=0.2,-1",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
     proc = run_cli(*args, cwd=tmp_path, check=False)
     assert proc.returncode != 0, "a failed job must make the launch fail"
     assert "1 of 2 jobs failed" in proc.stderr
@@ -152,26 +189,46 @@ def test_relaunch_after_a_config_edit_does_not_skip_the_stale_run(tmp_path, monk
 
 
 def test_env_dependent_grid_with_two_envs_is_refused_before_running(tmp_path):
-    proc = run_cli("-m", *TWO_ITERS, "+sweep=lr_grid", "env=pendulum,hopper",
-                   f"hydra.sweep.dir={tmp_path / 's'}", cwd=tmp_path, check=False)
+    proc = run_cli(
+        "-m",
+        *TWO_ITERS,
+        "+sweep=lr_grid",
+        "env=pendulum,hopper",
+        f"hydra.sweep.dir={tmp_path / 's'}",
+        cwd=tmp_path,
+        check=False,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("deep-pg: error: job ") and "one launch per env" in proc.stderr
     assert not list((tmp_path / "s").rglob("metrics.jsonl"))
 
 
 def test_jobs_that_would_share_a_run_directory_are_refused(tmp_path):
-    proc = run_cli("-m", *TWO_ITERS, "checkpoint.every=1,2", f"hydra.sweep.dir={tmp_path / 's'}",
-                   cwd=tmp_path, check=False)
+    proc = run_cli(
+        "-m",
+        *TWO_ITERS,
+        "checkpoint.every=1,2",
+        f"hydra.sweep.dir={tmp_path / 's'}",
+        cwd=tmp_path,
+        check=False,
+    )
     assert proc.returncode == 2 and "would share the run directory" in proc.stderr
 
 
 def test_bad_local_launcher_option_is_one_line(tmp_path):
-    proc = run_cli("-m", *TWO_ITERS, "hydra.launcher.n_jobs=0", f"hydra.sweep.dir={tmp_path}",
-                   cwd=tmp_path, check=False)
+    proc = run_cli(
+        "-m",
+        *TWO_ITERS,
+        "hydra.launcher.n_jobs=0",
+        f"hydra.sweep.dir={tmp_path}",
+        cwd=tmp_path,
+        check=False,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "deep-pg: error: invalid value for 'hydra.launcher.n_jobs': 0 (allowed: a positive "
-        "number of parallel jobs, or null for one per core)"]
+        "number of parallel jobs, or null for one per core)"
+    ]
 
 
 # --- the index under concurrent appends ---------------------------------------------------------
@@ -181,9 +238,10 @@ def _append_many(sweep_dir: str, worker: int) -> None:
 
 
 def test_index_lines_from_concurrent_jobs_never_interleave(tmp_path):
-    procs = [multiprocessing.get_context("fork").Process(target=_append_many,
-                                                          args=(str(tmp_path), w))
-             for w in range(4)]
+    procs = [
+        multiprocessing.get_context("fork").Process(target=_append_many, args=(str(tmp_path), w))
+        for w in range(4)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -241,15 +299,25 @@ def test_packed_sweep_matches_the_unpacked_one_and_resumes_after_a_kill(tmp_path
     import sys
     import time
 
-    args = ["-m", *TINY, "total_steps=2048", "checkpoint.every=2", "seed=0,1",
-            "algo.policy_lr=1e-3,3e-4"]
+    args = [
+        "-m",
+        *TINY,
+        "total_steps=2048",
+        "checkpoint.every=2",
+        "seed=0,1",
+        "algo.policy_lr=1e-3,3e-4",
+    ]
     run_cli(*args, "hydra.sweep.dir=unpacked", cwd=tmp_path)
     run_cli(*args, "hydra.launcher.pack=4", "hydra.sweep.dir=packed", cwd=tmp_path)
     packed_out = (tmp_path / "packed/.local_launcher/pack_0.out").read_text()
     assert "pack of 4 runs in one process" in packed_out
-    proc = subprocess.Popen([sys.executable, "-m", "deep_pg", *args, "hydra.launcher.pack=4",
-                             "hydra.sweep.dir=killed"], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deep_pg", *args, "hydra.launcher.pack=4", "hydra.sweep.dir=killed"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and len(list((tmp_path / "killed").rglob("last.pt"))) < 4:
         time.sleep(0.05)
@@ -257,27 +325,38 @@ def test_packed_sweep_matches_the_unpacked_one_and_resumes_after_a_kill(tmp_path
     proc.wait()
     assert not list((tmp_path / "killed").rglob("summary.json")), "finished before the kill"
     run_cli(*args, "hydra.launcher.pack=4", "hydra.sweep.dir=killed", cwd=tmp_path)
-    runs = sorted(p.parent.relative_to(tmp_path / "unpacked")
-                  for p in (tmp_path / "unpacked").rglob("metrics.jsonl"))
+    runs = sorted(
+        p.parent.relative_to(tmp_path / "unpacked")
+        for p in (tmp_path / "unpacked").rglob("metrics.jsonl")
+    )
     assert len(runs) == 4
     for run in runs:
-        lines = {name: [json.loads(x) for x in (tmp_path / name / run / "metrics.jsonl").read_text().splitlines()]
-                 for name in ("unpacked", "packed", "killed")}
+        lines = {
+            name: [
+                json.loads(x)
+                for x in (tmp_path / name / run / "metrics.jsonl").read_text().splitlines()
+            ]
+            for name in ("unpacked", "packed", "killed")
+        }
         assert [r["iteration"] for r in lines["killed"]] == list(range(1, 9))
         for name in ("packed", "killed"):
             for got, want in zip(lines[name], lines["unpacked"]):
                 assert got["value_loss"] == pytest.approx(want["value_loss"], rel=1e-4)
                 assert got["return_mean"] == pytest.approx(want["return_mean"], rel=1e-4)
-        strip = lambda rows: [{k: v for k, v in r.items() if k not in ("wall_time", "iter_time", "sps")}
-                              for r in rows]
+        strip = lambda rows: [
+            {k: v for k, v in r.items() if k not in ("wall_time", "iter_time", "sps")} for r in rows
+        ]
         assert strip(lines["killed"]) == strip(lines["packed"])
     index_lines = index.read(tmp_path / "killed")
     assert {e["run_dir"] for e in index_lines if e["status"] == "completed"} == {
-        str(Path("killed") / run) for run in runs}
+        str(Path("killed") / run) for run in runs
+    }
 
 
 @pytest.mark.parametrize("pack", ["0", "-2", "1.5"])
 def test_bad_pack_size_is_one_line(tmp_path, pack):
-    proc = run_cli("-m", *TINY, "seed=0,1", f"hydra.launcher.pack={pack}", cwd=tmp_path, check=False)
+    proc = run_cli(
+        "-m", *TINY, "seed=0,1", f"hydra.launcher.pack={pack}", cwd=tmp_path, check=False
+    )
     assert proc.returncode != 0
     assert "invalid value for 'hydra.launcher.pack'" in proc.stderr

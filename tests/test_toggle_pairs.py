@@ -1,5 +1,6 @@
 """Paired toggle effects: each run with a toggle on against the run that differs in that toggle
 alone, over all pairs and split by the state of each other toggle (interactions)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,9 +21,17 @@ def grid(final_return, seeds=(0, 1, 2), lrs=(1e-4, 1e-3)) -> pd.DataFrame:
         on = {t: bool(c >> i & 1) for i, t in enumerate(TOGGLES)}
         for lr in lrs:
             for seed in seeds:
-                rows.append({"algo": "ppo", "env": "hopper", "algo.policy_lr": lr, "seed": seed,
-                             **on, SCALING: "returns" if on[SCALING] else "none",
-                             "final_return": final_return(on, lr, seed)})
+                rows.append(
+                    {
+                        "algo": "ppo",
+                        "env": "hopper",
+                        "algo.policy_lr": lr,
+                        "seed": seed,
+                        **on,
+                        SCALING: "returns" if on[SCALING] else "none",
+                        "final_return": final_return(on, lr, seed),
+                    }
+                )
     return pd.DataFrame(rows)
 
 

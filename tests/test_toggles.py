@@ -1,4 +1,5 @@
 """Each code-level optimization toggle does what its name says, and stops doing it when off."""
+
 from __future__ import annotations
 
 import itertools
@@ -14,7 +15,13 @@ from torch import nn
 
 from deep_pg.analysis.ablation import config_name
 from conftest import TINY, make_cfg, run_cli
-from deep_pg.algorithms.common import MemberSettings, PackAgent, initial_agent, normalize, value_loss
+from deep_pg.algorithms.common import (
+    MemberSettings,
+    PackAgent,
+    initial_agent,
+    normalize,
+    value_loss,
+)
 from deep_pg.algorithms.optim import clip_member_gradients
 from deep_pg.cli import CONF_DIR
 from deep_pg.config import ConfigError, validate
@@ -41,7 +48,9 @@ def linears(net: nn.Module) -> list[nn.Linear]:
 @pytest.mark.parametrize("anneal", [True, False])
 def test_lr_anneal_decays_linearly_to_zero(anneal):
     cfg = make_cfg(*TINY, f"opt.lr_anneal={anneal}")
-    agent = PackAgent.from_agents([initial_agent(cfg, 3, 1)], MemberSettings.from_configs([cfg]), "ppo")
+    agent = PackAgent.from_agents(
+        [initial_agent(cfg, 3, 1)], MemberSettings.from_configs([cfg]), "ppo"
+    )
     rates = [float(agent.schedule(it / 4)["policy_lr"][0]) for it in range(4)]
     final = {k: float(v[0]) for k, v in agent.schedule(1.0).items()}
     assert float(agent.policy_optimizer.lr[0]) == pytest.approx(final["policy_lr"])
@@ -118,15 +127,23 @@ def test_reward_scaling_none_leaves_rewards_and_its_clip_is_inactive():
         assert np.array_equal(scaler(raw, np.zeros(3, bool)), raw)
 
 
-@pytest.mark.parametrize("typed,mode", [("true", "returns"), ("false", "none"),
-                                        ("returns", "returns"), ("rewards", "rewards"),
-                                        ("none", "none")])
+@pytest.mark.parametrize(
+    "typed,mode",
+    [
+        ("true", "returns"),
+        ("false", "none"),
+        ("returns", "returns"),
+        ("rewards", "rewards"),
+        ("none", "none"),
+    ],
+)
 def test_reward_scaling_accepts_modes_and_booleans_and_stores_the_mode(typed, mode):
     cfg = make_cfg(f"opt.reward_scaling={typed}")
     validate(cfg)
     assert cfg.opt.reward_scaling == mode
     assert run_subdir(_root_=hydra_cfg(f"opt.reward_scaling={typed}")).startswith(
-        f"ppo/hopper/opt=1{'0' if mode == 'none' else '1'}11/")
+        f"ppo/hopper/opt=1{'0' if mode == 'none' else '1'}11/"
+    )
 
 
 def test_reward_scaling_rewards_gets_its_own_run_directory():
@@ -139,24 +156,33 @@ def test_reward_scaling_rewards_gets_its_own_run_directory():
 def test_ablation16_still_gives_16_distinct_run_directories():
     params = OmegaConf.to_container(hydra_cfg("+sweep=ablation16").hydra.sweeper.params)
     keys, choices = zip(*((k, str(v).split(",")) for k, v in params.items()))
-    dirs = {run_subdir(_root_=hydra_cfg("+sweep=ablation16", *map("{}={}".format, keys, combo)))
-            for combo in itertools.product(*choices)}
+    dirs = {
+        run_subdir(_root_=hydra_cfg("+sweep=ablation16", *map("{}={}".format, keys, combo)))
+        for combo in itertools.product(*choices)
+    }
     assert len(dirs) == 16 and all("/opt=" in d for d in dirs)
 
 
-@pytest.mark.parametrize("stored,bit", [("none", "0"), (False, "0"), ("False", "0"),
-                                        ("returns", "1"), ("rewards", "1"), (True, "1")])
+@pytest.mark.parametrize(
+    "stored,bit",
+    [("none", "0"), (False, "0"), ("False", "0"), ("returns", "1"), ("rewards", "1"), (True, "1")],
+)
 def test_analysis_reads_reward_scaling_none_as_off(stored, bit):
-    row = {"opt.lr_anneal": True, "opt.reward_scaling": stored, "opt.ortho_init": False,
-           "opt.value_clip": True}
+    row = {
+        "opt.lr_anneal": True,
+        "opt.reward_scaling": stored,
+        "opt.ortho_init": False,
+        "opt.value_clip": True,
+    }
     assert config_name(row) == f"opt=1{bit}01"
 
 
 def test_bad_reward_scaling_is_one_line_naming_the_key_and_the_modes(tmp_path):
     with pytest.raises(ConfigError, match=r"'opt.reward_scaling': 'sometimes' \(allowed: returns"):
         validate(make_cfg("opt.reward_scaling=sometimes"))
-    proc = run_cli(*TINY, "opt.reward_scaling=sometimes", "hydra.run.dir=run", cwd=tmp_path,
-                   check=False)
+    proc = run_cli(
+        *TINY, "opt.reward_scaling=sometimes", "hydra.run.dir=run", cwd=tmp_path, check=False
+    )
     errors = [line for line in proc.stderr.splitlines() if line.startswith("deep-pg: error:")]
     assert proc.returncode == 2 and len(errors) == 1
     assert "'opt.reward_scaling'" in errors[0] and "returns | rewards | none" in errors[0]
@@ -164,8 +190,13 @@ def test_bad_reward_scaling_is_one_line_naming_the_key_and_the_modes(tmp_path):
 
 # --- clipping belongs to the normalization ------------------------------------------------------
 def test_inactive_clips_are_said_once_in_the_log(caplog):
-    cfg = make_cfg(*TINY, "opt.reward_scaling=none", "opt.reward_clip=1", "opt.obs_norm=false",
-                   "opt.obs_clip=5")
+    cfg = make_cfg(
+        *TINY,
+        "opt.reward_scaling=none",
+        "opt.reward_clip=1",
+        "opt.obs_norm=false",
+        "opt.obs_clip=5",
+    )
     with caplog.at_level(logging.INFO, logger="deep_pg"):
         obs_norm, scaler = build_normalizers(cfg, obs_dim=3)
     said = [r.getMessage() for r in caplog.records if "inactive" in r.getMessage()]
@@ -196,7 +227,9 @@ def test_ortho_init_is_orthogonal_with_layer_scaling():
     value = ValueNetwork(11, [64, 64], "tanh", ortho_init=True)
     *hidden, head = linears(policy)
     for layer in hidden:
-        w = layer.weight.detach()  # (out, in) with out >= in or out < in: rows or columns orthonormal
+        w = (
+            layer.weight.detach()
+        )  # (out, in) with out >= in or out < in: rows or columns orthonormal
         gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
         assert torch.allclose(gram, 2.0 * torch.eye(gram.shape[0]), atol=1e-4)  # gain sqrt(2)
         assert torch.all(layer.bias == 0)
@@ -240,7 +273,9 @@ def test_clipped_value_loss_equals_the_formula():
 def test_grad_clip_bounds_the_global_norm():
     net = nn.Linear(10, 10)
     net(torch.randn(32, 10)).pow(2).sum().mul(100).backward()
-    params = [p.unsqueeze(0).detach().requires_grad_(True) for p in net.parameters()]  # a pack of one
+    params = [
+        p.unsqueeze(0).detach().requires_grad_(True) for p in net.parameters()
+    ]  # a pack of one
     for p, q in zip(params, net.parameters()):
         p.grad = q.grad.unsqueeze(0)
     before = float(clip_member_gradients(params, torch.tensor([0.5]))[0])

@@ -1,4 +1,5 @@
 """End-to-end training: the run store contract, determinism, exact resume and failure handling."""
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,23 @@ from deep_pg.trainer import Trainer
 
 TIME_FIELDS = {"wall_time", "iter_time", "sps"}
 METRIC_FIELDS = {
-    "iteration", "env_steps", "wall_time", "return_mean", "return_std", "return_count",
-    "episode_length", "policy_loss", "value_loss", "entropy", "policy_lr", "value_lr", "mean_kl",
-    "max_ratio", "clip_frac", "explained_var", "sps",
+    "iteration",
+    "env_steps",
+    "wall_time",
+    "return_mean",
+    "return_std",
+    "return_count",
+    "episode_length",
+    "policy_loss",
+    "value_loss",
+    "entropy",
+    "policy_lr",
+    "value_lr",
+    "mean_kl",
+    "max_ratio",
+    "clip_frac",
+    "explained_var",
+    "sps",
 }
 
 
@@ -96,8 +111,14 @@ def test_run_killed_before_its_first_checkpoint_restarts_clean(tmp_path):
     args = [*TINY, "total_steps=5120", "checkpoint.every=1000", "checkpoint.every_minutes=60"]
     run_cli(*args, "hydra.run.dir=ref", cwd=tmp_path)
     run_dir = tmp_path / "run"
-    start_and_kill(*args, "hydra.run.dir=run", cwd=tmp_path, run_dir=run_dir, after_iterations=2,
-                   need_checkpoint=False)
+    start_and_kill(
+        *args,
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+        run_dir=run_dir,
+        after_iterations=2,
+        need_checkpoint=False,
+    )
     assert not (run_dir / "checkpoints/last.pt").exists() and len(metrics(run_dir)) >= 2
     proc = run_cli(*args, "hydra.run.dir=run", cwd=tmp_path)
     assert without_time(metrics(run_dir)) == without_time(metrics(tmp_path / "ref"))
@@ -106,9 +127,13 @@ def test_run_killed_before_its_first_checkpoint_restarts_clean(tmp_path):
 
 
 def test_fresh_start_removes_what_a_failed_attempt_left(tmp_path, caplog):
-    for name, text in [("metrics.jsonl", '{"iteration": 7}\n'), ("wandb_run_id", "old"),
-                       ("summary.json", '{"status": "failed", "reason": "x"}'),
-                       ("probes/gradient.parquet", "stale"), ("checkpoints/iter_0.pt", "stale")]:
+    for name, text in [
+        ("metrics.jsonl", '{"iteration": 7}\n'),
+        ("wandb_run_id", "old"),
+        ("summary.json", '{"status": "failed", "reason": "x"}'),
+        ("probes/gradient.parquet", "stale"),
+        ("checkpoints/iter_0.pt", "stale"),
+    ]:
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(text)
     with caplog.at_level(logging.INFO, logger="deep_pg"):
@@ -140,8 +165,9 @@ def test_checkpoint_cadence_counts_iterations_minutes_and_probe_iterations():
     assert due == [3, 10, 19, 20]
 
 
-def test_last_checkpoint_is_written_at_the_cadence_probe_iterations_and_the_end(tmp_path,
-                                                                                monkeypatch):
+def test_last_checkpoint_is_written_at_the_cadence_probe_iterations_and_the_end(
+    tmp_path, monkeypatch
+):
     saved = []
     original = Trainer.save_checkpoint
 
@@ -150,12 +176,22 @@ def test_last_checkpoint_is_written_at_the_cadence_probe_iterations_and_the_end(
         return original(self, name, members)
 
     monkeypatch.setattr(Trainer, "save_checkpoint", recording)
-    run_training(make_cfg(*TINY, "total_steps=2560", "checkpoint.every=4",
-                          "checkpoint.every_minutes=60", "probe.iterations=[3]"), run_dir=tmp_path)
+    run_training(
+        make_cfg(
+            *TINY,
+            "total_steps=2560",
+            "checkpoint.every=4",
+            "checkpoint.every_minutes=60",
+            "probe.iterations=[3]",
+        ),
+        run_dir=tmp_path,
+    )
     assert [i for name, i in saved if name.endswith("last.pt")] == [3, 4, 8, 10]
 
 
-def test_non_finite_parameters_fail_the_run_and_keep_the_last_good_checkpoint(tmp_path, monkeypatch):
+def test_non_finite_parameters_fail_the_run_and_keep_the_last_good_checkpoint(
+    tmp_path, monkeypatch
+):
     original = Trainer.train_iteration
 
     def poisoned(self):  # the third update blows up
@@ -175,8 +211,9 @@ def test_non_finite_parameters_fail_the_run_and_keep_the_last_good_checkpoint(tm
     assert all(torch.isfinite(t).all() for t in state["agent"]["value"].values())
 
 
-def test_crash_keeps_its_traceback_the_run_dir_and_the_last_checkpoint(tmp_path, monkeypatch,
-                                                                       capsys):
+def test_crash_keeps_its_traceback_the_run_dir_and_the_last_checkpoint(
+    tmp_path, monkeypatch, capsys
+):
     original = Trainer.train_iteration
 
     def faulty(self):  # an injected bug in the third iteration
@@ -196,16 +233,21 @@ def test_crash_keeps_its_traceback_the_run_dir_and_the_last_checkpoint(tmp_path,
     assert exit_info.value.code == 1
     summary = json.loads((tmp_path / "run/summary.json").read_text())
     assert summary["status"] == "failed" and summary["reason"] == "RuntimeError: injected fault"
-    assert torch.load(tmp_path / "run/checkpoints/last.pt",
-                      weights_only=False)["counters"]["iteration"] == 2
+    assert (
+        torch.load(tmp_path / "run/checkpoints/last.pt", weights_only=False)["counters"][
+            "iteration"
+        ]
+        == 2
+    )
     stderr, logged = capsys.readouterr().err, (tmp_path / "deep_pg.log").read_text()
     for text in (stderr, logged):
         assert "Traceback (most recent call last)" in text and "in faulty" in text
         assert "RuntimeError: injected fault" in text
 
 
-def test_unexpected_error_building_the_trainer_is_a_crash_not_bad_input(tmp_path, monkeypatch,
-                                                                         capsys):
+def test_unexpected_error_building_the_trainer_is_a_crash_not_bad_input(
+    tmp_path, monkeypatch, capsys
+):
     def faulty_init(self, cfgs, run_dirs, workers=None):
         raise ValueError("injected fault")
 
@@ -250,10 +292,19 @@ def test_plain_progress_lines_when_not_a_terminal(tmp_path):
 
 
 def test_plain_progress_lines_also_come_every_few_seconds(tmp_path):
-    slow = run_cli(*TINY, "logger.log_every=100", "logger.log_every_seconds=1e-6",
-                   "hydra.run.dir=a", cwd=tmp_path)
+    slow = run_cli(
+        *TINY,
+        "logger.log_every=100",
+        "logger.log_every_seconds=1e-6",
+        "hydra.run.dir=a",
+        cwd=tmp_path,
+    )
     assert [line.split("iteration ")[1][:3] for line in progress_lines(slow.stdout)] == [
-        "1/4", "2/4", "3/4", "4/4"]
+        "1/4",
+        "2/4",
+        "3/4",
+        "4/4",
+    ]
     rare = run_cli(*TINY, "logger.log_every=100", "hydra.run.dir=b", cwd=tmp_path)
     assert len(progress_lines(rare.stdout)) == 1  # the last iteration only
 
@@ -288,8 +339,12 @@ def test_resumed_run_logs_to_the_same_wandb_run(tmp_path, monkeypatch):
     run's offline directories stitches them into one run)."""
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    args = [*[a for a in TINY if not a.startswith("logger")], "total_steps=5120",
-            "checkpoint.every=2", "hydra.run.dir=run"]
+    args = [
+        *[a for a in TINY if not a.startswith("logger")],
+        "total_steps=5120",
+        "checkpoint.every=2",
+        "hydra.run.dir=run",
+    ]
     run_dir = tmp_path / "run"
     start_and_kill(*args, cwd=tmp_path, run_dir=run_dir, after_iterations=3)
     run_cli(*args, cwd=tmp_path)
@@ -302,15 +357,27 @@ def test_wandb_offline_writes_a_local_run_and_failure_does_not_stop_training(tmp
     env = {**os.environ, "HOME": str(tmp_path), "WANDB_API_KEY": ""}
     env.pop("WANDB_API_KEY")
     base = [sys.executable, "-m", "deep_pg", *[a for a in TINY if not a.startswith("logger")]]
-    offline = subprocess.run([*base, "hydra.run.dir=off"], cwd=tmp_path, env=env, text=True,
-                             capture_output=True, timeout=300)
+    offline = subprocess.run(
+        [*base, "hydra.run.dir=off"],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert offline.returncode == 0, offline.stderr
     runs = list((tmp_path / "off/wandb").glob("offline-run-*"))
     assert len(runs) == 1 and (tmp_path / "off/wandb_run_id").read_text() in runs[0].name
     assert "wandb could not" not in offline.stdout + offline.stderr
     # online without credentials: wandb cannot start, the run goes on and says so once
-    online = subprocess.run([*base, "logger.mode=online", "hydra.run.dir=on"], cwd=tmp_path,
-                            env=env, text=True, capture_output=True, timeout=300)
+    online = subprocess.run(
+        [*base, "logger.mode=online", "hydra.run.dir=on"],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert online.returncode == 0, online.stderr
     assert (online.stdout + online.stderr).count("wandb could not") == 1
     assert json.loads((tmp_path / "on/summary.json").read_text())["status"] == "completed"

@@ -1,4 +1,5 @@
 """TRPO: conjugate gradient, Fisher-vector products, the trust region and the line search."""
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,7 @@ def test_fisher_vector_product_equals_the_explicit_fisher():
     def kl_of(flat):
         params, i = {}, 0
         for name, shape in named:
-            params[name] = flat[i:i + shape.numel()].view(shape)
+            params[name] = flat[i : i + shape.numel()].view(shape)
             i += shape.numel()
         mean = functional_call(policy, params, (obs,))
         return gaussian_kl(mean_old, log_std_old, mean, params["log_std"]).mean()
@@ -61,7 +62,9 @@ def test_fisher_vector_product_equals_the_explicit_fisher():
     v = torch.randn(1, theta.numel(), dtype=torch.float64)
     fvp = trpo.fisher_vector_product(policy, batch, damping=torch.zeros(1, dtype=torch.float64))
     assert torch.allclose(fvp(v)[0], fisher @ v[0], atol=1e-10)
-    damped = trpo.fisher_vector_product(policy, batch, damping=torch.full((1,), 0.1, dtype=torch.float64))
+    damped = trpo.fisher_vector_product(
+        policy, batch, damping=torch.full((1,), 0.1, dtype=torch.float64)
+    )
     assert torch.allclose(damped(v)[0], fisher @ v[0] + 0.1 * v[0], atol=1e-10)
 
 
@@ -88,12 +91,15 @@ def test_a_step_that_lowers_the_surrogate_is_rejected(monkeypatch):
 def test_kl_schedule_is_linear():
     cfg = make_cfg("algo=trpo", "algo.max_kl=0.1", "algo.max_kl_final=0.02")
     settings = MemberSettings.from_configs([cfg])
-    assert [float(settings.kl_bound(p)[0]) for p in (0.0, 0.5, 1.0)] == pytest.approx([0.1, 0.06, 0.02])
+    assert [float(settings.kl_bound(p)[0]) for p in (0.0, 0.5, 1.0)] == pytest.approx(
+        [0.1, 0.06, 0.02]
+    )
 
 
 def test_trpo_plus_honours_grad_clip():
     """opt.grad_clip clips TRPO+'s value-network steps. On the policy it rescales g, and the
     natural step is rescaled to the trust region anyway, so only rounding-level changes remain."""
+
     def update(*overrides):
         trainer, batch = _trainer_and_batch("algo=trpo_plus", *overrides)
         trpo.trpo_update(trainer.agent, batch, trainer.cfg, [trainer.members[0].rng])
@@ -107,8 +113,9 @@ def test_trpo_plus_honours_grad_clip():
 def test_short_trpo_runs_end_to_end_and_resume(tmp_path, algo, env):
     args = [*TINY, f"algo={algo}", f"env={env}", "total_steps=2560", "checkpoint.every=2"]
     run_cli(*args, "hydra.run.dir=ref", cwd=tmp_path)
-    start_and_kill(*args, "hydra.run.dir=run", cwd=tmp_path, run_dir=tmp_path / "run",
-                   after_iterations=3)
+    start_and_kill(
+        *args, "hydra.run.dir=run", cwd=tmp_path, run_dir=tmp_path / "run", after_iterations=3
+    )
     run_cli(*args, "hydra.run.dir=run", cwd=tmp_path)
     ref = [json.loads(x) for x in (tmp_path / "ref/metrics.jsonl").read_text().splitlines()]
     got = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]

@@ -1,5 +1,6 @@
 """What a new user types first: --help, a key Hydra told them to add with +, the documented way to
 see a sweep's parameters. Each must give a clear answer, not a silent success or a traceback."""
+
 from __future__ import annotations
 
 import re
@@ -19,10 +20,15 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("deep-pg: error:")]
 
 
-@pytest.mark.parametrize("override,key", [
-    ("+algo.lr=1e-3", "algo.lr"), ("+opt.lr_aneal=true", "opt.lr_aneal"), ("+sede=3", "sede"),
-    ("+probe.extra.depth=2", "probe.extra"),
-])
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("+algo.lr=1e-3", "algo.lr"),
+        ("+opt.lr_aneal=true", "opt.lr_aneal"),
+        ("+sede=3", "sede"),
+        ("+probe.extra.depth=2", "probe.extra"),
+    ],
+)
 def test_a_key_added_with_plus_must_be_one_the_schema_knows(override, key):
     with pytest.raises(ConfigError) as err:
         check_known_keys(make_cfg(override))
@@ -42,8 +48,15 @@ def test_plus_typo_on_the_command_line_is_one_clear_error(tmp_path):
 
 
 def test_plus_typo_in_a_sweep_stops_it_before_any_job_runs(tmp_path):
-    proc = run_cli("-m", *TINY, "+algo.lr=1e-3", "seed=0,1", f"hydra.sweep.dir={tmp_path / 's'}",
-                   cwd=tmp_path, check=False)
+    proc = run_cli(
+        "-m",
+        *TINY,
+        "+algo.lr=1e-3",
+        "seed=0,1",
+        f"hydra.sweep.dir={tmp_path / 's'}",
+        cwd=tmp_path,
+        check=False,
+    )
     assert proc.returncode == 2
     errors = error_lines(proc.stderr)
     assert len(errors) == 1 and "'algo.lr'" in errors[0]
@@ -52,8 +65,11 @@ def test_plus_typo_in_a_sweep_stops_it_before_any_job_runs(tmp_path):
 
 def documented_command(doc: str, flag: str) -> list[str]:
     """The one `deep-pg ...` command in backticks in ``doc`` that uses ``flag``."""
-    commands = [c for c in re.findall(r"`(deep-pg [^`]+)`", (REPO / doc).read_text())
-                if flag in shlex.split(c)]
+    commands = [
+        c
+        for c in re.findall(r"`(deep-pg [^`]+)`", (REPO / doc).read_text())
+        if flag in shlex.split(c)
+    ]
     assert len(commands) == 1, commands
     return shlex.split(commands[0])
 
@@ -89,10 +105,13 @@ def test_the_install_puts_only_the_projects_own_names_at_the_top_of_site_package
     """A top-level package called e.g. `analysis` would collide with any other project's: the
     installed distribution's import names are deep_pg and the Hydra plugin namespace, and the
     analysis imports as deep_pg.analysis from anywhere (here: outside the checkout)."""
-    code = ("import importlib.metadata as m, importlib.util as u, deep_pg.analysis\n"
-            "own = sorted(n for n, d in m.packages_distributions().items() if 'deep_pg' in d)\n"
-            "print(own, u.find_spec('analysis') is None)")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True)
+    code = (
+        "import importlib.metadata as m, importlib.util as u, deep_pg.analysis\n"
+        "own = sorted(n for n, d in m.packages_distributions().items() if 'deep_pg' in d)\n"
+        "print(own, u.find_spec('analysis') is None)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['deep_pg', 'hydra_plugins'] True"

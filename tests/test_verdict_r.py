@@ -1,5 +1,6 @@
 """The pre-registered R rule (docs/preregistration.md) as deep_pg.analysis.verdict_r implements it,
 checked against scipy's own intervals, hand-made cases and a simulation of the tests' power."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,14 +19,17 @@ def test_t_interval_is_scipys_student_t_interval():
     assert (low, high) == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize(("low", "high", "expected"), [
-    (900.0, 1100.0, "reproduced"),      # P = 1000 inside, half-width 100 <= 200
-    (500.0, 1500.0, "inconclusive"),    # inside, half-width 500 > 200
-    (700.0, 940.0, "below"),            # high < 950
-    (700.0, 960.0, "inconclusive"),     # misses P by 40 < 5%
-    (1060.0, 1200.0, "above"),          # low > 1050
-    (1040.0, 1200.0, "inconclusive"),
-])
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [
+        (900.0, 1100.0, "reproduced"),  # P = 1000 inside, half-width 100 <= 200
+        (500.0, 1500.0, "inconclusive"),  # inside, half-width 500 > 200
+        (700.0, 940.0, "below"),  # high < 950
+        (700.0, 960.0, "inconclusive"),  # misses P by 40 < 5%
+        (1060.0, 1200.0, "above"),  # low > 1050
+        (1040.0, 1200.0, "inconclusive"),
+    ],
+)
 def test_verdict_follows_the_preregistered_rule(low, high, expected):
     assert v.verdict(1000.0, low, high) == expected
 
@@ -71,10 +75,19 @@ def test_r_tables_group_by_setting_version_and_algorithm():
     rows = []
     for algo, centre in (("ppo", 2500.0), ("ppo_m", 1500.0)):
         for seed in range(100, 106):
-            rows.append({"algo": algo, "env": "hopper", "env_id": "Hopper-v4", "seed": seed,
-                         "status": "completed", "final_return": centre + rng.normal(0, 100),
-                         "env.reset_each_iteration": True, "opt.grad_clip_scope": "ppo_policy",
-                         "env.timeout_bootstrap": False})
+            rows.append(
+                {
+                    "algo": algo,
+                    "env": "hopper",
+                    "env_id": "Hopper-v4",
+                    "seed": seed,
+                    "status": "completed",
+                    "final_return": centre + rng.normal(0, 100),
+                    "env.reset_each_iteration": True,
+                    "opt.grad_clip_scope": "ppo_policy",
+                    "env.timeout_bootstrap": False,
+                }
+            )
     rows.append({**rows[0], "seed": 106, "status": "failed", "final_return": np.nan})
     cells, pairs = v.r_tables(pd.DataFrame(rows))
     ppo = cells.set_index("algo").loc["ppo"]

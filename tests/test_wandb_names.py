@@ -1,5 +1,6 @@
 """wandb run names tell the runs of a sweep apart: they say what names the run's directory (algo,
 env, toggles, step size, other overrides, seed), with grouping and tags as before."""
+
 from __future__ import annotations
 
 import itertools
@@ -19,9 +20,13 @@ OFF = {"opt.reward_scaling": "none"}
 
 def ablation_jobs(*fixed: str) -> list[list[str]]:
     """The overrides of +sweep=ablation16's 16 jobs, as Hydra hands them to a job."""
-    return [[*fixed, *(f"{key}={'true' if on else OFF.get(key, 'false')}"
-                       for key, on in zip(TOGGLES, bits))]
-            for bits in itertools.product((True, False), repeat=4)]
+    return [
+        [
+            *fixed,
+            *(f"{key}={'true' if on else OFF.get(key, 'false')}" for key, on in zip(TOGGLES, bits)),
+        ]
+        for bits in itertools.product((True, False), repeat=4)
+    ]
 
 
 def job(overrides: list[str], run_dir: Path):
@@ -46,7 +51,8 @@ def test_the_sixteen_ablation_runs_get_sixteen_names_that_read_as_their_director
 
 
 def test_each_run_of_a_pack_logs_under_its_own_name_with_the_sweeps_group_and_tags(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     import wandb
 
     started = []

@@ -3,6 +3,7 @@
 A pack's batch carries a leading member dimension: obs (M, B, obs_dim), advantages (M, B), ...
 A single run's batch (probes) is the same without it: obs (B, obs_dim), advantages (B,).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -28,7 +29,9 @@ class Batch:
     logp_old: torch.Tensor | None  # log pi_old(a|s)
     mean_old: torch.Tensor | None  # pi_old's action means, for KL(pi_old || pi_new)
     log_std_old: torch.Tensor | None  # (act_dim,), or (M, 1, act_dim) in a pack
-    advantages: torch.Tensor | None  # what the policy gradient weighs log-probs with (not normalized)
+    advantages: (
+        torch.Tensor | None
+    )  # what the policy gradient weighs log-probs with (not normalized)
     returns: torch.Tensor  # value targets: V_old + GAE advantages
     values_old: torch.Tensor
 
@@ -72,9 +75,17 @@ class Batch:
         return Batch(**{**values, **per_pair, **other})
 
 
-def targets(rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-            values: np.ndarray, next_values: np.ndarray, gamma, lam, timeout_bootstrap,
-            baseline: Baseline | str) -> tuple[np.ndarray, np.ndarray]:
+def targets(
+    rewards: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    values: np.ndarray,
+    next_values: np.ndarray,
+    gamma,
+    lam,
+    timeout_bootstrap,
+    baseline: Baseline | str,
+) -> tuple[np.ndarray, np.ndarray]:
     """(advantages, value targets) of (T, N) streams; ``gamma``, ``lam`` and ``timeout_bootstrap``
     are scalars or (N,) arrays (a pack's members side by side as columns).
 
@@ -93,21 +104,45 @@ def targets(rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
     return advantages, returns
 
 
-def make_batch(rollout: Rollout, policy, value, gamma: float, lam: float,
-               timeout_bootstrap: bool, baseline: Baseline | str) -> Batch:
+def make_batch(
+    rollout: Rollout,
+    policy,
+    value,
+    gamma: float,
+    lam: float,
+    timeout_bootstrap: bool,
+    baseline: Baseline | str,
+) -> Batch:
     """A single run's batch: pi_old and V_old of ``policy``/``value`` on ``rollout``."""
-    return make_pack_batch([rollout], policy, value, np.array([gamma]), np.array([lam]),
-                           np.array([timeout_bootstrap]), baseline, members=False)
+    return make_pack_batch(
+        [rollout],
+        policy,
+        value,
+        np.array([gamma]),
+        np.array([lam]),
+        np.array([timeout_bootstrap]),
+        baseline,
+        members=False,
+    )
 
 
-def make_pack_batch(rollouts: Sequence[Rollout], policy, value, gamma: np.ndarray,
-                    lam: np.ndarray, timeout_bootstrap: np.ndarray, baseline: Baseline | str,
-                    members: bool = True) -> Batch:
+def make_pack_batch(
+    rollouts: Sequence[Rollout],
+    policy,
+    value,
+    gamma: np.ndarray,
+    lam: np.ndarray,
+    timeout_bootstrap: np.ndarray,
+    baseline: Baseline | str,
+    members: bool = True,
+) -> Batch:
     """The pack's batch: member m's rollout evaluated by member m's networks (stacked nets with
     ``members``, a single run's nets without), GAE advantages and value targets per member."""
     steps, n, obs_dim = rollouts[0].obs.shape
     m = len(rollouts)
-    stack = lambda key, *shape: torch.from_numpy(np.stack([getattr(r, key) for r in rollouts]).reshape(m, *shape))
+    stack = lambda key, *shape: torch.from_numpy(
+        np.stack([getattr(r, key) for r in rollouts]).reshape(m, *shape)
+    )
     obs, final_obs = stack("obs", steps * n, obs_dim), stack("final_obs", steps * n, obs_dim)
     actions = stack("actions", steps * n, -1)
     if not members:
@@ -125,21 +160,42 @@ def make_pack_batch(rollouts: Sequence[Rollout], policy, value, gamma: np.ndarra
         columns(np.stack([r.rewards for r in rollouts])),
         columns(np.stack([r.terminated for r in rollouts])),
         columns(np.stack([r.truncated for r in rollouts])),
-        columns(values), columns(next_values), per_column(gamma).astype(np.float32),
-        per_column(lam).astype(np.float32), per_column(timeout_bootstrap), baseline)
-    flat = lambda x: torch.from_numpy(np.ascontiguousarray(
-        np.moveaxis(x.reshape(steps, m, n), 1, 0).reshape(m, steps * n), dtype=np.float32))
-    values_flat = torch.from_numpy(np.ascontiguousarray(values.reshape(m, steps * n), dtype=np.float32))
-    batch = Batch(obs, actions, logp_old, mean_old, log_std_old, flat(advantages), flat(returns),
-                  values_flat)
+        columns(values),
+        columns(next_values),
+        per_column(gamma).astype(np.float32),
+        per_column(lam).astype(np.float32),
+        per_column(timeout_bootstrap),
+        baseline,
+    )
+    flat = lambda x: torch.from_numpy(
+        np.ascontiguousarray(
+            np.moveaxis(x.reshape(steps, m, n), 1, 0).reshape(m, steps * n), dtype=np.float32
+        )
+    )
+    values_flat = torch.from_numpy(
+        np.ascontiguousarray(values.reshape(m, steps * n), dtype=np.float32)
+    )
+    batch = Batch(
+        obs, actions, logp_old, mean_old, log_std_old, flat(advantages), flat(returns), values_flat
+    )
     if not members:
         batch.advantages, batch.returns, batch.values_old = (
-            batch.advantages[0], batch.returns[0], batch.values_old[0])
+            batch.advantages[0],
+            batch.returns[0],
+            batch.values_old[0],
+        )
     return batch
 
 
-def gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, bootstrap: np.ndarray,
-        episode_end: np.ndarray, gamma, lam) -> np.ndarray:
+def gae(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    next_values: np.ndarray,
+    bootstrap: np.ndarray,
+    episode_end: np.ndarray,
+    gamma,
+    lam,
+) -> np.ndarray:
     """Generalized advantage estimates, time-major (T, N).
 
     ``next_values[t]`` is V of the observation step t ended in; ``bootstrap[t]`` is 0 where that

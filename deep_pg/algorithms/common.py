@@ -7,6 +7,7 @@ term below is written once, for any leading shape: a pack's (M, B) tensors or a 
 with the settings of a pack of one (the probes measure the same objective and replay the same
 update on one run).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,8 +19,7 @@ import torch
 from deep_pg.algorithms.batch import Batch
 from deep_pg.algorithms.optim import MemberAdam, clip_member_gradients
 from deep_pg.config import Activation
-from deep_pg.networks import (GaussianPolicy, StackedPolicy, StackedValue, ValueNetwork,
-                              gaussian_kl)
+from deep_pg.networks import GaussianPolicy, StackedPolicy, StackedValue, ValueNetwork, gaussian_kl
 
 NO_CLIP_REPORT_EPS = 0.2  # clip_frac of an algorithm that does not clip is reported at eps = 0.2
 
@@ -75,9 +75,12 @@ class MemberSettings:
             value_lr=_tensor(x.value_lr for x in a),
             adam_eps=_tensor(x.adam_eps for x in a),
             lr_anneal=_tensor((x.lr_anneal for x in o), torch.bool),
-            clip_eps=_tensor(x.clip_eps if x.family == "ppo" and x.clip_eps is not None else inf
-                             for x in a),
-            report_clip_eps=_tensor(NO_CLIP_REPORT_EPS if x.clip_eps is None else x.clip_eps for x in a),
+            clip_eps=_tensor(
+                x.clip_eps if x.family == "ppo" and x.clip_eps is not None else inf for x in a
+            ),
+            report_clip_eps=_tensor(
+                NO_CLIP_REPORT_EPS if x.clip_eps is None else x.clip_eps for x in a
+            ),
             value_clip=_tensor((x.value_clip for x in o), torch.bool),
             value_clip_eps=_tensor(x.value_clip_eps for x in a),
             entropy_coef=_tensor(x.entropy_coef for x in a),
@@ -111,8 +114,12 @@ class Agent:
     value_optimizer: dict
 
     def state_dict(self) -> dict:
-        return {"policy": self.policy.state_dict(), "value": self.value.state_dict(),
-                "policy_optimizer": self.policy_optimizer, "value_optimizer": self.value_optimizer}
+        return {
+            "policy": self.policy.state_dict(),
+            "value": self.value.state_dict(),
+            "policy_optimizer": self.policy_optimizer,
+            "value_optimizer": self.value_optimizer,
+        }
 
 
 @dataclass
@@ -126,13 +133,16 @@ class PackAgent:
     settings: MemberSettings
 
     @classmethod
-    def from_agents(cls, agents: Sequence[Agent], settings: MemberSettings,
-                    family: str) -> "PackAgent":
+    def from_agents(
+        cls, agents: Sequence[Agent], settings: MemberSettings, family: str
+    ) -> "PackAgent":
         policy = StackedPolicy([a.policy for a in agents])
         value = StackedValue([a.value for a in agents])
         policy_optimizer = None
         if family != "trpo":
-            policy_optimizer = MemberAdam(policy.parameters(), settings.policy_lr, settings.adam_eps)
+            policy_optimizer = MemberAdam(
+                policy.parameters(), settings.policy_lr, settings.adam_eps
+            )
         value_optimizer = MemberAdam(value.parameters(), settings.value_lr, settings.adam_eps)
         pack = cls(policy, value, policy_optimizer, value_optimizer, settings)
         for m, agent in enumerate(agents):
@@ -155,9 +165,12 @@ class PackAgent:
         return rates
 
     def member(self, m: int) -> Agent:
-        return Agent(self.policy.member(m), self.value.member(m),
-                     self.policy_optimizer.member_state(m) if self.policy_optimizer else None,
-                     self.value_optimizer.member_state(m))
+        return Agent(
+            self.policy.member(m),
+            self.value.member(m),
+            self.policy_optimizer.member_state(m) if self.policy_optimizer else None,
+            self.value_optimizer.member_state(m),
+        )
 
     def load_member(self, m: int, agent_state: dict) -> None:
         """Member ``m`` from an ``Agent.state_dict()`` (a checkpoint)."""
@@ -177,8 +190,9 @@ def initial_agent(cfg, obs_dim: int, act_dim: int) -> Agent:
     a, o = cfg.algo, cfg.opt
     activation = Activation(o.activation).value
     generator = torch.Generator().manual_seed(cfg.seed)
-    policy = GaussianPolicy(obs_dim, act_dim, a.hidden_sizes, activation, o.ortho_init,
-                            a.init_log_std, generator)
+    policy = GaussianPolicy(
+        obs_dim, act_dim, a.hidden_sizes, activation, o.ortho_init, a.init_log_std, generator
+    )
     value = ValueNetwork(obs_dim, a.hidden_sizes, activation, o.ortho_init, generator)
     return Agent(policy, value, None, None)
 
@@ -216,8 +230,9 @@ def surrogate_objective(policy, batch: Batch, settings: MemberSettings) -> torch
     return surrogate(policy, batch, advantages, settings.clip_eps).mean(-1)
 
 
-def value_errors(values: torch.Tensor, values_old: torch.Tensor, returns: torch.Tensor,
-                 value_clip, clip_eps) -> torch.Tensor:
+def value_errors(
+    values: torch.Tensor, values_old: torch.Tensor, returns: torch.Tensor, value_clip, clip_eps
+) -> torch.Tensor:
     """Squared error of the predictions ``values`` to the targets ``returns`` per pair;
     opt.value_clip takes the PPO-style pessimistic maximum
     max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2). ``value_clip``/``clip_eps`` are
@@ -229,8 +244,9 @@ def value_errors(values: torch.Tensor, values_old: torch.Tensor, returns: torch.
     return torch.where(_column(value_clip), pessimistic, loss)
 
 
-def value_loss(values: torch.Tensor, values_old: torch.Tensor, returns: torch.Tensor,
-               value_clip, clip_eps) -> torch.Tensor:
+def value_loss(
+    values: torch.Tensor, values_old: torch.Tensor, returns: torch.Tensor, value_clip, clip_eps
+) -> torch.Tensor:
     """The value network's loss: ``value_errors`` to the GAE targets, averaged over pairs."""
     return value_errors(values, values_old, returns, value_clip, clip_eps).mean(-1)
 
@@ -240,8 +256,9 @@ def _column(x):
     return x.unsqueeze(-1) if isinstance(x, torch.Tensor) and x.dim() == 1 else torch.as_tensor(x)
 
 
-def minibatches(batch: Batch, num_minibatches: int, rngs: Sequence[np.random.Generator]
-                ) -> Iterator[Batch]:
+def minibatches(
+    batch: Batch, num_minibatches: int, rngs: Sequence[np.random.Generator]
+) -> Iterator[Batch]:
     """A random partition of each member's batch into ``num_minibatches`` parts (one epoch),
     member m shuffled by its own ``rngs[m]``.
 
@@ -270,8 +287,9 @@ def value_step(agent: PackAgent, mb: Batch) -> torch.Tensor:
 def minibatch_value_loss(agent: PackAgent, mb: Batch) -> torch.Tensor:
     """Every member's value loss on ``mb``, (M,)."""
     s = agent.settings
-    return value_loss(agent.value(mb.obs), mb.values_old, mb.returns, s.value_clip,
-                      s.value_clip_eps)
+    return value_loss(
+        agent.value(mb.obs), mb.values_old, mb.returns, s.value_clip, s.value_clip_eps
+    )
 
 
 def clip_value_gradients(agent: PackAgent) -> None:
@@ -281,12 +299,16 @@ def clip_value_gradients(agent: PackAgent) -> None:
         clip_member_gradients(agent.value.parameters(), agent.settings.value_grad_clip)
 
 
-def fit_value(agent: PackAgent, batch: Batch, epochs: int, num_minibatches: int, rngs
-              ) -> torch.Tensor:
+def fit_value(
+    agent: PackAgent, batch: Batch, epochs: int, num_minibatches: int, rngs
+) -> torch.Tensor:
     """``epochs`` passes of ``value_step`` over random minibatches (training: algo.value_epochs,
     algo.num_minibatches); returns each member's mean loss."""
-    losses = [value_step(agent, mb) for _ in range(epochs)
-              for mb in minibatches(batch, num_minibatches, rngs)]
+    losses = [
+        value_step(agent, mb)
+        for _ in range(epochs)
+        for mb in minibatches(batch, num_minibatches, rngs)
+    ]
     return torch.stack(losses).mean(0)
 
 

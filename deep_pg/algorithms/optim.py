@@ -4,6 +4,7 @@ Every parameter of a pack has shape (M, ...): member m's slice is its own networ
 has its own learning rate (and schedule), Adam epsilon, moments and gradient-norm clip, so a
 member steps exactly as ``torch.optim.Adam`` would step that member's run alone.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,13 @@ class MemberAdam:
     ``lr`` and ``eps`` are (M,) tensors; ``lr`` may be changed between steps (schedules).
     """
 
-    def __init__(self, params: Sequence[torch.Tensor], lr: torch.Tensor, eps: torch.Tensor,
-                 betas: tuple[float, float] = (0.9, 0.999)):
+    def __init__(
+        self,
+        params: Sequence[torch.Tensor],
+        lr: torch.Tensor,
+        eps: torch.Tensor,
+        betas: tuple[float, float] = (0.9, 0.999),
+    ):
         self.params = list(params)
         self.lr, self.eps = lr.clone().to(torch.float32), eps.clone().to(torch.float32)
         self.beta1, self.beta2 = betas
@@ -42,14 +48,18 @@ class MemberAdam:
 
     # --- one member's state, in the run's own checkpoint ---------------------------------------
     def member_state(self, m: int) -> dict:
-        return {"steps": self.steps, "exp_avg": [t[m].clone() for t in self.exp_avg],
-                "exp_avg_sq": [t[m].clone() for t in self.exp_avg_sq]}
+        return {
+            "steps": self.steps,
+            "exp_avg": [t[m].clone() for t in self.exp_avg],
+            "exp_avg_sq": [t[m].clone() for t in self.exp_avg_sq],
+        }
 
     def load_member_state(self, m: int, state: dict) -> None:
         """All members of a pack are at the same step count (they are resumed together)."""
         self.steps = state["steps"]
-        for mine, saved in zip(self.exp_avg + self.exp_avg_sq,
-                               state["exp_avg"] + state["exp_avg_sq"], strict=True):
+        for mine, saved in zip(
+            self.exp_avg + self.exp_avg_sq, state["exp_avg"] + state["exp_avg_sq"], strict=True
+        ):
             mine[m].copy_(saved)
 
 
@@ -59,8 +69,10 @@ def adam_step(optimizers: Sequence[MemberAdam]) -> None:
     operation made once for all their tensors: per tensor the same arithmetic as a step of its
     own optimizer, in fewer, larger calls. Optimizers at different step counts step one by one."""
     first = optimizers[0]
-    if any((o.steps, o.beta1, o.beta2) != (first.steps, first.beta1, first.beta2)
-           for o in optimizers[1:]):
+    if any(
+        (o.steps, o.beta1, o.beta2) != (first.steps, first.beta1, first.beta2)
+        for o in optimizers[1:]
+    ):
         for optimizer in optimizers:
             adam_step([optimizer])
         return
@@ -75,8 +87,8 @@ def adam_step(optimizers: Sequence[MemberAdam]) -> None:
     torch._foreach_lerp_(exp_avg, grads, 1 - beta1)
     torch._foreach_mul_(exp_avg_sq, beta2)
     torch._foreach_addcmul_(exp_avg_sq, grads, grads, 1 - beta2)
-    bias_correction1 = 1 - beta1 ** steps
-    bias_correction2_sqrt = math.sqrt(1 - beta2 ** steps)
+    bias_correction1 = 1 - beta1**steps
+    bias_correction2_sqrt = math.sqrt(1 - beta2**steps)
     denom = torch._foreach_sqrt(exp_avg_sq)
     torch._foreach_div_(denom, bias_correction2_sqrt)
     torch._foreach_add_(denom, [v for o in optimizers for v in o._eps_views])

@@ -1,5 +1,6 @@
 """Plain ("vanilla") policy gradient: one Adam step per iteration along the full-batch gradient
 of E[log pi(a|s) * A], with A from the value baseline or, with algo.baseline=zero, returns."""
+
 from __future__ import annotations
 
 import torch
@@ -21,6 +22,7 @@ def pg_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Tens
     return {
         "policy_loss": loss.detach(),
         "policy_grad_norm": grad_norm,
-        "value_loss": fit_value(agent, batch, cfg.algo.value_epochs, cfg.algo.num_minibatches,
-                                rngs),
+        "value_loss": fit_value(
+            agent, batch, cfg.algo.value_epochs, cfg.algo.num_minibatches, rngs
+        ),
     }

@@ -1,4 +1,5 @@
 """PPO (Schulman et al. 2017) as studied in the paper; PPO-NoClip when algo.clip_eps is null."""
+
 from __future__ import annotations
 
 import torch

@@ -5,6 +5,7 @@ Every update takes (pack agent, batch, cfg, per-member RNGs) and returns (M,) me
 ``cfg`` supplies the settings a pack shares (epochs, minibatches, CG steps: see
 ``deep_pg.runtime.packing.PACK_KEYS``), ``agent.settings`` the per-member ones.
 """
+
 from __future__ import annotations
 
 import torch

@@ -12,6 +12,7 @@ In a pack every quantity is per member: conjugate gradient with per-member dot p
 member that has converged stops moving), a per-member delta, and a line search in which each
 member keeps the first candidate that passes *its own* test.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -37,12 +38,13 @@ def set_flat_members(policy: StackedPolicy, flat: torch.Tensor) -> None:
     with torch.no_grad():
         for p in policy.parameters():
             size = p[0].numel()
-            p.copy_(flat[:, offset:offset + size].view_as(p))
+            p.copy_(flat[:, offset : offset + size].view_as(p))
             offset += size
 
 
-def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor,
-                       steps: int, tol: float = 1e-10) -> torch.Tensor:
+def conjugate_gradient(
+    matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, steps: int, tol: float = 1e-10
+) -> torch.Tensor:
     """Approximately solve A_m x_m = b_m for each row m (A_m symmetric positive definite, given as
     ``matvec`` on (M, P) rows); a row whose residual is below ``tol`` stops changing."""
     x = torch.zeros_like(b)
@@ -66,11 +68,14 @@ def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.
 
 def mean_kl(policy: StackedPolicy, batch: Batch) -> torch.Tensor:
     """mean KL(pi_old || pi) over each member's batch states, shape (M,)."""
-    return gaussian_kl(batch.mean_old, batch.log_std_old, policy(batch.obs), policy.log_std).mean(-1)
+    return gaussian_kl(batch.mean_old, batch.log_std_old, policy(batch.obs), policy.log_std).mean(
+        -1
+    )
 
 
-def fisher_vector_product(policy: StackedPolicy, batch: Batch, damping: torch.Tensor
-                          ) -> Callable[[torch.Tensor], torch.Tensor]:
+def fisher_vector_product(
+    policy: StackedPolicy, batch: Batch, damping: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """v -> (F + damping I) v per member, F = Hessian of the member's mean KL at pi_old on
     ``batch`` (the Fisher subsample)."""
     params = list(policy.parameters())
@@ -84,8 +89,9 @@ def fisher_vector_product(policy: StackedPolicy, batch: Batch, damping: torch.Te
     return fvp
 
 
-def trpo_update(agent: PackAgent, batch: Batch, cfg, rngs,
-                progress: float = 0.0) -> dict[str, torch.Tensor]:
+def trpo_update(
+    agent: PackAgent, batch: Batch, cfg, rngs, progress: float = 0.0
+) -> dict[str, torch.Tensor]:
     a, s, policy = cfg.algo, agent.settings, agent.policy
     params = list(policy.parameters())
     surrogate_old = surrogate_objective(policy, batch, s)
@@ -99,8 +105,9 @@ def trpo_update(agent: PackAgent, batch: Batch, cfg, rngs,
 
     n = len(batch)
     fisher_size = max(1, int(a.fisher_frac * n))
-    fisher_idx = torch.from_numpy(np.stack([rng.choice(n, size=fisher_size, replace=False)
-                                            for rng in rngs]))
+    fisher_idx = torch.from_numpy(
+        np.stack([rng.choice(n, size=fisher_size, replace=False) for rng in rngs])
+    )
     fvp = fisher_vector_product(policy, batch.gather(fisher_idx), s.cg_damping)
     direction = conjugate_gradient(fvp, g, a.cg_steps)
     quad = (direction * fvp(direction)).sum(1)  # x^T F x: the KL of step x is ~ quad / 2

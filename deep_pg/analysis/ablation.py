@@ -5,6 +5,7 @@ Input is the per-run table of `final.final_rewards` (config columns + final_retu
 configuration is one combination of the toggles within one (algo, env); its tuned agents are
 its runs (one per seed) at the learning rate with the best mean final reward over seeds.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -43,16 +44,21 @@ def ablated_cells(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES
     return final[varies.any(axis=1)]
 
 
-def best_lr(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
-            hparam: str = "lr") -> pd.DataFrame:
+def best_lr(
+    final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES, hparam: str = "lr"
+) -> pd.DataFrame:
     """Per configuration (CELL + toggles): the ``hparam`` value with the highest mean final
     reward over seeds; ties go to the smaller value. Columns: CELL, toggles, config, hparam,
     mean_final, n_seeds, lrs_tried."""
     keys = CELL + list(toggles)
-    per_lr = (final.groupby(keys + [hparam], dropna=False)["final_return"]
-              .agg(mean_final="mean", n_seeds="count").reset_index())
-    per_lr = per_lr.sort_values(keys + ["mean_final", hparam], ascending=[True] * len(keys) +
-                                [False, True], kind="stable")
+    per_lr = (
+        final.groupby(keys + [hparam], dropna=False)["final_return"]
+        .agg(mean_final="mean", n_seeds="count")
+        .reset_index()
+    )
+    per_lr = per_lr.sort_values(
+        keys + ["mean_final", hparam], ascending=[True] * len(keys) + [False, True], kind="stable"
+    )
     best = per_lr.groupby(keys, dropna=False, sort=True).head(1).copy()
     tried = per_lr.groupby(keys, dropna=False)[hparam].nunique().rename("lrs_tried")
     best = best.merge(tried.reset_index(), on=keys)
@@ -60,8 +66,12 @@ def best_lr(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
     return best.reset_index(drop=True)
 
 
-def tuned_runs(final: pd.DataFrame, best: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
-               hparam: str = "lr") -> pd.DataFrame:
+def tuned_runs(
+    final: pd.DataFrame,
+    best: pd.DataFrame,
+    toggles: Sequence[str] = ABLATION_TOGGLES,
+    hparam: str = "lr",
+) -> pd.DataFrame:
     """The runs of each configuration at its best ``hparam``: the tuned agents."""
     keys = CELL + list(toggles) + [hparam]
     return final.merge(best[keys + ["config"]], on=keys, how="inner")
@@ -74,15 +84,27 @@ def cumulative_histogram(tuned: pd.DataFrame, toggle: str) -> pd.DataFrame:
     parts = []
     for (*cell, on), group in tuned.groupby([*CELL, tuned[toggle].map(toggle_on)], sort=True):
         values = np.sort(group["final_return"].to_numpy(float))
-        parts.append(pd.DataFrame({
-            **dict(zip(CELL, cell)), "toggle": toggle, "state": "on" if on else "off", "final_return": values,
-            "fraction": np.arange(1, len(values) + 1) / len(values)}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=CELL + ["toggle", "state", "final_return", "fraction"])
+        parts.append(
+            pd.DataFrame(
+                {
+                    **dict(zip(CELL, cell)),
+                    "toggle": toggle,
+                    "state": "on" if on else "off",
+                    "final_return": values,
+                    "fraction": np.arange(1, len(values) + 1) / len(values),
+                }
+            )
+        )
+    return (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=CELL + ["toggle", "state", "final_return", "fraction"])
+    )
 
 
-def toggle_table(tuned: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
-                 seed: int = 0) -> pd.DataFrame:
+def toggle_table(
+    tuned: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES, seed: int = 0
+) -> pd.DataFrame:
     """Per (algo, env, toggle): tuned agents on vs off — counts, the IQM of each side and the
     probability that a random agent with the toggle on beats one with it off, each with its
     bootstrap interval over the agents (BCa from 5 agents a side, rliable's aggregate metrics
@@ -95,17 +117,24 @@ def toggle_table(tuned: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
             off = group.loc[~is_on, "final_return"].to_numpy(float)
             row = {**dict(zip(CELL, cell)), "toggle": toggle, "n_on": len(on), "n_off": len(off)}
             for name, vals in (("on", on), ("off", off)):
-                point, low, high, label = bootstrap_interval([vals], iqm, seed=seed,
-                                                             unit="agents a side")
-                row.update({f"iqm_{name}": point, f"iqm_{name}_low": low,
-                            f"iqm_{name}_high": high})
+                point, low, high, label = bootstrap_interval(
+                    [vals], iqm, seed=seed, unit="agents a side"
+                )
+                row.update({f"iqm_{name}": point, f"iqm_{name}_low": low, f"iqm_{name}_high": high})
             if len(on) and len(off):
-                p, low, high, label = bootstrap_interval([on, off], probability_of_improvement,
-                                                         seed=seed, unit="agents a side")
+                p, low, high, label = bootstrap_interval(
+                    [on, off], probability_of_improvement, seed=seed, unit="agents a side"
+                )
             else:
                 p = low = high = np.nan
-            row.update({"p_on_better": p, "p_on_better_low": low, "p_on_better_high": high,
-                        "interval": label})
+            row.update(
+                {
+                    "p_on_better": p,
+                    "p_on_better_low": low,
+                    "p_on_better_high": high,
+                    "interval": label,
+                }
+            )
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -119,19 +148,25 @@ BLOG = "blog"
 HELD_OUT = "held_out"
 
 
-def selection_label(method: str, selection_seeds: Sequence[int] = (),
-                    evaluation_seeds: Sequence[int] = ()) -> str:
+def selection_label(
+    method: str, selection_seeds: Sequence[int] = (), evaluation_seeds: Sequence[int] = ()
+) -> str:
     """The one-line description every table and figure of tuned agents carries."""
     seeds = lambda s: ", ".join(str(x) for x in sorted(s))
     if method == BLOG:
-        return (f"blog method: LR with the best mean over seeds {seeds(selection_seeds)}, "
-                "histogram of those same runs")
-    return (f"held-out method: LR chosen on seeds {seeds(selection_seeds)}, histogram from "
-            f"fresh seeds {seeds(evaluation_seeds)}")
+        return (
+            f"blog method: LR with the best mean over seeds {seeds(selection_seeds)}, "
+            "histogram of those same runs"
+        )
+    return (
+        f"held-out method: LR chosen on seeds {seeds(selection_seeds)}, histogram from "
+        f"fresh seeds {seeds(evaluation_seeds)}"
+    )
 
 
-def full_grid_runs(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
-                   hparam: str = "lr") -> pd.DataFrame:
+def full_grid_runs(
+    final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES, hparam: str = "lr"
+) -> pd.DataFrame:
     """The runs whose seed was run at every ``hparam`` value its configuration tried. The blog
     compares a configuration's learning rates on the same seeds; a seed run at some of them only
     (the held-out method's fresh seeds, run at the chosen LR alone) would tilt that comparison."""
@@ -141,10 +176,13 @@ def full_grid_runs(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLE
     return final[by_seed == tried]
 
 
-def tuned_agents(final: pd.DataFrame, method: str = HELD_OUT,
-                 selection_seeds: Sequence[int] | None = None,
-                 toggles: Sequence[str] = ABLATION_TOGGLES, hparam: str = "lr"
-                 ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+def tuned_agents(
+    final: pd.DataFrame,
+    method: str = HELD_OUT,
+    selection_seeds: Sequence[int] | None = None,
+    toggles: Sequence[str] = ABLATION_TOGGLES,
+    hparam: str = "lr",
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(best hparam per configuration, tuned agents, label) by ``method``.
 
     ``HELD_OUT``: the best ``hparam`` per configuration from the runs of ``selection_seeds``
@@ -161,11 +199,13 @@ def tuned_agents(final: pd.DataFrame, method: str = HELD_OUT,
     if method != HELD_OUT:
         raise ValueError(f"unknown selection method {method!r}: {BLOG} | {HELD_OUT}")
     seeds = sorted(final["seed"].unique())
-    chosen = set(seeds[:len(seeds) // 2] if selection_seeds is None else selection_seeds)
+    chosen = set(seeds[: len(seeds) // 2] if selection_seeds is None else selection_seeds)
     fresh = [s for s in seeds if s not in chosen]
     if not chosen or not fresh:
-        raise ValueError(f"the held-out method needs selection and fresh seeds; seeds {seeds}, "
-                         f"selection {sorted(chosen)}")
+        raise ValueError(
+            f"the held-out method needs selection and fresh seeds; seeds {seeds}, "
+            f"selection {sorted(chosen)}"
+        )
     on_selection = final["seed"].isin(chosen)
     best = best_lr(final[on_selection], toggles, hparam)
     label = selection_label(HELD_OUT, chosen, fresh)

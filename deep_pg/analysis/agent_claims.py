@@ -9,6 +9,7 @@ agent would show the same; these tables put the agent-to-agent variation in the 
 row also lists the agents' own differences (``per_agent``, by seed) so that "two of three"
 stays visible beside the mean.
 """
+
 from __future__ import annotations
 
 from itertools import pairwise
@@ -21,8 +22,17 @@ from deep_pg.analysis.power import within_units
 from deep_pg.analysis.stats import mean_interval
 
 CELL = ["env", "algo", "setting"]
-SUMMARY = ["n_agents", "per_agent", "mean_diff", "mean_diff_low", "mean_diff_high", "interval",
-           "sd", "min_detectable", "agents_needed"]
+SUMMARY = [
+    "n_agents",
+    "per_agent",
+    "mean_diff",
+    "mean_diff_low",
+    "mean_diff_high",
+    "interval",
+    "sd",
+    "min_detectable",
+    "agents_needed",
+]
 
 # The baselines compared, a − b: the paper's order is true value > value net > zero.
 BASELINE_GAPS = [("true_value", "value_net"), ("value_net", "zero")]
@@ -36,11 +46,17 @@ def _summary(diffs: pd.Series, seeds: pd.Series) -> dict:
     mean, low, high, label = mean_interval(diffs, unit="agents")
     order = np.argsort(seeds.to_numpy())
     power = within_units(diffs, "", "agents")
-    return {"n_agents": len(diffs),
-            "per_agent": ", ".join(f"{v:.2f}" for v in diffs.to_numpy()[order]),
-            "mean_diff": mean, "mean_diff_low": low, "mean_diff_high": high, "interval": label,
-            "sd": power["sd"], "min_detectable": power["min_detectable"],
-            "agents_needed": power["units_needed"]}
+    return {
+        "n_agents": len(diffs),
+        "per_agent": ", ".join(f"{v:.2f}" for v in diffs.to_numpy()[order]),
+        "mean_diff": mean,
+        "mean_diff_low": low,
+        "mean_diff_high": high,
+        "interval": label,
+        "sd": power["sd"],
+        "min_detectable": power["min_detectable"],
+        "agents_needed": power["units_needed"],
+    }
 
 
 def agent_values(runs, probe: str) -> pd.DataFrame:
@@ -64,8 +80,13 @@ def gaps(values: pd.DataFrame, keys: list[str], across: str, pairs) -> pd.DataFr
             both = wide[[a, b]].dropna().reset_index()
             if both.empty:
                 continue
-            rows.append({**dict(zip(keys, cell_keys)), "comparison": f"{a} − {b}",
-                         **_summary(both[a] - both[b], both["seed"])})
+            rows.append(
+                {
+                    **dict(zip(keys, cell_keys)),
+                    "comparison": f"{a} − {b}",
+                    **_summary(both[a] - both[b], both["seed"]),
+                }
+            )
     return pd.DataFrame(rows, columns=[*keys, "comparison", *SUMMARY])
 
 
@@ -86,8 +107,14 @@ def changes(values: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             both = wide[[start, end]].dropna().reset_index()
             if both.empty:
                 continue
-            rows.append({**dict(zip(keys, cell_keys)), "from_iteration": start,
-                         "to_iteration": end, **_summary(both[end] - both[start], both["seed"])})
+            rows.append(
+                {
+                    **dict(zip(keys, cell_keys)),
+                    "from_iteration": start,
+                    "to_iteration": end,
+                    **_summary(both[end] - both[start], both["seed"]),
+                }
+            )
     return pd.DataFrame(rows, columns=[*keys, "from_iteration", "to_iteration", *SUMMARY])
 
 
@@ -135,8 +162,11 @@ def landscape_claims(per_run: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
         return pd.DataFrame(), pd.DataFrame()
     ranks = per_run[per_run["measure"] == "rank_vs_largest"]
     counts = sorted(ranks["sample_count"].dropna().unique())
-    concentration = (gaps(ranks, [*CELL, "iteration", "step_samples"], "sample_count",
-                          [(counts[1], counts[0])]) if len(counts) >= 2 else pd.DataFrame())
+    concentration = (
+        gaps(ranks, [*CELL, "iteration", "step_samples"], "sample_count", [(counts[1], counts[0])])
+        if len(counts) >= 2
+        else pd.DataFrame()
+    )
     surrogate = per_run[per_run["measure"] == "surrogate_rank"]
     alignment = changes(surrogate, [*CELL, "step_samples", "measure"])
     return concentration, alignment

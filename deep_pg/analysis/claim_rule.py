@@ -12,16 +12,23 @@ independent units (``analysis.stats``). Its verdict, in this order:
 - ``contradicted``: the interval lies on the other side;
 - ``unresolved``: the interval straddles ``threshold`` and reaches beyond the margin.
 """
+
 from __future__ import annotations
 
 import math
 
 HOLDS, TIE, CONTRADICTED, UNRESOLVED, NO_INTERVAL = (
-    "holds", "tie", "contradicted", "unresolved", "no interval")
+    "holds",
+    "tie",
+    "contradicted",
+    "unresolved",
+    "no interval",
+)
 
 
-def cell_verdict(low: float, high: float, above: bool | None = True, threshold: float = 0.0,
-                 margin: float = 0.0) -> str:
+def cell_verdict(
+    low: float, high: float, above: bool | None = True, threshold: float = 0.0, margin: float = 0.0
+) -> str:
     """The verdict of a cell whose claim is "the quantity is above ``threshold``" (``above``),
     "below it" (``not above``) or "away from it, either way" (``above is None``: an effect of
     unstated sign), from the quantity's interval [low, high]."""

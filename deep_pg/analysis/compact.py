@@ -18,6 +18,7 @@ machine to probe more checkpoints (``merge`` says when a run counts as the same 
 manifest records when, at which deep_pg commit and on which machine each export and addition
 was made (``analysis.studies`` renders it as the report's provenance table).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,14 +64,19 @@ def export(source: Path, out: Path, add: bool = False) -> dict[str, Any]:
     of one."""
     source, out = Path(source).expanduser().resolve(), Path(out).expanduser().resolve()
     if out.exists() and not (out / MANIFEST).is_file():
-        raise AnalysisError(f"--out {out}: exists and is not a compact store; choose a new "
-                            "folder (an export replaces only an earlier export)")
+        raise AnalysisError(
+            f"--out {out}: exists and is not a compact store; choose a new "
+            "folder (an export replaces only an earlier export)"
+        )
     if add and not out.exists():
-        raise AnalysisError(f"--out {out}: no store to add to (--add merges into an earlier "
-                            "export; leave it out to start one)")
+        raise AnalysisError(
+            f"--out {out}: no store to add to (--add merges into an earlier "
+            "export; leave it out to start one)"
+        )
     if out == source or source in out.parents:
-        raise AnalysisError(f"--out {out}: inside the runs being exported ({source}); "
-                            "write the store elsewhere")
+        raise AnalysisError(
+            f"--out {out}: inside the runs being exported ({source}); write the store elsewhere"
+        )
     records = load_local(source)
     previous = None
     if add:
@@ -124,8 +130,9 @@ def merge(stored: list[RunRecord], new: list[RunRecord], store: Path) -> list[Ru
                 table = pd.concat([old, table], ignore_index=True)
             probes[name] = table
         problems = list(dict.fromkeys(kept.problems + record.problems))
-        by_id[run_id] = RunRecord(info=longer.info, metrics=longer.metrics, probes=probes,
-                                  problems=problems)
+        by_id[run_id] = RunRecord(
+            info=longer.info, metrics=longer.metrics, probes=probes, problems=problems
+        )
     return list(by_id.values())
 
 
@@ -133,9 +140,11 @@ def _check_same_run(kept: RunRecord, record: RunRecord, store: Path) -> None:
     run_id = record.info["run_id"]
     where = f"run {run_id} ({record.info.get('run_dir')})"
     if kept.metrics.empty or record.metrics.empty:
-        raise AnalysisError(f"{where}: {store} holds a run of that id, and one of the two has "
-                            "no metrics, so nothing shows they are the same run; export it to "
-                            "a study of its own")
+        raise AnalysisError(
+            f"{where}: {store} holds a run of that id, and one of the two has "
+            "no metrics, so nothing shows they are the same run; export it to "
+            "a study of its own"
+        )
     both = min(len(kept.metrics), len(record.metrics))
     # a store keeps no all-empty column (e.g. returns before any episode ended)
     a = kept.metrics.iloc[:both].dropna(axis=1, how="all")
@@ -144,9 +153,11 @@ def _check_same_run(kept: RunRecord, record: RunRecord, store: Path) -> None:
         if column in TIMING_COLUMNS:
             continue
         if column not in a or column not in b:
-            raise AnalysisError(f"{where}: metric {column!r} is in only one of it and the run "
-                                f"of that id in {store}; not the same run, export it to a "
-                                "study of its own")
+            raise AnalysisError(
+                f"{where}: metric {column!r} is in only one of it and the run "
+                f"of that id in {store}; not the same run, export it to a "
+                "study of its own"
+            )
         left, right = a[column].reset_index(drop=True), b[column].reset_index(drop=True)
         same = (left == right) | (left.isna() & right.isna())
         if not same.all():
@@ -155,11 +166,13 @@ def _check_same_run(kept: RunRecord, record: RunRecord, store: Path) -> None:
                 f"{where}: metric {column!r} differs from the run of that id in {store} at "
                 f"iteration {a['iteration'].iloc[first] if 'iteration' in a else first} "
                 f"({right.iloc[first]!r} here, {left.iloc[first]!r} there): not the same run "
-                "(another machine model or code?); export it to a study of its own")
+                "(another machine model or code?); export it to a study of its own"
+            )
 
 
-def _write(records: list[RunRecord], source: Path, folder: Path,
-           previous: dict[str, Any] | None = None) -> dict[str, Any]:
+def _write(
+    records: list[RunRecord], source: Path, folder: Path, previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
     runs = [{"info": _jsonable(r.info), "problems": r.problems} for r in records]
     (folder / RUNS).write_text(json.dumps(runs, indent=1, sort_keys=False) + "\n")
     curves = [r.metrics.assign(run_id=r.info["run_id"]) for r in records if not r.metrics.empty]
@@ -172,14 +185,24 @@ def _write(records: list[RunRecord], source: Path, folder: Path,
     if probes:
         (folder / PROBES).mkdir()
     for name, tables in probes.items():
-        pd.concat(tables, ignore_index=True).to_parquet(folder / PROBES / f"{name}.parquet",
-                                                        index=False)
+        pd.concat(tables, ignore_index=True).to_parquet(
+            folder / PROBES / f"{name}.parquet", index=False
+        )
     statuses = pd.Series([r.info.get("status") for r in records]).value_counts().to_dict()
-    provenance = {"source": str(source),
-                  "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  "deep_pg_commit": _commit(), "machine": machine()}
-    manifest = {"format": FORMAT, "version": VERSION, **provenance, "runs": len(records),
-                "status": statuses, "probes": sorted(probes)}
+    provenance = {
+        "source": str(source),
+        "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "deep_pg_commit": _commit(),
+        "machine": machine(),
+    }
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        **provenance,
+        "runs": len(records),
+        "status": statuses,
+        "probes": sorted(probes),
+    }
     if previous is not None:  # --add: the first export's provenance stays, each addition listed
         manifest.update({key: previous.get(key) for key in provenance})
         manifest["added"] = previous.get("added", []) + [provenance]
@@ -200,18 +223,25 @@ def load_stores(root: Path) -> list[RunRecord]:
 def _read(store: Path, prefix: str) -> list[RunRecord]:
     manifest = json.loads((store / MANIFEST).read_text())
     if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
-        raise AnalysisError(f"{store / MANIFEST}: not a {FORMAT} store of version {VERSION} "
-                            f"(format {manifest.get('format')!r}, version {manifest.get('version')!r})")
+        raise AnalysisError(
+            f"{store / MANIFEST}: not a {FORMAT} store of version {VERSION} "
+            f"(format {manifest.get('format')!r}, version {manifest.get('version')!r})"
+        )
     curves = _by_run(store / CURVES)
     probes = {path.stem: _by_run(path) for path in sorted((store / PROBES).glob("*.parquet"))}
     records = []
     for run in json.loads((store / RUNS).read_text()):
         run_id = run["info"]["run_id"]
-        records.append(RunRecord(
-            info={**run["info"], "run_id": prefix + run_id},
-            metrics=curves.get(run_id, pd.DataFrame()),
-            probes={name: tables[run_id] for name, tables in probes.items() if run_id in tables},
-            problems=list(run["problems"])))
+        records.append(
+            RunRecord(
+                info={**run["info"], "run_id": prefix + run_id},
+                metrics=curves.get(run_id, pd.DataFrame()),
+                probes={
+                    name: tables[run_id] for name, tables in probes.items() if run_id in tables
+                },
+                problems=list(run["problems"]),
+            )
+        )
     return records
 
 
@@ -221,18 +251,22 @@ def _by_run(path: Path) -> dict[str, pd.DataFrame]:
     if not path.is_file():
         return {}
     table = pd.read_parquet(path)
-    return {run_id: part.drop(columns="run_id").dropna(axis=1, how="all").reset_index(drop=True)
-            for run_id, part in table.groupby("run_id", sort=False)}
+    return {
+        run_id: part.drop(columns="run_id").dropna(axis=1, how="all").reset_index(drop=True)
+        for run_id, part in table.groupby("run_id", sort=False)
+    }
 
 
 def _jsonable(info: dict[str, Any]) -> dict[str, Any]:
     """Config values as JSON keeps them (NaN becomes null, numpy scalars plain numbers)."""
+
     def plain(value: Any) -> Any:
         if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
             value = value.item()
         if isinstance(value, float) and not math.isfinite(value):
             return None
         return value
+
     return {key: plain(value) for key, value in info.items()}
 
 
@@ -256,9 +290,17 @@ def machine() -> str:
 def _commit() -> str | None:
     """The deep_pg commit exporting (the runs' own code version is in their configs/logs)."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10, cwd=Path(__file__).parent,
-                              check=True).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                cwd=Path(__file__).parent,
+                check=True,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -267,16 +309,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="deep-pg-export",
         description="Write the runs under SOURCE (a sweep or run directory tree) as a compact "
-                    "store (configs, summaries, per-iteration metrics, probe tables; no "
-                    "checkpoints) that deep-pg-report and analysis.load_runs read like runs.")
+        "store (configs, summaries, per-iteration metrics, probe tables; no "
+        "checkpoints) that deep-pg-report and analysis.load_runs read like runs.",
+    )
     parser.add_argument("source", type=Path, help="a sweep or run directory tree")
-    parser.add_argument("--out", type=Path, required=True,
-                        help="the store's folder, e.g. results/STUDY (an earlier export there "
-                             "is replaced, unless --add)")
-    parser.add_argument("--add", action="store_true",
-                        help="merge into the store at --out instead: new runs join it, a run it "
-                             "holds must be the same run re-created (equal metrics, timing "
-                             "aside), and its new probe checkpoints are added")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="the store's folder, e.g. results/STUDY (an earlier export there "
+        "is replaced, unless --add)",
+    )
+    parser.add_argument(
+        "--add",
+        action="store_true",
+        help="merge into the store at --out instead: new runs join it, a run it "
+        "holds must be the same run re-created (equal metrics, timing "
+        "aside), and its new probe checkpoints are added",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -285,8 +335,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"deep-pg-export: error: {err}", file=sys.stderr)
         raise SystemExit(2)
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
-    log.info("exported %d runs (%s) to %s: %.1f MB", manifest["runs"],
-             ", ".join(f"{n} {s}" for s, n in manifest["status"].items()), args.out, size / 1e6)
+    log.info(
+        "exported %d runs (%s) to %s: %.1f MB",
+        manifest["runs"],
+        ", ".join(f"{n} {s}" for s, n in manifest["status"].items()),
+        args.out,
+        size / 1e6,
+    )
 
 
 if __name__ == "__main__":

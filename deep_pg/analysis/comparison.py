@@ -7,6 +7,7 @@ mean final reward over seeds. Then `stats.compare_groups` gives mean, median and
 intervals and the probability of improvement for each pair, and ``min_detectable`` the smallest
 difference from a fixed number (a published mean) that the seeds could detect
 (``analysis.power``)."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -25,8 +26,7 @@ def best_setting_runs(final: pd.DataFrame) -> pd.DataFrame:
     for _, cell in final.groupby(CELL, sort=True):
         best = cell.groupby("setting")["final_return"].mean().idxmax()
         parts.append(cell[cell["setting"] == best].assign(settings_tried=cell["setting"].nunique()))
-    return (pd.concat(parts, ignore_index=True) if parts
-            else final.assign(settings_tried=[]))
+    return pd.concat(parts, ignore_index=True) if parts else final.assign(settings_tried=[])
 
 
 def compare_algorithms(final: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -36,6 +36,7 @@ def compare_algorithms(final: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame
     if not summary.empty:
         settings = chosen.groupby(CELL)[["setting", "settings_tried"]].first().reset_index()
         summary = summary.merge(settings, on=CELL, how="left")
-        summary["min_detectable"] = [min_detectable(sd, n, paired=True)
-                                     for sd, n in zip(summary["sd"], summary["n"])]
+        summary["min_detectable"] = [
+            min_detectable(sd, n, paired=True) for sd, n in zip(summary["sd"], summary["n"])
+        ]
     return summary, pairs

@@ -4,6 +4,7 @@ Two definitions: the mean training return of the last k iterations (default; wha
 summary.json reports with k=10) and the maximum over training (the reference code's choice,
 which flatters: it picks the luckiest iteration, so noise alone raises it).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ RETURN = "return_mean"
 
 @dataclass(frozen=True)
 class FinalReward:
-    how: str = "last"   # "last": mean of the last k iterations; "max": max over training
+    how: str = "last"  # "last": mean of the last k iterations; "max": max over training
     k: int = 10
 
     def __post_init__(self):
@@ -30,8 +31,10 @@ class FinalReward:
     def definition(self) -> str:
         if self.how == "max":
             return "max over training of the per-iteration mean return"
-        return (f"mean of the per-iteration mean return over the last {self.k} iterations "
-                "(iterations that finished no episode are skipped)")
+        return (
+            f"mean of the per-iteration mean return over the last {self.k} iterations "
+            "(iterations that finished no episode are skipped)"
+        )
 
     @classmethod
     def parse(cls, text: str) -> "FinalReward":

@@ -21,6 +21,7 @@ Over several runs, the t-interval over runs, as for the other probe tables
 (``analysis.stats.estimate_interval``); column ``interval`` names each. A mean over runs can hide runs that disagree (two grids
 correlated +0.9 and -0.9 average to 0), so ``landscape_tables`` also returns each run's values.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,8 +34,21 @@ from deep_pg.bootstrap import interval
 
 KEYS = ["env", "algo", "setting", "iteration", "step_samples", "measure", "sample_count"]
 COLUMNS = [*KEYS, "n_runs", "mean", "mean_low", "mean_high", "ci_over", "interval"]
-RUN_COLUMNS = ["env", "algo", "setting", "seed", "iteration", "step_samples", "measure",
-               "sample_count", "value", "value_low", "value_high", "interval", "run_id"]
+RUN_COLUMNS = [
+    "env",
+    "algo",
+    "setting",
+    "seed",
+    "iteration",
+    "step_samples",
+    "measure",
+    "sample_count",
+    "value",
+    "value_low",
+    "value_high",
+    "interval",
+    "run_id",
+]
 GRID = ["step_coef", "random_coef"]
 
 
@@ -44,8 +58,7 @@ def _spearman(x, y, axis=-1):
     rx = rx - rx.mean(axis=axis, keepdims=True)
     ry = ry - ry.mean(axis=axis, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):  # a resample of one repeated point
-        return ((rx * ry).sum(axis=axis)
-                / np.sqrt((rx ** 2).sum(axis=axis) * (ry ** 2).sum(axis=axis)))
+        return (rx * ry).sum(axis=axis) / np.sqrt((rx**2).sum(axis=axis) * (ry**2).sum(axis=axis))
 
 
 def _correlation_row(x: pd.Series, y: pd.Series, seed: int) -> dict:
@@ -53,8 +66,9 @@ def _correlation_row(x: pd.Series, y: pd.Series, seed: int) -> dict:
     bootstrap interval over the points."""
     both = pd.concat([x.rename("x"), y.rename("y")], axis=1, join="inner").dropna()
     value = float(_spearman(both["x"].to_numpy(), both["y"].to_numpy()))
-    low, high = interval((both["x"].to_numpy(), both["y"].to_numpy()), _spearman, seed=seed,
-                         paired=True)
+    low, high = interval(
+        (both["x"].to_numpy(), both["y"].to_numpy()), _spearman, seed=seed, paired=True
+    )
     return {"value": value, "ci_low": float(low), "ci_high": float(high)}
 
 
@@ -67,8 +81,9 @@ def _step_gain_row(returns: pd.DataFrame) -> dict | None:
     if not (at_step.any() and at_origin.any()):
         return None
     step, origin = returns[at_step].iloc[0], returns[at_origin].iloc[0]
-    half = np.hypot((step["ci_high"] - step["ci_low"]) / 2,
-                    (origin["ci_high"] - origin["ci_low"]) / 2)
+    half = np.hypot(
+        (step["ci_high"] - step["ci_low"]) / 2, (origin["ci_high"] - origin["ci_low"]) / 2
+    )
     gain = float(step["value"] - origin["value"])
     return {"value": gain, "ci_low": gain - half, "ci_high": gain + half}
 
@@ -76,26 +91,41 @@ def _step_gain_row(returns: pd.DataFrame) -> dict | None:
 def landscape_measures(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Per-run rows (run_id, KEYS, value, ci_low, ci_high) from landscape probe rows."""
     rows = []
-    cells = table.groupby(["run_id", "env", "algo", "setting", "iteration", "step_samples"],
-                          sort=True)
+    cells = table.groupby(
+        ["run_id", "env", "algo", "setting", "iteration", "step_samples"], sort=True
+    )
     for (run_id, env, algo, setting, it, m), cell in cells:
-        base = dict(run_id=run_id, env=env, algo=algo, setting=setting, iteration=it,
-                    step_samples=m)
+        base = dict(
+            run_id=run_id, env=env, algo=algo, setting=setting, iteration=it, step_samples=m
+        )
         returns = cell[cell["measure"] == "return"]
         if returns.empty:
             continue
         largest = returns["sample_count"].max()
-        by_count = {n: part.set_index(GRID).sort_index()
-                    for n, part in returns.groupby("sample_count")}
+        by_count = {
+            n: part.set_index(GRID).sort_index() for n, part in returns.groupby("sample_count")
+        }
         accurate = by_count[largest]
         for n, part in by_count.items():
             if n < largest:
-                rows.append({**base, "measure": "rank_vs_largest", "sample_count": n,
-                             **_correlation_row(part["value"], accurate["value"], seed)})
+                rows.append(
+                    {
+                        **base,
+                        "measure": "rank_vs_largest",
+                        "sample_count": n,
+                        **_correlation_row(part["value"], accurate["value"], seed),
+                    }
+                )
         surrogate = cell[cell["measure"] == "surrogate"].set_index(GRID)["value"]
         if not surrogate.empty:
-            rows.append({**base, "measure": "surrogate_rank", "sample_count": largest,
-                         **_correlation_row(surrogate, accurate["value"], seed)})
+            rows.append(
+                {
+                    **base,
+                    "measure": "surrogate_rank",
+                    "sample_count": largest,
+                    **_correlation_row(surrogate, accurate["value"], seed),
+                }
+            )
         gain = _step_gain_row(accurate)
         if gain is not None:
             rows.append({**base, "measure": "step_gain", "sample_count": largest, **gain})
@@ -118,8 +148,9 @@ def landscape_tables(runs, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(summary, per run): per KEYS cell the mean over runs with its interval, and every run's own
     value with its own interval (RUN_COLUMNS); both empty without landscape tables."""
     try:
-        table = probe_table(runs, "landscape", needs=("measure", "sample_count", "iteration",
-                                                      "step_samples", *GRID))
+        table = probe_table(
+            runs, "landscape", needs=("measure", "sample_count", "iteration", "step_samples", *GRID)
+        )
     except MissingData:
         return pd.DataFrame(columns=COLUMNS), pd.DataFrame(columns=RUN_COLUMNS)
     # a hand-made table may lack the points' intervals: step_gain then has none of its own
@@ -131,17 +162,44 @@ def landscape_tables(runs, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
         cell = dict(zip(KEYS, keys))
         point, low, high, own = estimate_interval(part)
         n_runs = part["run_id"].nunique()
-        out.append({**cell, "n_runs": n_runs, "mean": point, "mean_low": low, "mean_high": high,
-                    "ci_over": _own_interval(cell["measure"]) if own else "runs",
-                    "interval": (_own_label(cell["measure"], grid_points) if own
-                                 else interval_label("t", n_runs, "agents"))})
+        out.append(
+            {
+                **cell,
+                "n_runs": n_runs,
+                "mean": point,
+                "mean_low": low,
+                "mean_high": high,
+                "ci_over": _own_interval(cell["measure"]) if own else "runs",
+                "interval": (
+                    _own_label(cell["measure"], grid_points)
+                    if own
+                    else interval_label("t", n_runs, "agents")
+                ),
+            }
+        )
     ints = {"step_samples": "Int64", "sample_count": "Int64"}
     summary = pd.DataFrame(out, columns=COLUMNS).astype(ints)
     seeds = table.drop_duplicates("run_id").set_index("run_id")["seed"] if "seed" in table else {}
-    per_run = (measures.assign(seed=measures["run_id"].map(seeds),
-                               interval=[_own_label(m, grid_points) for m in measures["measure"]])
-               .rename(columns={"ci_low": "value_low", "ci_high": "value_high"})
-               .sort_values(["env", "algo", "setting", "iteration", "step_samples",
-                             "measure", "sample_count", "seed"])
-               .reindex(columns=RUN_COLUMNS).astype(ints).reset_index(drop=True))
+    per_run = (
+        measures.assign(
+            seed=measures["run_id"].map(seeds),
+            interval=[_own_label(m, grid_points) for m in measures["measure"]],
+        )
+        .rename(columns={"ci_low": "value_low", "ci_high": "value_high"})
+        .sort_values(
+            [
+                "env",
+                "algo",
+                "setting",
+                "iteration",
+                "step_samples",
+                "measure",
+                "sample_count",
+                "seed",
+            ]
+        )
+        .reindex(columns=RUN_COLUMNS)
+        .astype(ints)
+        .reset_index(drop=True)
+    )
     return summary, per_run

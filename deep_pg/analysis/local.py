@@ -4,6 +4,7 @@ Every directory holding ``metrics.jsonl`` or ``.hydra/config.yaml`` is a run, at
 Incomplete and failed runs are loaded and marked, never dropped; a corrupt metrics line (a crash
 mid-write) is skipped and reported so one bad file cannot stop a load of hundreds of runs.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x fa
 @dataclass
 class RunRecord:
     """Everything read from one run directory."""
-    info: dict[str, Any]                   # headline columns + flattened config
-    metrics: pd.DataFrame                  # one row per logged iteration
+
+    info: dict[str, Any]  # headline columns + flattened config
+    metrics: pd.DataFrame  # one row per logged iteration
     probes: dict[str, pd.DataFrame] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -66,8 +68,11 @@ def read_config(path: Path) -> dict[str, Any]:
         cfg = OmegaConf.create(raw)
         for key in list(raw):
             try:
-                raw[key] = OmegaConf.to_container(cfg[key], resolve=True) \
-                    if OmegaConf.is_config(cfg[key]) else cfg[key]
+                raw[key] = (
+                    OmegaConf.to_container(cfg[key], resolve=True)
+                    if OmegaConf.is_config(cfg[key])
+                    else cfg[key]
+                )
             except Exception:  # an unresolvable interpolation: keep the written value
                 pass
     return flatten(raw)
@@ -140,17 +145,30 @@ def read_run(run_dir: Path, root: Path) -> RunRecord:
     if (run_dir / METRICS).is_file():
         metrics, corrupt = read_metrics(run_dir / METRICS)
         if corrupt:
-            problems.append(f"skipped {len(corrupt)} corrupt line(s) of {METRICS} "
-                            f"(line {', '.join(map(str, corrupt[:5]))}{', ...' if len(corrupt) > 5 else ''})")
+            problems.append(
+                f"skipped {len(corrupt)} corrupt line(s) of {METRICS} "
+                f"(line {', '.join(map(str, corrupt[:5]))}{', ...' if len(corrupt) > 5 else ''})"
+            )
     if metrics.empty:
         problems.append(f"no metrics rows in {METRICS}")
 
     probes, probe_problems = read_probes(run_dir)
     problems += probe_problems
-    written = [p.stat().st_mtime for p in (run_dir / METRICS, run_dir / SUMMARY, run_dir / CONFIG)
-               if p.is_file()]
-    info = headline(run_id, str(run_dir), config, summary, status, len(metrics), len(corrupt),
-                    modified=max(written, default=None))
+    written = [
+        p.stat().st_mtime
+        for p in (run_dir / METRICS, run_dir / SUMMARY, run_dir / CONFIG)
+        if p.is_file()
+    ]
+    info = headline(
+        run_id,
+        str(run_dir),
+        config,
+        summary,
+        status,
+        len(metrics),
+        len(corrupt),
+        modified=max(written, default=None),
+    )
     info.update(config)
     return RunRecord(info=info, metrics=metrics, probes=probes, problems=problems)
 
@@ -163,10 +181,18 @@ def load_local(root: Path, progress: bool | None = None) -> list[RunRecord]:
     root = Path(root).expanduser().resolve()
     run_dirs = find_run_dirs(root)
     if not run_dirs:
-        raise AnalysisError(f"{root}: no runs found (no directory below it holds "
-                            f"{METRICS} or {CONFIG.as_posix()})")
+        raise AnalysisError(
+            f"{root}: no runs found (no directory below it holds {METRICS} or {CONFIG.as_posix()})"
+        )
     show = len(run_dirs) >= 100 if progress is None else progress
     with ThreadPoolExecutor(max_workers=min(8, len(run_dirs))) as pool:
-        records = list(tqdm(pool.map(lambda d: read_run(d, root), run_dirs), total=len(run_dirs),
-                            desc=f"loading runs from {root.name}", unit="run", disable=not show))
+        records = list(
+            tqdm(
+                pool.map(lambda d: read_run(d, root), run_dirs),
+                total=len(run_dirs),
+                desc=f"loading runs from {root.name}",
+                unit="run",
+                disable=not show,
+            )
+        )
     return records

@@ -11,6 +11,7 @@ detectable effect size into the comparison's own units (× the standard deviatio
 power 0.8. So "3 seeds cannot pin the mean" becomes "3 seeds detect 2,100, this difference of 700
 needs 21".
 """
+
 from __future__ import annotations
 
 import math
@@ -96,12 +97,19 @@ def two_groups(x, y, comparison: str, unit: str) -> dict:
     if n < 2:
         sd = np.nan
     else:
-        sd = math.sqrt(((len(x) - 1) * x.var(ddof=1) + (len(y) - 1) * y.var(ddof=1))
-                       / (len(x) + len(y) - 2))
+        sd = math.sqrt(
+            ((len(x) - 1) * x.var(ddof=1) + (len(y) - 1) * y.var(ddof=1)) / (len(x) + len(y) - 2)
+        )
     difference = float(x.mean() - y.mean()) if n else np.nan
-    return {"comparison": comparison, "n": n, "unit": f"{unit} per group", "sd": sd,
-            "difference": difference, "min_detectable": min_detectable(sd, n, paired=False),
-            "units_needed": units_needed(difference, sd, paired=False)}
+    return {
+        "comparison": comparison,
+        "n": n,
+        "unit": f"{unit} per group",
+        "sd": sd,
+        "difference": difference,
+        "min_detectable": min_detectable(sd, n, paired=False),
+        "units_needed": units_needed(difference, sd, paired=False),
+    }
 
 
 def within_units(differences, comparison: str, unit: str) -> dict:
@@ -110,9 +118,15 @@ def within_units(differences, comparison: str, unit: str) -> dict:
     d = d[~np.isnan(d)]
     sd = float(d.std(ddof=1)) if len(d) >= 2 else np.nan
     difference = float(d.mean()) if len(d) else np.nan
-    return {"comparison": comparison, "n": len(d), "unit": unit, "sd": sd,
-            "difference": difference, "min_detectable": min_detectable(sd, len(d), paired=True),
-            "units_needed": units_needed(difference, sd, paired=True)}
+    return {
+        "comparison": comparison,
+        "n": len(d),
+        "unit": unit,
+        "sd": sd,
+        "difference": difference,
+        "min_detectable": min_detectable(sd, len(d), paired=True),
+        "units_needed": units_needed(difference, sd, paired=True),
+    }
 
 
 def power_text(table: pd.DataFrame, limit: int | None = None) -> str:
@@ -120,11 +134,18 @@ def power_text(table: pd.DataFrame, limit: int | None = None) -> str:
     observed difference would need."""
     lines = []
     for row in table.head(limit).itertuples(index=False):
-        needed = ("-" if not np.isfinite(row.units_needed) else
-                  f">{MAX_UNITS:,}" if row.units_needed >= MAX_UNITS else f"{row.units_needed:,.0f}")
-        lines.append(f"  {row.comparison}: n={row.n} {row.unit} detects "
-                     f"{row.min_detectable:,.3g} (observed {row.difference:,.3g}, "
-                     f"sd {row.sd:,.3g}; needs {needed})")
+        needed = (
+            "-"
+            if not np.isfinite(row.units_needed)
+            else f">{MAX_UNITS:,}"
+            if row.units_needed >= MAX_UNITS
+            else f"{row.units_needed:,.0f}"
+        )
+        lines.append(
+            f"  {row.comparison}: n={row.n} {row.unit} detects "
+            f"{row.min_detectable:,.3g} (observed {row.difference:,.3g}, "
+            f"sd {row.sd:,.3g}; needs {needed})"
+        )
     if limit is not None and len(table) > limit:
         lines.append(f"  ... and {len(table) - limit} more (power.csv)")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ its trials. Column ``ci_over`` says which, ``interval`` names the method and n. 
 the same numbers; these tables let a document quote them (docs/reproduction.md) and a test check
 that it does.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -32,9 +33,19 @@ def probe_summary(runs, probe: str) -> pd.DataFrame:
     rows = []
     for keys, part in table.groupby(KEYS, sort=True, dropna=False):  # value rows: no sample_count
         point, low, high, own, label = estimate_with_label(part)
-        rows.append({**dict(zip(KEYS, keys)), "n_runs": part["run_id"].nunique(), "mean": point,
-                     "mean_low": low, "mean_high": high, "ci_over": "trials" if own else "runs",
-                     "interval": label, "num_pairs": part["num_pairs"].mean()})
+        rows.append(
+            {
+                **dict(zip(KEYS, keys)),
+                "n_runs": part["run_id"].nunique(),
+                "mean": point,
+                "mean_low": low,
+                "mean_high": high,
+                "ci_over": "trials" if own else "runs",
+                "interval": label,
+                "num_pairs": part["num_pairs"].mean(),
+            }
+        )
     out = pd.DataFrame(rows, columns=COLUMNS)
-    return out.assign(num_pairs=out["num_pairs"].round()).astype({"sample_count": "Int64",
-                                                                  "num_pairs": "Int64"})
+    return out.assign(num_pairs=out["num_pairs"].round()).astype(
+        {"sample_count": "Int64", "num_pairs": "Int64"}
+    )

@@ -3,6 +3,7 @@ what could not be drawn, as a static index.html with PNGs and CSVs (opens withou
 A results folder gets one report per study and an index page describing each study
 (``analysis.studies``). The analysis is ``analysis.report_data``, the HTML
 ``analysis.report_html``; this module draws, writes and runs the command."""
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +57,13 @@ def build_figures(runs: Runs, ctx: Context, out: Path):
     return drawn, missing
 
 
-def make_report(source: str, out: Path, final_reward: FinalReward = FinalReward(),
-                group: str | None = None, progress: bool | None = None) -> Path:
+def make_report(
+    source: str,
+    out: Path,
+    final_reward: FinalReward = FinalReward(),
+    group: str | None = None,
+    progress: bool | None = None,
+) -> Path:
     """Load, analyse, draw and write; returns the path of index.html."""
     runs = load_runs(source, group=group, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
@@ -66,11 +72,17 @@ def make_report(source: str, out: Path, final_reward: FinalReward = FinalReward(
         frame.to_csv(out / f"{key}.csv", index=False)
     drawn, missing = build_figures(runs, ctx, out)
     path = write_html(out, runs, ctx, drawn, missing)
-    log.info("report: %d figures, %d not drawn, %d tables → %s",
-             sum(len(s) for _, s in drawn), len(missing), len(ctx.tables), path)
+    log.info(
+        "report: %d figures, %d not drawn, %d tables → %s",
+        sum(len(s) for _, s in drawn),
+        len(missing),
+        len(ctx.tables),
+        path,
+    )
     if not ctx.power.empty:
-        log.info("power of %s (α = 0.05, power 0.8):\n%s", out.name,
-                 power_text(ctx.power, POWER_LINES))
+        log.info(
+            "power of %s (α = 0.05, power 0.8):\n%s", out.name, power_text(ctx.power, POWER_LINES)
+        )
     return path
 
 
@@ -86,8 +98,9 @@ def study_dirs(source: str) -> list[Path]:
     return studies
 
 
-def make_study_reports(studies: list[Path], out: Path, final_reward: FinalReward,
-                       workers: int | None = None) -> Path:
+def make_study_reports(
+    studies: list[Path], out: Path, final_reward: FinalReward, workers: int | None = None
+) -> Path:
     """One report per study in ``out/STUDY/``, each table over all studies in ``out/all/``, and
     an index page linking them with each study's description, also as ``studies.csv`` (written
     last, so they exist only when every study's report does). Studies are independent and drawing their
@@ -96,8 +109,11 @@ def make_study_reports(studies: list[Path], out: Path, final_reward: FinalReward
     out.mkdir(parents=True, exist_ok=True)
     workers = min(len(studies), workers or available_cores())
     report = partial(make_report, progress=False)
-    jobs = ([str(study) for study in studies], [out / study.name for study in studies],
-            repeat(final_reward))
+    jobs = (
+        [str(study) for study in studies],
+        [out / study.name for study in studies],
+        repeat(final_reward),
+    )
     if workers == 1:
         list(map(report, *jobs))
     else:
@@ -123,7 +139,8 @@ def _tables_across_studies(studies: list[Path], out: Path) -> None:
     for name, tables in by_name.items():
         table = pd.concat(tables, ignore_index=True)
         table[["study", *(c for c in table.columns if c != "study")]].to_csv(
-            out / ACROSS / f"{name}.csv", index=False)
+            out / ACROSS / f"{name}.csv", index=False
+        )
 
 
 def _log_like_the_parent() -> None:
@@ -134,18 +151,28 @@ def _log_like_the_parent() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="deep-pg-report", description=__doc__)
-    parser.add_argument("source", help="a sweep/run directory tree, a folder of compact results "
-                        "(deep-pg-export; one report per study subfolder), or "
-                        "wandb://ENTITY/PROJECT")
+    parser.add_argument(
+        "source",
+        help="a sweep/run directory tree, a folder of compact results "
+        "(deep-pg-export; one report per study subfolder), or "
+        "wandb://ENTITY/PROJECT",
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder for index.html and files")
     parser.add_argument("--group", help="wandb group (the sweep) to read; wandb sources only")
-    parser.add_argument("--final", default="last:10",
-                        help="final reward: last:K (mean of the last K iterations, default "
-                             "last:10) or max (max over training, the reference code's choice)")
+    parser.add_argument(
+        "--final",
+        default="last:10",
+        help="final reward: last:K (mean of the last K iterations, default "
+        "last:10) or max (max over training, the reference code's choice)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="studies of a results folder reported at once, each in its own "
-                             "process (default: one per available core)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="studies of a results folder reported at once, each in its own "
+        "process (default: one per available core)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
@@ -156,8 +183,13 @@ def main(argv: list[str] | None = None) -> None:
         if studies and args.group is None:
             path = make_study_reports(studies, args.out, final, workers=args.workers)
         else:
-            path = make_report(args.source, args.out, final, group=args.group,
-                               progress=False if args.no_progress else None)
+            path = make_report(
+                args.source,
+                args.out,
+                final,
+                group=args.group,
+                progress=False if args.no_progress else None,
+            )
     except AnalysisError as err:
         print(f"deep-pg-report: error: {err}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)

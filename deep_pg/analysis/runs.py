@@ -1,4 +1,5 @@
 """`load_runs`: run directories or a wandb project → one `Runs` object of pandas DataFrames."""
+
 from __future__ import annotations
 
 import logging
@@ -38,19 +39,23 @@ class Runs:
         `schema.identity`): run_id, same_as (the run kept), status, iterations, modified, run_dir.
     source:  where the runs came from (path or wandb URL), for reports.
     """
+
     configs: pd.DataFrame
     curves: pd.DataFrame
     probes: dict[str, pd.DataFrame]
     problems: pd.DataFrame
     source: str = ""
     notes: list[str] = field(default_factory=list)
-    duplicates: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DUPLICATE_COLUMNS))
+    duplicates: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=DUPLICATE_COLUMNS)
+    )
 
     @cached_property
     def metrics(self) -> pd.DataFrame:
         value_cols = [c for c in self.curves.columns if c not in CURVE_INDEX]
-        long = self.curves.melt(id_vars=CURVE_INDEX, value_vars=value_cols,
-                                var_name="metric", value_name="value")
+        long = self.curves.melt(
+            id_vars=CURVE_INDEX, value_vars=value_cols, var_name="metric", value_name="value"
+        )
         long["value"] = pd.to_numeric(long["value"], errors="coerce")
         return long.dropna(subset=["value"]).reset_index(drop=True)
 
@@ -59,9 +64,11 @@ class Runs:
 
     def __repr__(self) -> str:
         counts = self.configs["status"].value_counts().to_dict() if len(self) else {}
-        return (f"Runs({len(self)} runs from {self.source!r}: {counts}; "
-                f"{len(self.curves)} iterations; probes: {sorted(self.probes)}; "
-                f"{len(self.duplicates)} duplicates left out)")
+        return (
+            f"Runs({len(self)} runs from {self.source!r}: {counts}; "
+            f"{len(self.curves)} iterations; probes: {sorted(self.probes)}; "
+            f"{len(self.duplicates)} duplicates left out)"
+        )
 
 
 def _preference(record: RunRecord) -> tuple:
@@ -69,8 +76,11 @@ def _preference(record: RunRecord) -> tuple:
     tables (repeats train the same agent, so probes are what one may lack), then the most
     recent, then the first run id."""
     modified = record.info.get("modified")
-    return (record.info.get("status") == COMPLETED, len(record.probes),
-            modified if modified is not None else float("-inf"))
+    return (
+        record.info.get("status") == COMPLETED,
+        len(record.probes),
+        modified if modified is not None else float("-inf"),
+    )
 
 
 def one_per_identity(records: Sequence[RunRecord]) -> tuple[list[RunRecord], pd.DataFrame]:
@@ -84,8 +94,11 @@ def one_per_identity(records: Sequence[RunRecord]) -> tuple[list[RunRecord], pd.
     for group in by_identity.values():
         best = max(sorted(group, key=lambda r: r.info["run_id"]), key=_preference)
         kept.append(best)
-        dropped += [{**{c: r.info.get(c) for c in DUPLICATE_COLUMNS}, "same_as": best.info["run_id"]}
-                    for r in group if r is not best]
+        dropped += [
+            {**{c: r.info.get(c) for c in DUPLICATE_COLUMNS}, "same_as": best.info["run_id"]}
+            for r in group
+            if r is not best
+        ]
     order = {id(r): i for i, r in enumerate(records)}
     kept.sort(key=lambda r: order[id(r)])
     duplicates = pd.DataFrame(dropped, columns=DUPLICATE_COLUMNS)
@@ -95,13 +108,17 @@ def one_per_identity(records: Sequence[RunRecord]) -> tuple[list[RunRecord], pd.
 
 def duplicates_message(duplicates: pd.DataFrame, shown: int = 3) -> str:
     """One warning for all duplicates: how many, of how many identities, and where."""
-    examples = [f"{row.run_id} (same as {row.same_as})"
-                for row in duplicates.head(shown).itertuples(index=False)]
+    examples = [
+        f"{row.run_id} (same as {row.same_as})"
+        for row in duplicates.head(shown).itertuples(index=False)
+    ]
     more = f" and {len(duplicates) - shown} more" if len(duplicates) > shown else ""
-    return (f"{len(duplicates)} run(s) left out: each repeats the config and seed of another "
-            f"run, and a (config, seed) counts once: {', '.join(examples)}{more}. Kept of each: "
-            "a completed run, then one with probe tables, then the most recent; the runs left "
-            "out are listed in Runs.duplicates")
+    return (
+        f"{len(duplicates)} run(s) left out: each repeats the config and seed of another "
+        f"run, and a (config, seed) counts once: {', '.join(examples)}{more}. Kept of each: "
+        "a completed run, then one with probe tables, then the most recent; the runs left "
+        "out are listed in Runs.duplicates"
+    )
 
 
 def from_records(records: Sequence[RunRecord], source: str, notes: list[str] | None = None) -> Runs:
@@ -128,7 +145,8 @@ def from_records(records: Sequence[RunRecord], source: str, notes: list[str] | N
     # A probe at iteration i sees the agent after i updates, i.e. after i × steps_per_iter env
     # steps: the same x as the curves' env_steps, so probe and curve figures share one axis.
     joined = configs[PROBE_JOIN].assign(
-        steps_per_iter=configs.get("algo.steps_per_iter", pd.Series(float("nan"), configs.index)))
+        steps_per_iter=configs.get("algo.steps_per_iter", pd.Series(float("nan"), configs.index))
+    )
     probes: dict[str, list[pd.DataFrame]] = {}
     for r in records:
         for name, table in r.probes.items():
@@ -139,10 +157,18 @@ def from_records(records: Sequence[RunRecord], source: str, notes: list[str] | N
         table["env_steps"] = table["iteration"] * table.pop("steps_per_iter")
         probe_tables[name] = table
 
-    problems = pd.DataFrame([(r.info["run_id"], p) for r in records for p in r.problems],
-                            columns=["run_id", "problem"])
-    return Runs(configs=configs, curves=curves, probes=probe_tables, problems=problems,
-                source=source, notes=list(notes or []), duplicates=duplicates)
+    problems = pd.DataFrame(
+        [(r.info["run_id"], p) for r in records for p in r.problems], columns=["run_id", "problem"]
+    )
+    return Runs(
+        configs=configs,
+        curves=curves,
+        probes=probe_tables,
+        problems=problems,
+        source=source,
+        notes=list(notes or []),
+        duplicates=duplicates,
+    )
 
 
 def _load_path(root: Path, progress: bool | None) -> list[RunRecord]:
@@ -158,8 +184,13 @@ def _load_path(root: Path, progress: bool | None) -> list[RunRecord]:
         raise
 
 
-def load_runs(source: str | Path, *, group: str | None = None,
-              filters: dict[str, Any] | None = None, progress: bool | None = None) -> Runs:
+def load_runs(
+    source: str | Path,
+    *,
+    group: str | None = None,
+    filters: dict[str, Any] | None = None,
+    progress: bool | None = None,
+) -> Runs:
     """Load runs from a folder tree of run directories or from ``wandb://entity/project``.
 
     group / filters apply to wandb projects (the sweep group; extra MongoDB-style filters in the
@@ -173,8 +204,10 @@ def load_runs(source: str | Path, *, group: str | None = None,
         records, notes = load_wandb(text, group=group, filters=filters, progress=progress)
     else:
         if group is not None or filters:
-            raise AnalysisError("group/filters select runs of a wandb project; for a local "
-                                "path, pass the sweep directory itself")
+            raise AnalysisError(
+                "group/filters select runs of a wandb project; for a local "
+                "path, pass the sweep directory itself"
+            )
         records, notes = _load_path(Path(text), progress), []
     runs = from_records(records, source=text, notes=notes)
     shown = 10  # enough to see the pattern without flooding a load of hundreds of runs

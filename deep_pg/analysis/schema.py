@@ -4,6 +4,7 @@ A run is described by a flat dict: headline columns first (what one filters and 
 every config key flattened with dots, named as users type them on the command line
 (``algo.policy_lr``, ``opt.lr_anneal``).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,25 @@ COMPLETED, FAILED, INCOMPLETE = "completed", "failed", "incomplete"
 # opt=XXXX names.
 ABLATION_TOGGLES = tuple(f"opt.{name}" for name in run.ABLATION_TOGGLES)
 
-HEADLINE = ["run_id", "algo", "family", "env", "env_id", "seed", "lr", "value_lr", "total_steps",
-            "status", "reason", "iterations", "total_iterations", "summary_final_return",
-            "corrupt_lines", "run_dir", "modified"]
+HEADLINE = [
+    "run_id",
+    "algo",
+    "family",
+    "env",
+    "env_id",
+    "seed",
+    "lr",
+    "value_lr",
+    "total_steps",
+    "status",
+    "reason",
+    "iterations",
+    "total_iterations",
+    "summary_final_return",
+    "corrupt_lines",
+    "run_dir",
+    "modified",
+]
 
 # Columns of the wide per-iteration table (`Runs.curves`) that index rather than measure.
 CURVE_INDEX = ["run_id", "iteration", "env_steps"]
@@ -38,9 +55,16 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def headline(run_id: str, run_dir: str, flat_config: Mapping[str, Any],
-             summary: Mapping[str, Any] | None, status: str, iterations: int,
-             corrupt_lines: int, modified: float | None = None) -> dict[str, Any]:
+def headline(
+    run_id: str,
+    run_dir: str,
+    flat_config: Mapping[str, Any],
+    summary: Mapping[str, Any] | None,
+    status: str,
+    iterations: int,
+    corrupt_lines: int,
+    modified: float | None = None,
+) -> dict[str, Any]:
     """The headline columns of one run. The summary fills algo/env/seed when the config is
     missing (a run started without Hydra has no .hydra/config.yaml). ``modified``: when the run
     last wrote a file (seconds since the epoch), to tell the most recent of repeated runs."""

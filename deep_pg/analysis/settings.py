@@ -7,6 +7,7 @@ A setting is named by the training config keys (``schema.is_identity_key``: algo
 opt.*, total_steps) that vary among the runs of its (algo, env) cell, e.g.
 ``opt.value_clip=False``; a cell that ran one setting gets ``ONLY_SETTING``.
 """
+
 from __future__ import annotations
 
 import re
@@ -44,8 +45,10 @@ def setting_labels(frame: pd.DataFrame) -> pd.Series:
         text = cell[columns].astype(str)
         varying = [c for c in columns if text[c].nunique(dropna=False) > 1]
         if varying:
-            labels[cell.index] = [", ".join(f"{c}={v}" for c, v in zip(varying, row))
-                                  for row in text[varying].itertuples(index=False)]
+            labels[cell.index] = [
+                ", ".join(f"{c}={v}" for c, v in zip(varying, row))
+                for row in text[varying].itertuples(index=False)
+            ]
     return labels
 
 
@@ -57,8 +60,11 @@ def arm(algo: str, setting: str) -> str:
 
 def arms(table: pd.DataFrame) -> pd.Series:
     """``arm`` per row of a table with algo and setting columns."""
-    return pd.Series([arm(a, s) for a, s in zip(table["algo"], table["setting"])],
-                     index=table.index, dtype=object)
+    return pd.Series(
+        [arm(a, s) for a, s in zip(table["algo"], table["setting"])],
+        index=table.index,
+        dtype=object,
+    )
 
 
 def arm_file_name(algo: str, setting: str) -> str:

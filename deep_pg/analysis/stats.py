@@ -20,6 +20,7 @@ NeurIPS 2021, arXiv 2108.13264) computes the same aggregate metrics, but its rel
 ``arch<8``, and arch 7 does not import with pandas 3; the IQM, the probability of improvement and
 the performance profile here are its definitions computed with scipy.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -71,9 +72,14 @@ def mean_interval(values, unit: str = "seeds") -> tuple[float, float, float, str
     return (*t_interval(values), interval_label("t", len(values), unit))
 
 
-def bootstrap_interval(samples: Sequence, statistic: Callable, seed: int = 0,
-                       confidence: float = CONFIDENCE, n_resamples: int = RESAMPLES,
-                       unit: str = "") -> tuple[float, float, float, str]:
+def bootstrap_interval(
+    samples: Sequence,
+    statistic: Callable,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+    n_resamples: int = RESAMPLES,
+    unit: str = "",
+) -> tuple[float, float, float, str]:
     """(point, low, high, label) of ``statistic(*samples, axis=-1)`` over independent samples
     by ``scipy.stats.bootstrap``: BCa when every sample has ``MIN_UNITS_FOR_95`` values or more,
     else (or where BCa is undefined) the percentile method. NaNs are left out."""
@@ -88,18 +94,29 @@ def bootstrap_interval(samples: Sequence, statistic: Callable, seed: int = 0,
     for method in methods:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a degenerate BCa comes back as NaN: fall back
-            res = stats.bootstrap(samples, statistic, n_resamples=n_resamples,
-                                  confidence_level=confidence, method=method, vectorized=True,
-                                  rng=np.random.default_rng(seed))
+            res = stats.bootstrap(
+                samples,
+                statistic,
+                n_resamples=n_resamples,
+                confidence_level=confidence,
+                method=method,
+                vectorized=True,
+                rng=np.random.default_rng(seed),
+            )
         low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
         if np.isfinite(low) and np.isfinite(high):
             return point, low, high, interval_label(f"{method} bootstrap", n, unit)
     return point, np.nan, np.nan, interval_label("undefined", n, unit)
 
 
-def hierarchical_interval(values, groups, statistic: Callable = np.mean, seed: int = 0,
-                          confidence: float = CONFIDENCE, n_resamples: int = RESAMPLES
-                          ) -> tuple[float, float, float, str]:
+def hierarchical_interval(
+    values,
+    groups,
+    statistic: Callable = np.mean,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+    n_resamples: int = RESAMPLES,
+) -> tuple[float, float, float, str]:
     """(point, low, high, label) of ``statistic(values, axis=-1)`` over ``values`` nested in
     ``groups`` (pairs within seeds): each resample draws the groups with replacement, then each
     drawn group's values with replacement (percentile interval). The independent units are the
@@ -113,10 +130,13 @@ def hierarchical_interval(values, groups, statistic: Callable = np.mean, seed: i
     point = float(statistic(values, axis=-1))
     members = [values[groups == g] for g in pd.unique(groups)]
     if len(members) == 1:
-        _, low, high, _ = bootstrap_interval([values], statistic, seed=seed,
-                                             confidence=confidence)
-        return point, low, high, interval_label("percentile bootstrap", len(values),
-                                                "pairs (one seed)")
+        _, low, high, _ = bootstrap_interval([values], statistic, seed=seed, confidence=confidence)
+        return (
+            point,
+            low,
+            high,
+            interval_label("percentile bootstrap", len(values), "pairs (one seed)"),
+        )
     rng = np.random.default_rng(seed)
     drawn = rng.integers(len(members), size=(n_resamples, len(members)))
     sizes = {len(m) for m in members}
@@ -127,9 +147,19 @@ def hierarchical_interval(values, groups, statistic: Callable = np.mean, seed: i
         resampled = table[drawn[..., None], picks].reshape(n_resamples, -1)
         out = statistic(resampled, axis=-1)
     else:
-        out = np.array([statistic(np.concatenate(
-            [members[g][rng.integers(len(members[g]), size=len(members[g]))] for g in row]))
-            for row in drawn])
+        out = np.array(
+            [
+                statistic(
+                    np.concatenate(
+                        [
+                            members[g][rng.integers(len(members[g]), size=len(members[g]))]
+                            for g in row
+                        ]
+                    )
+                )
+                for row in drawn
+            ]
+        )
     alpha = (1 - confidence) / 2
     low, high = np.quantile(out, [alpha, 1 - alpha])
     label = f"hierarchical bootstrap, {len(members)} seeds × {len(values) // len(members)} pairs"
@@ -147,9 +177,15 @@ def unit_means(rows: pd.DataFrame, unit: str = "run_id") -> pd.DataFrame:
         high = rows["ci_high"] if "ci_high" in rows else pd.Series(np.nan, index=rows.index)
         trials = rows["n_trials"] if "n_trials" in rows else pd.Series(np.nan, index=rows.index)
         labels = [_own_label(own, n) for own, n in zip(low.notna(), trials)]
-        out = pd.DataFrame({unit: rows[unit].to_numpy(), "value": rows["value"].to_numpy(float),
-                            "ci_low": low.to_numpy(float), "ci_high": high.to_numpy(float),
-                            "interval": labels})
+        out = pd.DataFrame(
+            {
+                unit: rows[unit].to_numpy(),
+                "value": rows["value"].to_numpy(float),
+                "ci_low": low.to_numpy(float),
+                "ci_high": high.to_numpy(float),
+                "interval": labels,
+            }
+        )
         return out.sort_values(unit, kind="stable").reset_index(drop=True)[columns]
     out = []
     for key, part in rows.groupby(unit, sort=True):
@@ -157,8 +193,9 @@ def unit_means(rows: pd.DataFrame, unit: str = "run_id") -> pd.DataFrame:
             out.append(unit_means(part, unit).iloc[0].to_dict())
         else:
             mean, low, high, label = mean_interval(part["value"], unit="trials")
-            out.append({unit: key, "value": mean, "ci_low": low, "ci_high": high,
-                        "interval": label})
+            out.append(
+                {unit: key, "value": mean, "ci_low": low, "ci_high": high, "interval": label}
+            )
     return pd.DataFrame(out, columns=columns)
 
 
@@ -171,8 +208,9 @@ def _own_label(own: bool, n_trials: float) -> str:
     return interval_label("percentile bootstrap", int(n_trials), "trials")
 
 
-def estimate_with_label(rows: pd.DataFrame, unit: str = "run_id"
-                        ) -> tuple[float, float, float, bool, str]:
+def estimate_with_label(
+    rows: pd.DataFrame, unit: str = "run_id"
+) -> tuple[float, float, float, bool, str]:
     """Mean over the agents (``unit``) of probe rows, its interval, whether it is one agent's
     own, and its label: with one agent, its own estimate's interval (over its trials,
     ``unit_means``); with several, the t-interval over the agents' means, so that
@@ -182,14 +220,20 @@ def estimate_with_label(rows: pd.DataFrame, unit: str = "run_id"
     agents = unit_means(rows, unit)
     if len(agents) == 1:
         one = agents.iloc[0]
-        return (float(one["value"]), float(one["ci_low"]), float(one["ci_high"]), True,
-                f"{one['interval']} (one agent)")
+        return (
+            float(one["value"]),
+            float(one["ci_low"]),
+            float(one["ci_high"]),
+            True,
+            f"{one['interval']} (one agent)",
+        )
     point, low, high, label = mean_interval(agents["value"], unit="agents")
     return point, low, high, False, label
 
 
-def estimate_interval(rows: pd.DataFrame, seed: int = 0, unit: str = "run_id"
-                      ) -> tuple[float, float, float, bool]:
+def estimate_interval(
+    rows: pd.DataFrame, seed: int = 0, unit: str = "run_id"
+) -> tuple[float, float, float, bool]:
     """``estimate_with_label`` without the label (``seed``: unused, kept for callers)."""
     return estimate_with_label(rows, unit)[:4]
 
@@ -226,9 +270,14 @@ def performance_profile(values, thresholds, confidence: float = CONFIDENCE) -> p
             warnings.simplefilter("ignore")  # undefined at the ends, by the formula
             ci = stats.ecdf(values).sf.confidence_interval(confidence, method="log-log")
             low, high = ci.low.evaluate(thresholds), ci.high.evaluate(thresholds)
-    return pd.DataFrame({"threshold": thresholds, "fraction": fraction,
-                         "low": np.where(np.isnan(low), fraction, low),
-                         "high": np.where(np.isnan(high), fraction, high)})
+    return pd.DataFrame(
+        {
+            "threshold": thresholds,
+            "fraction": fraction,
+            "low": np.where(np.isnan(low), fraction, low),
+            "high": np.where(np.isnan(high), fraction, high),
+        }
+    )
 
 
 def summarize(values, seed: int = 0, unit: str = "seeds") -> dict[str, float | str]:
@@ -237,16 +286,26 @@ def summarize(values, seed: int = 0, unit: str = "seeds") -> dict[str, float | s
     values = _clean(values)
     mean, low, high, label = mean_interval(values, unit)
     out: dict[str, float | str] = {
-        "n": len(values), "mean": mean, "mean_low": low, "mean_high": high,
-        "mean_interval": label, "sd": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
-        "median": float(np.median(values)) if len(values) else np.nan}
+        "n": len(values),
+        "mean": mean,
+        "mean_low": low,
+        "mean_high": high,
+        "mean_interval": label,
+        "sd": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
+        "median": float(np.median(values)) if len(values) else np.nan,
+    }
     point, low, high, label = bootstrap_interval([values], iqm, seed=seed, unit=unit)
     out.update({"iqm": point, "iqm_low": low, "iqm_high": high, "iqm_interval": label})
     return out
 
 
-def compare_groups(frame: pd.DataFrame, group: str, value: str = "final_return",
-                   by: Sequence[str] = ("env",), seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def compare_groups(
+    frame: pd.DataFrame,
+    group: str,
+    value: str = "final_return",
+    by: Sequence[str] = ("env",),
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per ``by`` cell (e.g. each env): a summary row per group (e.g. algorithm) and the
     probability of improvement with its bootstrap interval for every ordered pair of groups."""
     rows, pairs = [], []
@@ -259,10 +318,23 @@ def compare_groups(frame: pd.DataFrame, group: str, value: str = "final_return",
             for b in samples:
                 if a == b:
                     continue
-                p, low, high, label = bootstrap_interval([samples[a], samples[b]],
-                                                         probability_of_improvement, seed=seed,
-                                                         unit="seeds each")
-                pairs.append({**keys, "x": a, "y": b, "p_x_better": p, "p_low": low,
-                              "p_high": high, "p_interval": label, "n_x": len(samples[a]),
-                              "n_y": len(samples[b])})
+                p, low, high, label = bootstrap_interval(
+                    [samples[a], samples[b]],
+                    probability_of_improvement,
+                    seed=seed,
+                    unit="seeds each",
+                )
+                pairs.append(
+                    {
+                        **keys,
+                        "x": a,
+                        "y": b,
+                        "p_x_better": p,
+                        "p_low": low,
+                        "p_high": high,
+                        "p_interval": label,
+                        "n_x": len(samples[a]),
+                        "n_y": len(samples[b]),
+                    }
+                )
     return pd.DataFrame(rows), pd.DataFrame(pairs)

@@ -7,6 +7,7 @@ from ``runs.json`` and the probe tables), how many runs, when its runs last wrot
 and at which deep_pg commit each store was exported (and each ``--add`` merged), and on which
 machine. Nothing here is typed by hand: a study describes itself.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,14 @@ from deep_pg.analysis.compact import MANIFEST, PROBES, RUNS, find_stores
 
 COLUMNS = ["study", "runs", "holds", "runs_dated", "exported", "commit", "machine"]
 # The paper's order of algorithms and how the docs spell them.
-ALGO_NAMES = {"ppo": "PPO", "ppo_m": "PPO-M", "ppo_noclip": "PPO-NoClip", "trpo": "TRPO",
-              "trpo_plus": "TRPO+", "pg": "PG"}
+ALGO_NAMES = {
+    "ppo": "PPO",
+    "ppo_m": "PPO-M",
+    "ppo_noclip": "PPO-NoClip",
+    "trpo": "TRPO",
+    "trpo_plus": "TRPO+",
+    "pg": "PG",
+}
 NOT_RECORDED = "not recorded"
 
 
@@ -44,8 +51,14 @@ def _numbers(values) -> str:
 
 def _steps(steps) -> str:
     steps = sorted({int(s) for s in steps if pd.notna(s)})
-    return ", ".join(f"{s / 1e6:g}M" if s >= 1e6 and s % 100_000 == 0 else
-                     f"{s // 1000}k" if s >= 1e4 and s % 1000 == 0 else f"{s:,}" for s in steps)
+    return ", ".join(
+        f"{s / 1e6:g}M"
+        if s >= 1e6 and s % 100_000 == 0
+        else f"{s // 1000}k"
+        if s >= 1e4 and s % 1000 == 0
+        else f"{s:,}"
+        for s in steps
+    )
 
 
 def _probes(stores: list[Path]) -> str:
@@ -65,15 +78,24 @@ def describe(study: Path) -> dict[str, object]:
     infos = [run["info"] for s in stores for run in json.loads((s / RUNS).read_text())]
     frame = pd.DataFrame(infos)
     order = list(ALGO_NAMES)
-    algos = sorted(frame["algo"].dropna().unique(), key=lambda a: (a not in order,
-                                                                   order.index(a) if a in order
-                                                                   else 0, a))
+    algos = sorted(
+        frame["algo"].dropna().unique(),
+        key=lambda a: (a not in order, order.index(a) if a in order else 0, a),
+    )
     settings = frame.groupby(["algo", "env"]).apply(
-        lambda cell: cell.drop(columns=[c for c in cell if not c.startswith(("algo.", "opt."))]
-                               ).astype(str).drop_duplicates().shape[0], include_groups=False)
-    holds = (f"{', '.join(ALGO_NAMES.get(a, a) for a in algos)} on "
-             f"{', '.join(sorted(e.capitalize() for e in frame['env'].dropna().unique()))}; "
-             f"seeds {_numbers(frame['seed'].dropna())}; {_steps(frame['total_steps'])} steps")
+        lambda cell: (
+            cell.drop(columns=[c for c in cell if not c.startswith(("algo.", "opt."))])
+            .astype(str)
+            .drop_duplicates()
+            .shape[0]
+        ),
+        include_groups=False,
+    )
+    holds = (
+        f"{', '.join(ALGO_NAMES.get(a, a) for a in algos)} on "
+        f"{', '.join(sorted(e.capitalize() for e in frame['env'].dropna().unique()))}; "
+        f"seeds {_numbers(frame['seed'].dropna())}; {_steps(frame['total_steps'])} steps"
+    )
     if settings.max() > 1:
         holds += f"; {settings.max()} settings per algorithm and environment"
     probes = _probes(stores)
@@ -88,8 +110,7 @@ def describe(study: Path) -> dict[str, object]:
         "runs_dated": _span([_day(s) for s in modified]) if len(modified) else NOT_RECORDED,
         "exported": _span([str(e.get("exported", ""))[:10] for e in exports]),
         "commit": ", ".join(dict.fromkeys(str(e.get("deep_pg_commit")) for e in exports)),
-        "machine": "; ".join(dict.fromkeys(str(e.get("machine") or NOT_RECORDED)
-                                           for e in exports)),
+        "machine": "; ".join(dict.fromkeys(str(e.get("machine") or NOT_RECORDED) for e in exports)),
     }
 
 

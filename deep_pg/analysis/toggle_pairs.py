@@ -12,6 +12,7 @@ networks and environment streams), so the independent units are the seeds: the i
 seeds first, then pairs within each seed (``analysis.stats.hierarchical_interval``). With 3 seeds
 they are not 95% intervals, whatever their nominal level.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -39,12 +40,15 @@ def toggle_pairs(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES)
     identity = [c for c in final.columns if is_identity_key(c)]
     # list-valued settings (hidden sizes) cannot be merge keys: they compare as text
     unhashable = [c for c in identity if final[c].map(lambda v: isinstance(v, (list, dict))).any()]
-    keyed = with_canonical_reward_scaling(final.assign(**{c: final[c].astype(str)
-                                                         for c in unhashable}))
+    keyed = with_canonical_reward_scaling(
+        final.assign(**{c: final[c].astype(str) for c in unhashable})
+    )
     repeated = keyed.duplicated(identity, keep=False)
     if repeated.any():  # the loader sets repeats aside; two here would pair twice
-        raise ValueError(f"{int(repeated.sum())} runs share their config and seed with another; "
-                         "load them with analysis.load_runs, which keeps one of each")
+        raise ValueError(
+            f"{int(repeated.sum())} runs share their config and seed with another; "
+            "load them with analysis.load_runs, which keeps one of each"
+        )
     parts = []
     for toggle in toggles:
         keys = [c for c in identity if c != toggle]
@@ -53,8 +57,9 @@ def toggle_pairs(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES)
         off = keyed.loc[~is_on, keys + ["final_return"]]
         pairs = on.merge(off, on=keys, suffixes=("_on", "_off"), validate="many_to_one")
         pairs = pairs.assign(**{t: pairs[t].map(toggle_on) for t in toggles if t != toggle})
-        parts.append(pairs.assign(toggle=toggle,
-                                  diff=pairs["final_return_on"] - pairs["final_return_off"]))
+        parts.append(
+            pairs.assign(toggle=toggle, diff=pairs["final_return_on"] - pairs["final_return_off"])
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -64,8 +69,9 @@ def _on_better(diff, axis: int = -1) -> np.ndarray:
     return ((diff > 0) + 0.5 * (diff == 0)).mean(axis=axis)
 
 
-def paired_effects(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES,
-                   seed: int = 0) -> pd.DataFrame:
+def paired_effects(
+    final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES, seed: int = 0
+) -> pd.DataFrame:
     """Per (algo, env, toggle) and per state of each other toggle (``given``, ``given_state``;
     ``any``: all pairs): n_seeds, n_pairs, the mean final-return difference on minus off and
     the share of pairs where on ends higher, each with its hierarchical bootstrap interval
@@ -75,18 +81,31 @@ def paired_effects(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLE
     for (*cell, toggle), group in pairs.groupby(CELL + ["toggle"], sort=False):
         subsets = [(ANY, ANY, group)]
         for given in (t for t in toggles if t != toggle):
-            subsets += [(given, "on" if state else "off", group[group[given] == state])
-                        for state in (True, False)]
+            subsets += [
+                (given, "on" if state else "off", group[group[given] == state])
+                for state in (True, False)
+            ]
         for given, state, subset in subsets:
             if subset.empty:
                 continue
             diff, seeds = subset["diff"].to_numpy(float), subset["seed"].to_numpy()
             mean, mean_low, mean_high, label = hierarchical_interval(diff, seeds, np.mean, seed)
             share, share_low, share_high, _ = hierarchical_interval(diff, seeds, _on_better, seed)
-            rows.append({**dict(zip(CELL, cell)), "toggle": toggle, "given": given,
-                         "given_state": state, "n_seeds": len(set(seeds)),
-                         "n_pairs": len(diff), "mean_diff": mean,
-                         "mean_diff_low": mean_low, "mean_diff_high": mean_high,
-                         "on_better": share, "on_better_low": share_low,
-                         "on_better_high": share_high, "interval": label})
+            rows.append(
+                {
+                    **dict(zip(CELL, cell)),
+                    "toggle": toggle,
+                    "given": given,
+                    "given_state": state,
+                    "n_seeds": len(set(seeds)),
+                    "n_pairs": len(diff),
+                    "mean_diff": mean,
+                    "mean_diff_low": mean_low,
+                    "mean_diff_high": mean_high,
+                    "on_better": share,
+                    "on_better_low": share_low,
+                    "on_better_high": share_high,
+                    "interval": label,
+                }
+            )
     return pd.DataFrame(rows)

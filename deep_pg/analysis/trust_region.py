@@ -10,6 +10,7 @@ are averaged with a t-interval over seeds (`analysis.settings`: the runs of one 
 only in the seed), and the largest of the runs' peaks is kept beside the mean of them. (The
 held-out view of the same quantities is the ``trust_region`` probe.)
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,8 +20,7 @@ from deep_pg.analysis.stats import interval_label, mean_interval
 
 # peak_max_ratio: a run's largest max ratio over its iterations (the table averages it over runs
 # and gives the largest of the runs' peaks as peak_max_ratio_largest)
-PER_RUN = ["median_mean_kl", "within_delta", "median_max_ratio", "peak_max_ratio",
-           "beyond_clip"]
+PER_RUN = ["median_mean_kl", "within_delta", "median_max_ratio", "peak_max_ratio", "beyond_clip"]
 
 
 # The bound each algorithm family sets itself. Every run's config carries every algo.* key (the
@@ -63,15 +63,22 @@ def per_run(curves: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
         delta = _delta(config, run["iteration"], float(config.get("total_iterations") or len(run)))
         eps = _own(config, "algo.clip_eps")
         clipped = eps is not None
-        rows.append({
-            "run_id": run_id, "env": config["env"], "algo": config["algo"],
-            "setting": config["setting"], "seed": config["seed"],
-            "median_mean_kl": float(np.median(kl)),
-            "within_delta": float(np.mean(kl <= delta * (1 + 1e-6))) if delta is not None else np.nan,
-            "median_max_ratio": float(np.median(ratio)),
-            "peak_max_ratio": float(np.max(ratio)),
-            "beyond_clip": float(np.mean(ratio > 1 + eps)) if clipped else np.nan,
-        })
+        rows.append(
+            {
+                "run_id": run_id,
+                "env": config["env"],
+                "algo": config["algo"],
+                "setting": config["setting"],
+                "seed": config["seed"],
+                "median_mean_kl": float(np.median(kl)),
+                "within_delta": float(np.mean(kl <= delta * (1 + 1e-6)))
+                if delta is not None
+                else np.nan,
+                "median_max_ratio": float(np.median(ratio)),
+                "peak_max_ratio": float(np.max(ratio)),
+                "beyond_clip": float(np.mean(ratio > 1 + eps)) if clipped else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -96,8 +103,11 @@ def trust_region_table(curves: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFr
 def _bound(configs: pd.DataFrame) -> str:
     """The trust region an algorithm's runs set themselves, in words."""
     parts = []
-    for key, label in (("algo.max_kl", "δ"), ("algo.max_kl_final", "final δ"),
-                       ("algo.clip_eps", "ε")):
+    for key, label in (
+        ("algo.max_kl", "δ"),
+        ("algo.max_kl_final", "final δ"),
+        ("algo.clip_eps", "ε"),
+    ):
         values = sorted({v for _, c in configs.iterrows() if (v := _own(c, key)) is not None})
         if values:
             parts.append(f"{label} {', '.join(f'{v:g}' for v in values)}")

@@ -10,6 +10,7 @@ nested config keys (``config.algo.name``) and the paging of `scan_history`; the 
 tested on objects with the API's documented fields (id, name, group, state, url, config, summary,
 scan_history, heartbeat_at, created_at).
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -36,8 +37,12 @@ def parse_path(url: str) -> str:
     return path
 
 
-def build_filters(group: str | None = None, algo: str | None = None, env: str | None = None,
-                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_filters(
+    group: str | None = None,
+    algo: str | None = None,
+    env: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """MongoDB-style filters for ``Api().runs(filters=...)``: the sweep group, the config keys
     deep_pg logs (``config.algo.name``, ``config.env.name``) and any extra conditions, ANDed."""
     clauses = []
@@ -74,7 +79,9 @@ def history_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
             records.append(row)
     frame = pd.DataFrame.from_records(records)
     if not frame.empty:
-        frame = frame.sort_values("iteration", kind="stable").drop_duplicates("iteration", keep="last")
+        frame = frame.sort_values("iteration", kind="stable").drop_duplicates(
+            "iteration", keep="last"
+        )
     return frame.reset_index(drop=True)
 
 
@@ -102,8 +109,16 @@ def record_from_api_run(run: Any, project: str) -> RunRecord:
     if metrics.empty:
         problems.append("no history rows")
     status = run_status(getattr(run, "state", None), summary)
-    info = headline(f"{project}/{run.id}", getattr(run, "url", "") or "", config, summary,
-                    status, len(metrics), corrupt_lines=0, modified=last_written(run))
+    info = headline(
+        f"{project}/{run.id}",
+        getattr(run, "url", "") or "",
+        config,
+        summary,
+        status,
+        len(metrics),
+        corrupt_lines=0,
+        modified=last_written(run),
+    )
     info.update(config)
     info["wandb_name"] = getattr(run, "name", None)
     info["wandb_group"] = getattr(run, "group", None)
@@ -120,12 +135,18 @@ def _api():
     try:
         return wandb.Api(timeout=30)
     except wandb.errors.UsageError as err:
-        raise AnalysisError(f"wandb: no credentials ({err}). Run `wandb login` or set "
-                            "WANDB_API_KEY, or analyse the local run directories instead") from err
+        raise AnalysisError(
+            f"wandb: no credentials ({err}). Run `wandb login` or set "
+            "WANDB_API_KEY, or analyse the local run directories instead"
+        ) from err
 
 
-def load_wandb(url: str, group: str | None = None, filters: dict[str, Any] | None = None,
-               progress: bool | None = None) -> tuple[list[RunRecord], list[str]]:
+def load_wandb(
+    url: str,
+    group: str | None = None,
+    filters: dict[str, Any] | None = None,
+    progress: bool | None = None,
+) -> tuple[list[RunRecord], list[str]]:
     from tqdm.auto import tqdm
 
     project = parse_path(url)
@@ -138,8 +159,9 @@ def load_wandb(url: str, group: str | None = None, filters: dict[str, Any] | Non
     if not api_runs:
         raise AnalysisError(f"{url}: no runs match {query or 'the project'}")
     show = progress if progress is not None else len(api_runs) >= 20  # each run is a download
-    records = [record_from_api_run(r, project)
-               for r in tqdm(api_runs, desc=f"downloading {project}", unit="run",
-                             disable=not show)]
+    records = [
+        record_from_api_run(r, project)
+        for r in tqdm(api_runs, desc=f"downloading {project}", unit="run", disable=not show)
+    ]
     notes = ["probe tables are read from run directories only; none come from wandb"]
     return records, notes

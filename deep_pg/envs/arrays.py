@@ -1,4 +1,5 @@
 """Small-array helpers for the per-step hot path."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ physics. Here each environment is the bare (unwrapped) env; the time limit is co
 episode that ends is reset in the same step, and the observation it ended in is returned as
 ``final_obs`` so the sampler can bootstrap a truncated episode from it.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -111,7 +112,10 @@ class BatchEnv(EnvSet):
         start = 0
         for part in parts:
             rows = slice(start, start + part.num_envs)
-            part.elapsed, part.episode_return = self.elapsed[rows].copy(), self.episode_return[rows].copy()
+            part.elapsed, part.episode_return = (
+                self.elapsed[rows].copy(),
+                self.episode_return[rows].copy(),
+            )
             part.obs = self.obs[rows].copy()
             start += part.num_envs
 
@@ -134,11 +138,14 @@ class BatchEnv(EnvSet):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if len(state["envs"]) != self.num_envs:
-            raise ValueError(f"checkpoint holds {len(state['envs'])} envs, config has {self.num_envs}")
+            raise ValueError(
+                f"checkpoint holds {len(state['envs'])} envs, config has {self.num_envs}"
+            )
         self.envs = [_set_env_state(env, s) for env, s in zip(self.envs, state["envs"])]
         self.elapsed = state["elapsed"].copy()
         self.episode_return = state["episode_return"].copy()
         self.obs = state["obs"].copy()
+
 
 def _env_state(env: gym.Env) -> dict[str, Any]:
     rng_state = env.np_random.bit_generator.state

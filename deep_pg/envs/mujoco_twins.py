@@ -15,6 +15,7 @@ the same state either way.
 task's class itself, not a subclass; no rendering; the default observation layout) and
 gymnasium's own step for every other env.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -48,7 +49,9 @@ class _Twin:
     def __init__(self, env, healthy_rule: str | None):
         self.frame_skip, self.dt = env.frame_skip, env.dt
         self.forward_weight, self.ctrl_weight = env._forward_reward_weight, env._ctrl_cost_weight
-        self.healthy_rule = healthy_rule  # "v5": is_healthy * w; "v4": (is_healthy or terminate) * w
+        self.healthy_rule = (
+            healthy_rule  # "v5": is_healthy * w; "v4": (is_healthy or terminate) * w
+        )
         if healthy_rule is not None:
             self.healthy_weight = env._healthy_reward
             self.terminate_when_unhealthy = env._terminate_when_unhealthy
@@ -66,8 +69,13 @@ class PlanarTwin(_Twin):
     """Hopper, Walker2d, HalfCheetah: forward velocity from qpos[0]; observation qpos[1:] and qvel
     (clipped to +-10 where ``qvel_clip``); ``health`` the task's healthy test (None: never ends)."""
 
-    def __init__(self, env, healthy_rule: str | None, qvel_clip: bool,
-                 health: Callable[[PlanarTwin, np.ndarray, np.ndarray], np.ndarray] | None):
+    def __init__(
+        self,
+        env,
+        healthy_rule: str | None,
+        qvel_clip: bool,
+        health: Callable[[PlanarTwin, np.ndarray, np.ndarray], np.ndarray] | None,
+    ):
         super().__init__(env, healthy_rule)
         self.qvel_clip, self.health = qvel_clip, health
         self.nq, self.nv = env.model.nq, env.model.nv
@@ -87,7 +95,9 @@ class PlanarTwin(_Twin):
             qpos[i] = data.qpos
             qvel[i] = data.qvel
         x_velocity = (qpos[:, 0] - x_before) / self.dt
-        velocity = clip(qvel, -10, 10) if self.qvel_clip else qvel  # np.clip's values, less dispatch
+        velocity = (
+            clip(qvel, -10, 10) if self.qvel_clip else qvel
+        )  # np.clip's values, less dispatch
         obs = np.concatenate((qpos[:, 1:], velocity), axis=1)
         forward_reward = self.forward_weight * x_velocity
         ctrl_cost = self.ctrl_weight * np.sum(np.square(actions), axis=1)
@@ -108,14 +118,18 @@ def hopper_health(twin: PlanarTwin, qpos: np.ndarray, qvel: np.ndarray) -> np.nd
     min_state, max_state = env._healthy_state_range
     state = np.concatenate((qpos[:, 2:], qvel), axis=1)
     healthy_state = np.all(_in(min_state, state, max_state), axis=1)
-    return (healthy_state & _in(*_ends(env._healthy_z_range, qpos[:, 1]))
-            & _in(*_ends(env._healthy_angle_range, qpos[:, 2])))
+    return (
+        healthy_state
+        & _in(*_ends(env._healthy_z_range, qpos[:, 1]))
+        & _in(*_ends(env._healthy_angle_range, qpos[:, 2]))
+    )
 
 
 def walker_health(twin: PlanarTwin, qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
     env = twin.env
-    return (_in(*_ends(env._healthy_z_range, qpos[:, 1]))
-            & _in(*_ends(env._healthy_angle_range, qpos[:, 2])))
+    return _in(*_ends(env._healthy_z_range, qpos[:, 1])) & _in(
+        *_ends(env._healthy_angle_range, qpos[:, 2])
+    )
 
 
 def _ends(bounds, x):
@@ -157,14 +171,31 @@ class HumanoidTwin(_Twin):
             rne(model, data)
             xy_after[i] = mass_center(model, data)
             qpos[i], qvel[i] = data.qpos, data.qvel
-            cinert[i], cvel[i], qfrc[i], cfrc[i] = data.cinert, data.cvel, data.qfrc_actuator, data.cfrc_ext
+            cinert[i], cvel[i], qfrc[i], cfrc[i] = (
+                data.cinert,
+                data.cvel,
+                data.qfrc_actuator,
+                data.cfrc_ext,
+            )
         x_velocity = ((xy_after - xy_before) / self.dt)[:, 0]
         if self.version == "v5":
-            parts = (qpos[:, 2:], qvel, cinert[:, 1:].reshape(k, -1), cvel[:, 1:].reshape(k, -1),
-                     qfrc[:, 6:], cfrc[:, 1:].reshape(k, -1))
+            parts = (
+                qpos[:, 2:],
+                qvel,
+                cinert[:, 1:].reshape(k, -1),
+                cvel[:, 1:].reshape(k, -1),
+                qfrc[:, 6:],
+                cfrc[:, 1:].reshape(k, -1),
+            )
         else:
-            parts = (qpos[:, 2:], qvel, cinert.reshape(k, -1), cvel.reshape(k, -1), qfrc,
-                     cfrc.reshape(k, -1))
+            parts = (
+                qpos[:, 2:],
+                qvel,
+                cinert.reshape(k, -1),
+                cvel.reshape(k, -1),
+                qfrc,
+                cfrc.reshape(k, -1),
+            )
         obs = np.concatenate(parts, axis=1)
         healthy = _in(self.min_z, qpos[:, 2], self.max_z)
         rewards = self.forward_weight * x_velocity + self.healthy_reward(healthy)
@@ -200,14 +231,18 @@ def _twin_factories() -> dict[type, Callable]:
 
     factories: dict[type, Callable] = {}
     for version, hopper, walker, cheetah, humanoid in (
-            ("v4", hopper_v4, walker2d_v4, half_cheetah_v4, humanoid_v4),
-            ("v5", hopper_v5, walker2d_v5, half_cheetah_v5, humanoid_v5)):
-        factories[hopper.HopperEnv] = (
-            lambda env, v=version: PlanarTwin(env, v, qvel_clip=True, health=hopper_health))
-        factories[walker.Walker2dEnv] = (
-            lambda env, v=version: PlanarTwin(env, v, qvel_clip=True, health=walker_health))
-        factories[cheetah.HalfCheetahEnv] = (
-            lambda env: PlanarTwin(env, None, qvel_clip=False, health=None))
+        ("v4", hopper_v4, walker2d_v4, half_cheetah_v4, humanoid_v4),
+        ("v5", hopper_v5, walker2d_v5, half_cheetah_v5, humanoid_v5),
+    ):
+        factories[hopper.HopperEnv] = lambda env, v=version: PlanarTwin(
+            env, v, qvel_clip=True, health=hopper_health
+        )
+        factories[walker.Walker2dEnv] = lambda env, v=version: PlanarTwin(
+            env, v, qvel_clip=True, health=walker_health
+        )
+        factories[cheetah.HalfCheetahEnv] = lambda env: PlanarTwin(
+            env, None, qvel_clip=False, health=None
+        )
         factories[humanoid.HumanoidEnv] = lambda env, v=version: HumanoidTwin(env, v)
     return factories
 
@@ -216,8 +251,10 @@ def _default_layout(env) -> bool:
     """The observation layout a twin builds: positions without the current x (and y)."""
     if getattr(env, "_exclude_current_positions_from_observation", None) is not True:
         return False
-    flags = [getattr(env, f"_include_{f}_in_observation", True)
-             for f in ("cinert", "cvel", "qfrc_actuator", "cfrc_ext")]
+    flags = [
+        getattr(env, f"_include_{f}_in_observation", True)
+        for f in ("cinert", "cvel", "qfrc_actuator", "cfrc_ext")
+    ]
     return all(flag is True for flag in flags)
 
 

@@ -3,6 +3,7 @@
 Both transforms live outside the environments so that probes and evaluation can take *frozen*
 copies (``frozen()``) that normalize with the training statistics without updating them.
 """
+
 from __future__ import annotations
 
 import copy
@@ -148,8 +149,9 @@ class RewardScaler:
         self.running_return = state["running_return"].copy()
 
 
-def _stacked_update(mean: np.ndarray, var: np.ndarray, count: np.ndarray, batch: np.ndarray,
-                    mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _stacked_update(
+    mean: np.ndarray, var: np.ndarray, count: np.ndarray, batch: np.ndarray, mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``RunningMeanStd.update`` of M members' statistics at once: ``mean``/``var`` (M, *shape),
     ``count`` broadcastable to them, ``batch`` (M, n, *shape); members outside ``mask`` (M,) keep
     theirs. The same expressions in the same order as the single update, elementwise, so each
@@ -167,8 +169,11 @@ def _stacked_update(mean: np.ndarray, var: np.ndarray, count: np.ndarray, batch:
     if mask is None:
         return new_mean, new_var, total
     column = mask.reshape(-1, *([1] * (mean.ndim - 1)))
-    return (np.where(column, new_mean, mean), np.where(column, new_var, var),
-            np.where(mask.reshape(count.shape[0], *([1] * (count.ndim - 1))), total, count))
+    return (
+        np.where(column, new_mean, mean),
+        np.where(column, new_var, var),
+        np.where(mask.reshape(count.shape[0], *([1] * (count.ndim - 1))), total, count),
+    )
 
 
 class StackedObservationNormalizer:
@@ -193,18 +198,26 @@ class StackedObservationNormalizer:
         """Fold (M, n, obs_dim) observations into the statistics, then normalize them."""
         if not self.normalize.any():
             return obs
-        self.mean, self.var, self.count = _stacked_update(self.mean, self.var, self.count, obs,
-                                                          self.mask)
-        normalized = clip((obs - self.mean[:, None]) / (np.sqrt(self.var)[:, None] + EPS),
-                          -self.clip, self.clip)
-        return normalized if self.all_normalize else np.where(self.normalize[:, None, None],
-                                                              normalized, obs)
+        self.mean, self.var, self.count = _stacked_update(
+            self.mean, self.var, self.count, obs, self.mask
+        )
+        normalized = clip(
+            (obs - self.mean[:, None]) / (np.sqrt(self.var)[:, None] + EPS), -self.clip, self.clip
+        )
+        return (
+            normalized
+            if self.all_normalize
+            else np.where(self.normalize[:, None, None], normalized, obs)
+        )
 
     def transform_rows(self, obs: np.ndarray, members: np.ndarray) -> np.ndarray:
         """Normalize rows ``obs`` (k, obs_dim), row i with member ``members[i]``'s statistics,
         without updating them."""
-        normalized = clip((obs - self.mean[members]) / (np.sqrt(self.var[members]) + EPS),
-                          -self.clip[members, 0], self.clip[members, 0])
+        normalized = clip(
+            (obs - self.mean[members]) / (np.sqrt(self.var[members]) + EPS),
+            -self.clip[members, 0],
+            self.clip[members, 0],
+        )
         return np.where(self.normalize[members, None], normalized, obs)
 
     def write_back(self) -> None:
@@ -239,11 +252,13 @@ class StackedRewardScaler:
             return reward
         returns = self.returns[:, None]
         if self.returns.any():
-            self.running_return = np.where(returns, self.running_return * self.gamma + reward,
-                                           self.running_return)
+            self.running_return = np.where(
+                returns, self.running_return * self.gamma + reward, self.running_return
+            )
         batch = np.where(returns, self.running_return, reward)
         self.mean, self.var, self.count = _stacked_update(
-            self.mean, self.var, self.count, batch, None if self.scaled.all() else self.scaled)
+            self.mean, self.var, self.count, batch, None if self.scaled.all() else self.scaled
+        )
         if self.returns.any():
             self.running_return[episode_end & returns] = 0.0
         std = np.sqrt(self.var)[:, None] + EPS
@@ -264,11 +279,15 @@ def inactive_clips(opt) -> list[str]:
     """The clips that are set but have nothing to act on (their normalization is off)."""
     inactive = []
     if opt.obs_clip is not None and not opt.obs_norm:
-        inactive.append(f"opt.obs_clip={opt.obs_clip} is inactive: it clips normalized "
-                        "observations and opt.obs_norm=false")
+        inactive.append(
+            f"opt.obs_clip={opt.obs_clip} is inactive: it clips normalized "
+            "observations and opt.obs_norm=false"
+        )
     if opt.reward_clip is not None and reward_scaling_mode(opt.reward_scaling) == "none":
-        inactive.append(f"opt.reward_clip={opt.reward_clip} is inactive: it clips scaled rewards "
-                        "and opt.reward_scaling=none")
+        inactive.append(
+            f"opt.reward_clip={opt.reward_clip} is inactive: it clips scaled rewards "
+            "and opt.reward_scaling=none"
+        )
     return inactive
 
 
@@ -277,7 +296,10 @@ def build_normalizers(cfg, obs_dim: int) -> tuple[ObservationNormalizer, RewardS
     for message in inactive_clips(cfg.opt):
         log.info(message)
     obs_norm = ObservationNormalizer(obs_dim, normalize=cfg.opt.obs_norm, clip=cfg.opt.obs_clip)
-    reward_scaler = RewardScaler(cfg.env.num_envs, cfg.algo.gamma,
-                                 mode=reward_scaling_mode(cfg.opt.reward_scaling),
-                                 clip=cfg.opt.reward_clip)
+    reward_scaler = RewardScaler(
+        cfg.env.num_envs,
+        cfg.algo.gamma,
+        mode=reward_scaling_mode(cfg.opt.reward_scaling),
+        clip=cfg.opt.reward_clip,
+    )
     return obs_norm, reward_scaler

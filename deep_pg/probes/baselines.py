@@ -10,6 +10,7 @@ advantages computed three ways:
 Also one row (variant ``true_value``, measure ``fit_mre``) with the fitted network's MRE against
 Monte-Carlo returns on 10% of those pairs held out of the fit, so its quality is on record.
 """
+
 from __future__ import annotations
 
 import logging
@@ -68,8 +69,9 @@ def draw_fit_part(ctx: ProbeContext, part: int) -> FitPart:
     enough for their Monte-Carlo returns, from the part's own seed."""
     p = ctx.cfg.probe
     streams, steps = ctx.layout(-(-p.value_fit_samples // fit_parts(p)))
-    (rollout, _), = ctx.collect_trials(1, streams, steps + ctx.mc_tail, ctx.agent.policy,
-                                       f"baselines/fit/part{part}")
+    ((rollout, _),) = ctx.collect_trials(
+        1, streams, steps + ctx.mc_tail, ctx.agent.policy, f"baselines/fit/part{part}"
+    )
     returns, valid = ctx.mc_returns(rollout)
     return FitPart(to_tensor(rollout.obs[valid]), to_tensor(returns[valid]), int(valid.size))
 
@@ -88,10 +90,14 @@ def fit_true_value(ctx: ProbeContext) -> tuple[StandardizedValue, float] | None:
     obs = torch.cat([part.obs for part in parts])
     targets = torch.cat([part.returns for part in parts])
     if len(targets) < MIN_FIT_PAIRS:
-        log.warning("baselines: only %d of %d pairs have an observable Monte-Carlo return (need "
-                    "%d); skipping the true_value baseline (env.timeout_bootstrap=true on a task "
-                    "whose episodes only end by the time limit makes returns unobservable)",
-                    len(targets), sum(part.pairs for part in parts), MIN_FIT_PAIRS)
+        log.warning(
+            "baselines: only %d of %d pairs have an observable Monte-Carlo return (need "
+            "%d); skipping the true_value baseline (env.timeout_bootstrap=true on a task "
+            "whose episodes only end by the time limit makes returns unobservable)",
+            len(targets),
+            sum(part.pairs for part in parts),
+            MIN_FIT_PAIRS,
+        )
         return None
     rng = np.random.default_rng(ctx.seed("baselines/fit_init"))
     order = torch.from_numpy(rng.permutation(len(targets)))
@@ -100,8 +106,12 @@ def fit_true_value(ctx: ProbeContext) -> tuple[StandardizedValue, float] | None:
     mean, std = float(targets[train].mean()), float(targets[train].std()) + 1e-8
     with torch.random.fork_rng():
         torch.manual_seed(ctx.seed("baselines/net_init"))
-        net = ValueNetwork(obs.shape[1], cfg.algo.hidden_sizes, Activation(cfg.opt.activation).value,
-                           cfg.opt.ortho_init)
+        net = ValueNetwork(
+            obs.shape[1],
+            cfg.algo.hidden_sizes,
+            Activation(cfg.opt.activation).value,
+            cfg.opt.ortho_init,
+        )
     fitter = value_fitter(net, MemberSettings.from_configs([cfg]))
     data = Batch.value_targets(obs[train], (targets[train] - mean) / std).as_pack()
     fit_value(fitter, data, FIT_EPOCHS, math.ceil(len(train) / FIT_MINIBATCH), [rng])
@@ -116,24 +126,34 @@ def value_fitter(net: ValueNetwork, settings: MemberSettings) -> PackAgent:
     gradient clipping (the run's other ``settings`` are not used by a value fit)."""
     value = StackedValue([net])
     optimizer = MemberAdam(value.parameters(), torch.tensor([FIT_LR]), torch.tensor([FIT_ADAM_EPS]))
-    settings = replace(settings, value_clip=torch.tensor([False]),
-                       value_grad_clip=torch.tensor([float("inf")]))
+    settings = replace(
+        settings, value_clip=torch.tensor([False]), value_grad_clip=torch.tensor([float("inf")])
+    )
     return PackAgent(None, value, None, optimizer, settings)
 
 
 def run(ctx: ProbeContext) -> list[dict]:
     p = ctx.cfg.probe
     counts = list(p.sample_counts)
-    trials = ctx.collect_trials(p.num_estimates, *trial_layout(ctx, counts), ctx.agent.policy,
-                                "baselines/trials")
+    trials = ctx.collect_trials(
+        p.num_estimates, *trial_layout(ctx, counts), ctx.agent.policy, "baselines/trials"
+    )
     baselines = [("value_net", ctx.agent.value, "value"), ("zero", ctx.agent.value, "zero")]
     rows = []
     fitted = fit_true_value(ctx)
     if fitted is not None:
         true_value, fit_mre = fitted
         baselines.insert(1, ("true_value", true_value, "value"))
-        rows.append({"variant": "true_value", "measure": "fit_mre", "trial": 0, "value": fit_mre,
-                     "sample_count": p.value_fit_samples, "num_pairs": p.value_fit_samples})
+        rows.append(
+            {
+                "variant": "true_value",
+                "measure": "fit_mre",
+                "trial": 0,
+                "value": fit_mre,
+                "sample_count": p.value_fit_samples,
+                "num_pairs": p.value_fit_samples,
+            }
+        )
     for variant, value, baseline in baselines:
         estimates = gradient_estimates(ctx, trials, counts, value, baseline)
         rows += similarity_rows(estimates, counts, variant, None, ctx)

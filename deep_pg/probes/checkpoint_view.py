@@ -1,4 +1,5 @@
 """A run's member as a checkpoint holds it, offered as probes see a member being trained."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,6 +3,7 @@
 Also the data helpers every probe shares: batch layouts that mirror the agent's, phase-randomized
 stream collection, batches built exactly as training builds them, and Monte-Carlo returns.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,7 +43,8 @@ class ProbeContext:
         """A seed that depends only on (run seed, iteration, parts): re-running a probe on a saved
         checkpoint reproduces what it measured during training, and no two uses share a stream."""
         words = [int(self.cfg.seed), self.iteration] + [
-            zlib.crc32(p.encode()) if isinstance(p, str) else int(p) for p in parts]
+            zlib.crc32(p.encode()) if isinstance(p, str) else int(p) for p in parts
+        ]
         return int(np.random.SeedSequence(words).generate_state(1)[0])
 
     # --- layouts --------------------------------------------------------------------------------
@@ -52,8 +54,9 @@ class ProbeContext:
         streams of the same length for more, capped at the sampler's environments. Rounded up
         to whole streams."""
         a, num_envs = self.cfg.algo, self.cfg.env.num_envs
-        streams = min(self.sampler.capacity,
-                      max(num_envs, math.ceil(num_pairs / a.steps_per_iter) * num_envs))
+        streams = min(
+            self.sampler.capacity, max(num_envs, math.ceil(num_pairs / a.steps_per_iter) * num_envs)
+        )
         return streams, math.ceil(num_pairs / streams)
 
     @property
@@ -65,8 +68,9 @@ class ProbeContext:
         return math.ceil(math.log(MC_TAIL_TOLERANCE) / math.log(gamma))
 
     # --- collection -----------------------------------------------------------------------------
-    def collect_trials(self, num_trials: int, streams: int, steps: int, policy, purpose: str
-                       ) -> list[tuple[Rollout, np.ndarray]]:
+    def collect_trials(
+        self, num_trials: int, streams: int, steps: int, policy, purpose: str
+    ) -> list[tuple[Rollout, np.ndarray]]:
         """``num_trials`` independent (rollout, raw rewards) of ``streams`` x ``steps`` pairs from
         ``policy``; trials share no environment stream. As many trials per request as fit."""
         self.sampler.set_policy(policy, self.obs_normalizer, self.reward_scaler)
@@ -74,8 +78,9 @@ class ProbeContext:
         trials = []
         for first in range(0, num_trials, per_request):
             count = min(per_request, num_trials - first)
-            data = self.sampler.streams(count * streams, steps, self.seed(purpose, first),
-                                        self.cfg.algo.gamma)
+            data = self.sampler.streams(
+                count * streams, steps, self.seed(purpose, first), self.cfg.algo.gamma
+            )
             for k in range(count):
                 cols = slice(k * streams, (k + 1) * streams)
                 trials.append((take(data.rollout, cols, steps), data.raw_rewards[:, cols]))
@@ -85,32 +90,61 @@ class ProbeContext:
         """The training batch (GAE advantages, value targets, pi_old) the agent would build from
         ``rollout``; ``value`` / ``baseline`` replace the agent's for the baselines probe."""
         c = self.cfg
-        return make_batch(rollout, self.agent.policy, value or self.agent.value, c.algo.gamma,
-                          c.algo.gae_lambda, c.env.timeout_bootstrap, baseline or c.algo.baseline)
+        return make_batch(
+            rollout,
+            self.agent.policy,
+            value or self.agent.value,
+            c.algo.gamma,
+            c.algo.gae_lambda,
+            c.env.timeout_bootstrap,
+            baseline or c.algo.baseline,
+        )
 
     def mc_returns(self, rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
         """(returns, valid) of ``mc_returns`` for this run's gamma and env.timeout_bootstrap."""
-        return mc_returns(rollout.rewards, rollout.terminated, rollout.truncated,
-                          self.cfg.algo.gamma, self.cfg.env.timeout_bootstrap, self.mc_tail)
+        return mc_returns(
+            rollout.rewards,
+            rollout.terminated,
+            rollout.truncated,
+            self.cfg.algo.gamma,
+            self.cfg.env.timeout_bootstrap,
+            self.mc_tail,
+        )
 
 
 def take(rollout: Rollout, cols: slice, steps: int) -> Rollout:
     """The first ``steps`` steps of streams ``cols`` (a batch a smaller sampler would produce)."""
-    return Rollout(rollout.obs[:steps, cols], rollout.actions[:steps, cols],
-                   rollout.rewards[:steps, cols], rollout.terminated[:steps, cols],
-                   rollout.truncated[:steps, cols], rollout.final_obs[:steps, cols])
+    return Rollout(
+        rollout.obs[:steps, cols],
+        rollout.actions[:steps, cols],
+        rollout.rewards[:steps, cols],
+        rollout.terminated[:steps, cols],
+        rollout.truncated[:steps, cols],
+        rollout.final_obs[:steps, cols],
+    )
 
 
 def join_streams(first: Rollout, second: Rollout) -> Rollout:
     """The streams of both rollouts side by side (equal steps): one batch of both."""
     both = lambda a, b: np.concatenate([a, b], axis=1)
-    return Rollout(both(first.obs, second.obs), both(first.actions, second.actions),
-                   both(first.rewards, second.rewards), both(first.terminated, second.terminated),
-                   both(first.truncated, second.truncated), both(first.final_obs, second.final_obs))
+    return Rollout(
+        both(first.obs, second.obs),
+        both(first.actions, second.actions),
+        both(first.rewards, second.rewards),
+        both(first.terminated, second.terminated),
+        both(first.truncated, second.truncated),
+        both(first.final_obs, second.final_obs),
+    )
 
 
-def mc_returns(rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, gamma: float,
-               timeout_bootstrap: bool, tail: int) -> tuple[np.ndarray, np.ndarray]:
+def mc_returns(
+    rewards: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    gamma: float,
+    timeout_bootstrap: bool,
+    tail: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Discounted Monte-Carlo return-to-go of every step of (T, N) streams, and which are exact.
 
     A return is exact (valid) when its episode ends within the data in a terminal state (a

@@ -5,6 +5,7 @@ any probe setting that shapes the result computes it again. At iteration 0 the m
 records that the probe froze the normalizers of the first rollout (``deep_pg.probes.normalizers``):
 results marked before that rule froze the empty ones and are computed again.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,11 @@ FIRST_ROLLOUT_NORMALIZERS = {"iteration_0_normalizers": "first_rollout"}
 
 
 def settings(probe_cfg) -> dict:
-    given = OmegaConf.to_container(probe_cfg, resolve=True) if OmegaConf.is_config(probe_cfg) else dict(probe_cfg)
+    given = (
+        OmegaConf.to_container(probe_cfg, resolve=True)
+        if OmegaConf.is_config(probe_cfg)
+        else dict(probe_cfg)
+    )
     return {k: v for k, v in given.items() if k not in NOT_SETTINGS}
 
 
@@ -43,6 +48,10 @@ def is_done(run_dir: Path, probe: str, iteration: int, probe_cfg) -> bool:
     path = _path(run_dir, probe, iteration)
     table = Path(run_dir) / PROBES_DIR / f"{probe}.parquet"
     try:
-        return table.exists() and path.exists() and json.loads(path.read_text()) == _marker(probe_cfg, iteration)
+        return (
+            table.exists()
+            and path.exists()
+            and json.loads(path.read_text()) == _marker(probe_cfg, iteration)
+        )
     except (OSError, json.JSONDecodeError):
         return False

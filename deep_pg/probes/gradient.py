@@ -22,6 +22,7 @@ together, and the cosine of the two halves' own gradients (steps) is measure ``t
 assumes noise independent of the direction, exact for gradients up to the per-half advantage
 standardization, an approximation for PPO's multi-epoch step).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,13 @@ import torch
 from deep_pg.probes.truth import true_sample
 from deep_pg.probes.context import ProbeContext, take
 from deep_pg.probes.results import MEAN_TRIAL
-from deep_pg.probes.stats import (corrected_cosine, cosine_similarity, pairwise_bootstrap_ci,
-                                  pairwise_cosine, spearman_brown)
+from deep_pg.probes.stats import (
+    corrected_cosine,
+    cosine_similarity,
+    pairwise_bootstrap_ci,
+    pairwise_cosine,
+    spearman_brown,
+)
 from deep_pg.probes.surrogate import algorithm_step, surrogate_gradient
 
 
@@ -48,30 +54,53 @@ def batches(ctx: ProbeContext, rollout, counts: list[int], value=None, baseline=
         yield ctx.batch(take(rollout, slice(0, streams), steps), value, baseline)
 
 
-def gradient_estimates(ctx: ProbeContext, trials, counts: list[int], value=None,
-                       baseline=None) -> torch.Tensor:
+def gradient_estimates(
+    ctx: ProbeContext, trials, counts: list[int], value=None, baseline=None
+) -> torch.Tensor:
     """(K, len(counts), P) surrogate gradients, one per trial and count."""
     policy = ctx.agent.policy
-    return torch.stack([
-        torch.stack([surrogate_gradient(policy, b, ctx.cfg)
-                     for b in batches(ctx, rollout, counts, value, baseline)])
-        for rollout, _ in trials])
+    return torch.stack(
+        [
+            torch.stack(
+                [
+                    surrogate_gradient(policy, b, ctx.cfg)
+                    for b in batches(ctx, rollout, counts, value, baseline)
+                ]
+            )
+            for rollout, _ in trials
+        ]
+    )
 
 
 def step_estimates(ctx: ProbeContext, trials, counts: list[int], purpose: str) -> torch.Tensor:
     """(K, len(counts), P) algorithm steps, one per trial and count."""
     out = []
     for k, (rollout, _) in enumerate(trials):
-        out.append(torch.stack([
-            algorithm_step(ctx.agent, b, ctx.cfg, np.random.default_rng(ctx.seed(purpose, k, c)),
-                           ctx.progress)[0]
-            for c, b in enumerate(batches(ctx, rollout, counts))]))
+        out.append(
+            torch.stack(
+                [
+                    algorithm_step(
+                        ctx.agent,
+                        b,
+                        ctx.cfg,
+                        np.random.default_rng(ctx.seed(purpose, k, c)),
+                        ctx.progress,
+                    )[0]
+                    for c, b in enumerate(batches(ctx, rollout, counts))
+                ]
+            )
+        )
     return torch.stack(out)
 
 
-def similarity_rows(estimates: torch.Tensor, counts: list[int], variant: str,
-                    reference: torch.Tensor | None, ctx: ProbeContext,
-                    reliability: float | None = None) -> list[dict]:
+def similarity_rows(
+    estimates: torch.Tensor,
+    counts: list[int],
+    variant: str,
+    reference: torch.Tensor | None,
+    ctx: ProbeContext,
+    reliability: float | None = None,
+) -> list[dict]:
     """Rows of ``pairwise`` similarity and, given a reference, similarity to it (``true``) and,
     given the reference's reliability rho_N, that similarity corrected for its noise."""
     rows = []
@@ -81,44 +110,86 @@ def similarity_rows(estimates: torch.Tensor, counts: list[int], variant: str,
         if reference is not None:
             measures["true"] = [cosine_similarity(e, reference) for e in estimates[:, c]]
         if reliability is not None:
-            measures["true_corrected"] = [corrected_cosine(v, reliability) for v in measures["true"]]
+            measures["true_corrected"] = [
+                corrected_cosine(v, reliability) for v in measures["true"]
+            ]
         common = {"variant": variant, "sample_count": n, "num_pairs": pairs}
         for measure, values in measures.items():
-            rows += [{**common, "measure": measure, "trial": k, "value": float(v)}
-                     for k, v in enumerate(values)]
-        low, high = pairwise_bootstrap_ci(estimates[:, c], ctx.cfg.probe.bootstrap_resamples,
-                                          ctx.seed(variant, n, "pairwise_ci"))
-        rows.append({**common, "measure": "pairwise", "trial": MEAN_TRIAL,
-                     "value": float(np.mean(measures["pairwise"])), "ci_low": low, "ci_high": high})
+            rows += [
+                {**common, "measure": measure, "trial": k, "value": float(v)}
+                for k, v in enumerate(values)
+            ]
+        low, high = pairwise_bootstrap_ci(
+            estimates[:, c], ctx.cfg.probe.bootstrap_resamples, ctx.seed(variant, n, "pairwise_ci")
+        )
+        rows.append(
+            {
+                **common,
+                "measure": "pairwise",
+                "trial": MEAN_TRIAL,
+                "value": float(np.mean(measures["pairwise"])),
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
     return rows
 
 
-def reliability_rows(halves: tuple[torch.Tensor, torch.Tensor], variant: str, half_pairs: int
-                     ) -> tuple[list[dict], float]:
+def reliability_rows(
+    halves: tuple[torch.Tensor, torch.Tensor], variant: str, half_pairs: int
+) -> tuple[list[dict], float]:
     """The ``truth_halves`` (rho_{N/2}) and ``truth_reliability`` (rho_N) rows, and rho_N."""
     rho_half = cosine_similarity(*halves)
     rho = spearman_brown(rho_half)
     common = {"variant": variant, "trial": 0}
-    return [{**common, "measure": "truth_halves", "sample_count": half_pairs,
-             "num_pairs": half_pairs, "value": rho_half},
-            {**common, "measure": "truth_reliability", "sample_count": 2 * half_pairs,
-             "num_pairs": 2 * half_pairs, "value": rho}], rho
+    return [
+        {
+            **common,
+            "measure": "truth_halves",
+            "sample_count": half_pairs,
+            "num_pairs": half_pairs,
+            "value": rho_half,
+        },
+        {
+            **common,
+            "measure": "truth_reliability",
+            "sample_count": 2 * half_pairs,
+            "num_pairs": 2 * half_pairs,
+            "value": rho,
+        },
+    ], rho
 
 
 def run(ctx: ProbeContext) -> list[dict]:
     p, policy = ctx.cfg.probe, ctx.agent.policy
     counts = list(p.sample_counts)
-    trials = ctx.collect_trials(p.num_estimates, *trial_layout(ctx, counts), policy, "gradient/trials")
+    trials = ctx.collect_trials(
+        p.num_estimates, *trial_layout(ctx, counts), policy, "gradient/trials"
+    )
     truth = true_sample(ctx)
     half_pairs = len(truth.halves[0])
-    half_steps = [algorithm_step(ctx.agent, h, ctx.cfg, np.random.default_rng(
-        ctx.seed("gradient/true_step_half", i)), ctx.progress)[0] for i, h in enumerate(truth.halves)]
-    true_step, _ = algorithm_step(ctx.agent, truth.batch, ctx.cfg,
-                                  np.random.default_rng(ctx.seed("gradient/true_step")), ctx.progress)
+    half_steps = [
+        algorithm_step(
+            ctx.agent,
+            h,
+            ctx.cfg,
+            np.random.default_rng(ctx.seed("gradient/true_step_half", i)),
+            ctx.progress,
+        )[0]
+        for i, h in enumerate(truth.halves)
+    ]
+    true_step, _ = algorithm_step(
+        ctx.agent,
+        truth.batch,
+        ctx.cfg,
+        np.random.default_rng(ctx.seed("gradient/true_step")),
+        ctx.progress,
+    )
     rows = []
     for variant, estimates, parts, reference in (
-            ("gradient", gradient_estimates(ctx, trials, counts), truth.half_gradients, truth.gradient),
-            ("step", step_estimates(ctx, trials, counts, "gradient/step"), half_steps, true_step)):
+        ("gradient", gradient_estimates(ctx, trials, counts), truth.half_gradients, truth.gradient),
+        ("step", step_estimates(ctx, trials, counts, "gradient/step"), half_steps, true_step),
+    ):
         truth_rows, rho = reliability_rows(tuple(parts), variant, half_pairs)
         rows += similarity_rows(estimates, counts, variant, reference, ctx, rho) + truth_rows
     return rows

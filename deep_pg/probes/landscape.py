@@ -18,6 +18,7 @@ Every row has variant ``step_random`` (the plane: step direction x random direct
 ``step_samples``, ``step_coef`` (a), ``random_coef`` (b) and ``step_norm`` (L2 norm of
 the step); ``trial`` is MEAN_TRIAL since each point is one estimate with its own interval.
 """
+
 from __future__ import annotations
 
 import copy
@@ -60,8 +61,12 @@ class Plane:
         self.ctx, self.theta0 = ctx, flat_parameters(ctx.agent.policy)
         self.random = random_direction(ctx, self.theta0.numel())
         self.coefs = np.linspace(0.0, p.landscape_max, p.landscape_grid)
-        self.shape = (len(p.landscape_step_samples), p.landscape_grid, p.landscape_grid,
-                      len(p.landscape_samples))
+        self.shape = (
+            len(p.landscape_step_samples),
+            p.landscape_grid,
+            p.landscape_grid,
+            len(p.landscape_samples),
+        )
         self.twin = copy.deepcopy(ctx.agent.policy)
         self.steps: dict[int, tuple] = {}
 
@@ -69,27 +74,36 @@ class Plane:
         """The algorithm's update from a batch of ``m`` pairs, and that batch (made once)."""
         if m not in self.steps:
             ctx = self.ctx
-            (rollout, _), = ctx.collect_trials(1, *ctx.layout(m), ctx.agent.policy,
-                                               f"landscape/step/{m}")
+            ((rollout, _),) = ctx.collect_trials(
+                1, *ctx.layout(m), ctx.agent.policy, f"landscape/step/{m}"
+            )
             batch = ctx.batch(rollout)
-            step, _ = algorithm_step(ctx.agent, batch, ctx.cfg, np.random.default_rng(
-                ctx.seed("landscape/update", m)), ctx.progress)
+            step, _ = algorithm_step(
+                ctx.agent,
+                batch,
+                ctx.cfg,
+                np.random.default_rng(ctx.seed("landscape/update", m)),
+                ctx.progress,
+            )
             self.steps[m] = step, batch
         return self.steps[m]
 
     def at(self, m: int, i: int, j: int):
         """The policy at point (i, j) of step batch size ``m``'s plane (one reused network)."""
         step, _ = self.step(m)
-        set_flat_parameters(self.twin, self.theta0 + float(self.coefs[i]) * step
-                            + float(self.coefs[j]) * self.random)
+        set_flat_parameters(
+            self.twin,
+            self.theta0 + float(self.coefs[i]) * step + float(self.coefs[j]) * self.random,
+        )
         return self.twin
 
     def draw_point(self, part: int) -> EpisodeStats:
         p = self.ctx.cfg.probe
         k, i, j, c = map(int, np.unravel_index(part, self.shape))
         m, n = int(p.landscape_step_samples[k]), int(p.landscape_samples[c])
-        return policy_return(self.ctx, self.at(m, i, j), n,
-                             self.ctx.seed("landscape/return", m, i, j, n))
+        return policy_return(
+            self.ctx, self.at(m, i, j), n, self.ctx.seed("landscape/return", m, i, j, n)
+        )
 
 
 def point_drawer(ctx: ProbeContext) -> shards.Drawer:
@@ -105,20 +119,44 @@ def run(ctx: ProbeContext) -> list[dict]:
         step, batch = plane.step(m)
         for i, a in enumerate(plane.coefs):
             for j, b in enumerate(plane.coefs):
-                point = {"variant": PLANE, "step_samples": m, "step_coef": float(a),
-                         "random_coef": float(b), "step_norm": float(step.norm()),
-                         "trial": MEAN_TRIAL}
-                rows.append({**point, "measure": "surrogate",
-                             "sample_count": len(batch), "num_pairs": len(batch),
-                             "value": surrogate_value(plane.at(m, i, j), batch, cfg)})
+                point = {
+                    "variant": PLANE,
+                    "step_samples": m,
+                    "step_coef": float(a),
+                    "random_coef": float(b),
+                    "step_norm": float(step.norm()),
+                    "trial": MEAN_TRIAL,
+                }
+                rows.append(
+                    {
+                        **point,
+                        "measure": "surrogate",
+                        "sample_count": len(batch),
+                        "num_pairs": len(batch),
+                        "value": surrogate_value(plane.at(m, i, j), batch, cfg),
+                    }
+                )
                 for n in p.landscape_samples:
                     stats = next(points)
-                    for measure, values in (("return", stats.returns),
-                                            ("discounted_return", stats.discounted_returns)):
-                        _, low, high = bootstrap_ci([values], n_resamples=p.bootstrap_resamples,
-                                                    seed=ctx.seed("landscape/ci", m, i, j, n))
-                        rows.append({**point, "measure": measure,
-                                     "sample_count": n, "num_pairs": stats.num_pairs,
-                                     "value": float(values.mean()), "ci_low": low, "ci_high": high,
-                                     "num_episodes": len(values)})
+                    for measure, values in (
+                        ("return", stats.returns),
+                        ("discounted_return", stats.discounted_returns),
+                    ):
+                        _, low, high = bootstrap_ci(
+                            [values],
+                            n_resamples=p.bootstrap_resamples,
+                            seed=ctx.seed("landscape/ci", m, i, j, n),
+                        )
+                        rows.append(
+                            {
+                                **point,
+                                "measure": measure,
+                                "sample_count": n,
+                                "num_pairs": stats.num_pairs,
+                                "value": float(values.mean()),
+                                "ci_low": low,
+                                "ci_high": high,
+                                "num_episodes": len(values),
+                            }
+                        )
     return rows

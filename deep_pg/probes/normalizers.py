@@ -11,6 +11,7 @@ first rollout from the checkpoint (the same environments, action noise and polic
 same data: resume is exact) and freezes the normalizers as they stand at its end, the state the
 first update's batch was mostly normalized with, and the one iteration 1 starts from.
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,15 +28,18 @@ def probe_normalizers(view) -> tuple[ObservationNormalizer, RewardScaler]:
     return after_first_rollout(view.cfg, view.agent.policy, view.sampler_state)
 
 
-def after_first_rollout(cfg, policy, sampler_state: dict) -> tuple[ObservationNormalizer, RewardScaler]:
+def after_first_rollout(
+    cfg, policy, sampler_state: dict
+) -> tuple[ObservationNormalizer, RewardScaler]:
     """Frozen normalizers at the end of the rollout training collects from ``sampler_state``
     with ``policy`` (one iteration: algo.steps_per_iter pairs)."""
     activation = Activation(cfg.opt.activation).value
     sampler = MemberSampler(cfg)
     try:
         sampler.load_state_dict(copy.deepcopy(sampler_state))
-        sampler.collect(PolicyArrays.of(policy, activation),
-                        cfg.algo.steps_per_iter // cfg.env.num_envs)
+        sampler.collect(
+            PolicyArrays.of(policy, activation), cfg.algo.steps_per_iter // cfg.env.num_envs
+        )
         return sampler.normalizers()
     finally:
         sampler.close()

@@ -5,6 +5,7 @@ The app's config (``ProbeAppConfig``): ``run_dir`` and ``checkpoint`` name a kep
 sharded probe. The run's own settings come from the checkpoint. Launchers call the same checks
 before launching (``deep_pg.sweep.apps``), so a bad probe sweep stops whole, in one line.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,7 +16,14 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from deep_pg import checkpoint as ckpt
-from deep_pg.config import Config, ConfigError, LoggerConfig, ProbeConfig, check_known_keys, validate
+from deep_pg.config import (
+    Config,
+    ConfigError,
+    LoggerConfig,
+    ProbeConfig,
+    check_known_keys,
+    validate,
+)
 from deep_pg.probes import done
 from deep_pg.probes.schedule import iteration_checkpoint
 from deep_pg.probe_settings import PROBES, selected_probes, sharded_parts
@@ -61,16 +69,23 @@ def load_request(app_cfg: DictConfig) -> ProbeRequest:
     wanted = None if OmegaConf.is_missing(app_cfg, "checkpoint") else app_cfg.checkpoint
     state = find_checkpoint(run_dir, wanted)
     iteration = state["counters"]["iteration"]
-    cfg = OmegaConf.merge(OmegaConf.structured(Config), state["config"], {
-        "probe": OmegaConf.to_container(app_cfg.probe, resolve=True),
-        "logger": OmegaConf.to_container(app_cfg.logger, resolve=True)})
+    cfg = OmegaConf.merge(
+        OmegaConf.structured(Config),
+        state["config"],
+        {
+            "probe": OmegaConf.to_container(app_cfg.probe, resolve=True),
+            "logger": OmegaConf.to_container(app_cfg.logger, resolve=True),
+        },
+    )
     cfg.probe.iterations = []  # nothing is scheduled: this job probes one checkpoint
     if cfg.probe.name == "none":
         raise ConfigError("probe", "none", " | ".join((*PROBES, "all")))
     validate(cfg)
     shards, shard = cfg.probe.shards, app_cfg.shard
     if shard is not None and not 0 <= shard < shards:
-        raise ConfigError("shard", shard, f"null, or 0..{shards - 1} (a shard of probe.shards={shards})")
+        raise ConfigError(
+            "shard", shard, f"null, or 0..{shards - 1} (a shard of probe.shards={shards})"
+        )
     return ProbeRequest(run_dir, iteration, state, cfg, shard, bool(app_cfg.force))
 
 
@@ -88,11 +103,19 @@ def find_checkpoint(run_dir: Path, wanted: Any) -> dict:
     at = state["counters"]["iteration"] if state else None
     if state is not None and not isinstance(wanted, bool) and wanted in (LAST, at):
         return state
-    raise ConfigError("checkpoint", wanted, (
-        f"an iteration kept in {run_dir}/checkpoints/iter_<n>.pt: "
-        f"{', '.join(map(str, kept)) or 'none (train with probe.iterations to keep some)'}; or "
-        + (f"{LAST} (checkpoints/last.pt, iteration {at})" if state
-           else f"{LAST} (no checkpoints/last.pt yet)")))
+    raise ConfigError(
+        "checkpoint",
+        wanted,
+        (
+            f"an iteration kept in {run_dir}/checkpoints/iter_<n>.pt: "
+            f"{', '.join(map(str, kept)) or 'none (train with probe.iterations to keep some)'}; or "
+            + (
+                f"{LAST} (checkpoints/last.pt, iteration {at})"
+                if state
+                else f"{LAST} (no checkpoints/last.pt yet)"
+            )
+        ),
+    )
 
 
 def _read(path: Path, wanted: Any) -> dict:
@@ -106,7 +129,8 @@ def is_done(request: ProbeRequest) -> bool:
     """Every probe of the request has a result with identical settings (not with force=true)."""
     return not request.force and all(
         done.is_done(request.run_dir, name, request.iteration, request.cfg.probe)
-        for name in request.probes)
+        for name in request.probes
+    )
 
 
 def request_done(app_cfg: DictConfig) -> bool:
@@ -124,8 +148,11 @@ def missing_parts(request: ProbeRequest) -> dict[str, list[int]]:
 
     p = request.cfg.probe
     view = CheckpointView(request.cfg, request.run_dir, request.state)
-    store = shards.PartStore(request.run_dir, request.cfg, request.iteration, view.agent.policy,
-                             done.settings(p))
-    missing = {name: shards.missing_parts(store, name, count, p.shards, request.shard)
-               for name, count in sharded_parts(p).items()}
+    store = shards.PartStore(
+        request.run_dir, request.cfg, request.iteration, view.agent.policy, done.settings(p)
+    )
+    missing = {
+        name: shards.missing_parts(store, name, count, p.shards, request.shard)
+        for name, count in sharded_parts(p).items()
+    }
     return {name: parts for name, parts in missing.items() if parts}

@@ -14,6 +14,7 @@ mean (``deep_pg.bootstrap``; a single trial's interval is the value itself). A p
 that row itself when the trials are not independent draws (pairwise similarity: its interval
 resamples the estimates, see ``stats.pairwise_bootstrap_ci``); ``with_means`` then keeps it.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -27,8 +28,18 @@ from deep_pg.atomic import atomic_open
 from deep_pg.bootstrap import bootstrap_ci
 
 MEAN_TRIAL = -1
-COLUMNS = ["iteration", "probe", "variant", "measure", "sample_count", "num_pairs", "trial",
-           "value", "ci_low", "ci_high"]
+COLUMNS = [
+    "iteration",
+    "probe",
+    "variant",
+    "measure",
+    "sample_count",
+    "num_pairs",
+    "trial",
+    "value",
+    "ci_low",
+    "ci_high",
+]
 PROBES_DIR = "probes"
 
 
@@ -41,16 +52,26 @@ def with_means(rows: list[dict], resamples: int, seed: int) -> pd.DataFrame:
             df[col] = np.nan
     trials = df[df["trial"] != MEAN_TRIAL]
     keys = [c for c in df.columns if c not in ("trial", "value", "ci_low", "ci_high", "num_pairs")]
-    given = {_key(g) for g in df.loc[df["trial"] == MEAN_TRIAL, keys].itertuples(index=False, name=None)}
+    given = {
+        _key(g) for g in df.loc[df["trial"] == MEAN_TRIAL, keys].itertuples(index=False, name=None)
+    }
     means = []
     for i, (group, part) in enumerate(trials.groupby(keys, sort=False, dropna=False)):
         if _key(group) in given:
             continue
-        _, low, high = bootstrap_ci([part["value"].to_numpy()], n_resamples=resamples,
-                                    seed=seed + i)
-        means.append({**dict(zip(keys, group)), "num_pairs": int(round(part["num_pairs"].mean())),
-                      "trial": MEAN_TRIAL, "value": part["value"].mean(),
-                      "ci_low": low, "ci_high": high})
+        _, low, high = bootstrap_ci(
+            [part["value"].to_numpy()], n_resamples=resamples, seed=seed + i
+        )
+        means.append(
+            {
+                **dict(zip(keys, group)),
+                "num_pairs": int(round(part["num_pairs"].mean())),
+                "trial": MEAN_TRIAL,
+                "value": part["value"].mean(),
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
     out = pd.concat([df, pd.DataFrame(means)], ignore_index=True) if means else df
     extra = [c for c in out.columns if c not in COLUMNS]
     return out[COLUMNS + extra].astype({"iteration": "int64", "trial": "int64"})

@@ -10,6 +10,7 @@ A result is marked done with its settings (``done``); the parts that shard jobs 
 baselines probe's fit data, the landscape's return estimates) are read from the run directory
 and removed once the probe's table holds them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,7 +51,11 @@ PART_DRAWERS = {
 @contextmanager
 def isolated_global_rng():
     """Whatever the probes draw from the global RNGs, the caller's streams continue unchanged."""
-    torch_state, numpy_state, python_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    torch_state, numpy_state, python_state = (
+        torch.get_rng_state(),
+        np.random.get_state(),
+        random.getstate(),
+    )
     try:
         yield
     finally:
@@ -75,14 +80,22 @@ class ProbeRunner:
             ctx = self.context(trainer)
             for name in self.probes:
                 start = time.perf_counter()
-                rows = [{"iteration": ctx.iteration, "probe": name, **row}
-                        for row in PROBE_FUNCTIONS[name](ctx)]
+                rows = [
+                    {"iteration": ctx.iteration, "probe": name, **row}
+                    for row in PROBE_FUNCTIONS[name](ctx)
+                ]
                 df = with_means(rows, cfg.probe.bootstrap_resamples, ctx.seed(name, "bootstrap"))
                 written[name] = write_results(self.run_dir, name, ctx.iteration, df)
                 done.mark_done(self.run_dir, name, ctx.iteration, cfg.probe)
                 log_probe(self.wandb_run, name, ctx.iteration, df)
-                log.info("probe %s at iteration %d: %d rows in %.1fs -> %s", name, ctx.iteration,
-                         len(df), time.perf_counter() - start, written[name])
+                log.info(
+                    "probe %s at iteration %d: %d rows in %.1fs -> %s",
+                    name,
+                    ctx.iteration,
+                    len(df),
+                    time.perf_counter() - start,
+                    written[name],
+                )
             ctx.parts.clear(name for name in self.probes if name in PART_DRAWERS)
         return written
 
@@ -95,24 +108,48 @@ class ProbeRunner:
             ctx = self.context(trainer)
             for name, num_parts in sharded_parts(p).items():
                 start = time.perf_counter()
-                drawn = shards.draw_shard(ctx.parts, name, num_parts, p.shards, shard,
-                                          PART_DRAWERS[name](ctx))
-                log.info("shard %d of %d at iteration %d: %d of the %s probe's %d parts in %.1fs -> %s",
-                         shard, p.shards, ctx.iteration, len(drawn), name, num_parts,
-                         time.perf_counter() - start, ctx.parts.dir)
+                drawn = shards.draw_shard(
+                    ctx.parts, name, num_parts, p.shards, shard, PART_DRAWERS[name](ctx)
+                )
+                log.info(
+                    "shard %d of %d at iteration %d: %d of the %s probe's %d parts in %.1fs -> %s",
+                    shard,
+                    p.shards,
+                    ctx.iteration,
+                    len(drawn),
+                    name,
+                    num_parts,
+                    time.perf_counter() - start,
+                    ctx.parts.dir,
+                )
                 paths += drawn
         return paths
 
     def context(self, trainer) -> ProbeContext:
         cfg = self.cfg
         if self.sampler is None:
-            self.sampler = ParallelSampler(cfg.env.id, cfg.env.max_episode_steps,
-                                           cfg.probe.num_workers, cfg.probe.envs_per_worker)
-        ctx = ProbeContext(cfg, trainer.agent, *probe_normalizers(trainer), trainer.iteration,
-                           trainer.num_iterations, self.sampler)
-        ctx.parts = shards.PartStore(self.run_dir, cfg, ctx.iteration, ctx.agent.policy,
-                                     done.settings(cfg.probe),
-                                     (ctx.obs_normalizer, ctx.reward_scaler))
+            self.sampler = ParallelSampler(
+                cfg.env.id,
+                cfg.env.max_episode_steps,
+                cfg.probe.num_workers,
+                cfg.probe.envs_per_worker,
+            )
+        ctx = ProbeContext(
+            cfg,
+            trainer.agent,
+            *probe_normalizers(trainer),
+            trainer.iteration,
+            trainer.num_iterations,
+            self.sampler,
+        )
+        ctx.parts = shards.PartStore(
+            self.run_dir,
+            cfg,
+            ctx.iteration,
+            ctx.agent.policy,
+            done.settings(cfg.probe),
+            (ctx.obs_normalizer, ctx.reward_scaler),
+        )
         return ctx
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 ``checkpoints/iter_<n>.pt`` (so probes can be re-run later with ``deep-pg-probe``) and run the
 selected probes. ``run.py`` creates one ``ProbeSchedule`` per run; it registers itself as an
 iteration hook."""
+
 from __future__ import annotations
 
 from deep_pg.probes.runner import ProbeRunner
@@ -14,7 +15,9 @@ def iteration_checkpoint(iteration: int) -> str:
 class ProbeSchedule:
     def __init__(self, trainer, wandb_run=None):
         self.iterations = set(trainer.cfg.probe.iterations)
-        self.runner = ProbeRunner(trainer.cfg, trainer.run_dir, wandb_run) if self.iterations else None
+        self.runner = (
+            ProbeRunner(trainer.cfg, trainer.run_dir, wandb_run) if self.iterations else None
+        )
         if self.runner:
             trainer.iteration_hooks.append(self)
 

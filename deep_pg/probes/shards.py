@@ -10,6 +10,7 @@ Shard ``s`` of ``S`` draws a contiguous range of each selected probe's parts int
 (atomic files in the run directory); the reduce (the probe itself) reads them and draws whatever
 is missing, and the parts are removed once the probe's table holds them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,13 +34,18 @@ class PartStore:
     what it was drawn from (probe settings, policy parameters, the statistics of the frozen
     ``normalizers`` the data was scaled with), so a stale part is redrawn."""
 
-    def __init__(self, run_dir: Path, cfg, iteration: int, policy, settings: dict,
-                 normalizers: tuple = ()):
+    def __init__(
+        self, run_dir: Path, cfg, iteration: int, policy, settings: dict, normalizers: tuple = ()
+    ):
         self.dir = Path(run_dir) / SHARDS_DIR / f"iter_{iteration}"
         params = flat_parameters(policy).detach().numpy().tobytes()
-        self.identity = {"settings": settings, "seed": int(cfg.seed), "iteration": iteration,
-                         "policy": hashlib.sha256(params).hexdigest(),
-                         "normalizers": [statistics_digest(n) for n in normalizers]}
+        self.identity = {
+            "settings": settings,
+            "seed": int(cfg.seed),
+            "iteration": iteration,
+            "policy": hashlib.sha256(params).hexdigest(),
+            "normalizers": [statistics_digest(n) for n in normalizers],
+        }
 
     def path(self, probe: str, part: int) -> Path:
         return self.dir / f"{probe}.part{part}.pt"
@@ -81,12 +87,15 @@ def shard_parts(num_parts: int, shards: int, shard: int) -> range:
     return range(bounds[shard], bounds[shard + 1])
 
 
-def missing_parts(store: PartStore, probe: str, num_parts: int, shards: int, shard: int) -> list[int]:
+def missing_parts(
+    store: PartStore, probe: str, num_parts: int, shards: int, shard: int
+) -> list[int]:
     return [p for p in shard_parts(num_parts, shards, shard) if store.load(probe, p) is None]
 
 
-def draw_shard(store: PartStore, probe: str, num_parts: int, shards: int, shard: int,
-               draw: Drawer) -> list[Path]:
+def draw_shard(
+    store: PartStore, probe: str, num_parts: int, shards: int, shard: int, draw: Drawer
+) -> list[Path]:
     """Draw shard ``shard``'s parts of ``probe`` into ``store``; parts already there stay."""
     for part in missing_parts(store, probe, num_parts, shards, shard):
         store.save(probe, part, draw(part))

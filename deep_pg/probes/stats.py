@@ -1,5 +1,6 @@
 """The statistics every probe reports: cosine similarity, mean relative error, the interval of
 pairwise similarity (other intervals: ``deep_pg.bootstrap``)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,7 +21,9 @@ def cosine_matrix(estimates: torch.Tensor) -> np.ndarray:
     if estimates.shape[0] < 2:
         raise ValueError("pairwise similarity needs at least two estimates")
     norms = estimates.norm(dim=1, keepdim=True)
-    unit = torch.where(norms > 0, estimates / norms.clamp_min(1e-30), torch.full_like(estimates, float("nan")))
+    unit = torch.where(
+        norms > 0, estimates / norms.clamp_min(1e-30), torch.full_like(estimates, float("nan"))
+    )
     return (unit @ unit.T).double().numpy()
 
 
@@ -33,7 +36,9 @@ def pairwise_cosine(estimates: torch.Tensor) -> np.ndarray:
     return (cos.sum(axis=1) - np.diag(cos)) / (cos.shape[0] - 1)
 
 
-def pairwise_bootstrap_ci(estimates: torch.Tensor, resamples: int, seed: int) -> tuple[float, float]:
+def pairwise_bootstrap_ci(
+    estimates: torch.Tensor, resamples: int, seed: int
+) -> tuple[float, float]:
     """95% percentile-bootstrap interval of the mean pairwise cosine similarity of K independent
     estimates, resampling the estimates themselves: each resample's mean is over its pairs of
     distinct original estimates (a duplicate's pair with itself would count a cosine of 1).

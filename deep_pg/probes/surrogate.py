@@ -7,6 +7,7 @@ with A_hat the advantages as the update weighs them: standardized over the estim
 when opt.adv_norm is on (as training standardizes them), raw when it is off. PPO's clip does not
 change it: at theta_0 every ratio is 1, inside the clip range.
 """
+
 from __future__ import annotations
 
 import copy
@@ -18,8 +19,14 @@ import torch
 from torch import nn
 
 from deep_pg.algorithms.batch import Batch
-from deep_pg.algorithms.common import (Agent, MemberSettings, PackAgent, normalize, surrogate,
-                                       surrogate_objective)
+from deep_pg.algorithms.common import (
+    Agent,
+    MemberSettings,
+    PackAgent,
+    normalize,
+    surrogate,
+    surrogate_objective,
+)
 from deep_pg.algorithms.registry import run_update
 from deep_pg.networks import flat_parameters
 
@@ -57,15 +64,17 @@ def surrogate_value(policy: nn.Module, batch: Batch, cfg) -> float:
         return float(surrogate_objective(policy, batch, MemberSettings.from_configs([cfg])))
 
 
-def algorithm_step(agent: Agent, batch: Batch, cfg, rng: np.random.Generator,
-                   progress: float) -> tuple[torch.Tensor, Agent]:
+def algorithm_step(
+    agent: Agent, batch: Batch, cfg, rng: np.random.Generator, progress: float
+) -> tuple[torch.Tensor, Agent]:
     """The policy parameter change ``algo.family``'s update makes from ``batch`` (PPO: the whole
     multi-epoch update; TRPO: the natural step after line search): the training update itself,
     run on a pack of one made from a copy of the agent (optimizer state included). ``progress``
     is the fraction of training done, for schedules (opt.lr_anneal, TRPO's algo.max_kl_final).
     Returns (step, the updated copy)."""
-    pack = PackAgent.from_agents([copy.deepcopy(agent)], MemberSettings.from_configs([cfg]),
-                                 cfg.algo.family)
+    pack = PackAgent.from_agents(
+        [copy.deepcopy(agent)], MemberSettings.from_configs([cfg]), cfg.algo.family
+    )
     run_update(pack, batch.as_pack(), cfg, [rng], progress)
     twin = pack.member(0)
     step = flat_parameters(twin.policy) - flat_parameters(agent.policy)
@@ -76,5 +85,8 @@ def algorithm_step(agent: Agent, batch: Batch, cfg, rng: np.random.Generator,
 
 @functools.cache  # once per process: a probe computes many steps
 def _warn_zero_step(algo: str) -> None:
-    log.warning("the %s update left the policy unchanged (learning rate 0, e.g. opt.lr_anneal at "
-                "the last iteration?): step similarities are NaN, landscapes have no step axis", algo)
+    log.warning(
+        "the %s update left the policy unchanged (learning rate 0, e.g. opt.lr_anneal at "
+        "the last iteration?): step similarities are NaN, landscapes have no step axis",
+        algo,
+    )

@@ -1,5 +1,6 @@
 """Probe results to wandb: a table per probe and iteration, line plots of value vs sample count.
 Best effort, like the training logger: wandb trouble is logged once and never stops a probe."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -20,9 +21,15 @@ def log_probe(run, probe: str, iteration: int, df: pd.DataFrame) -> None:
             for (variant, measure), part in means.groupby(["variant", "measure"]):
                 name = f"probes/{probe}/{variant}/{measure}"
                 if part["sample_count"].nunique() > 1:  # a curve over sample counts
-                    table = wandb.Table(dataframe=part[["sample_count", "value", "ci_low", "ci_high"]])
+                    table = wandb.Table(
+                        dataframe=part[["sample_count", "value", "ci_low", "ci_high"]]
+                    )
                     data[f"{name}/iteration_{iteration}"] = wandb.plot.line(
-                        table, "sample_count", "value", title=f"{probe} {variant} {measure}, iteration {iteration}")
+                        table,
+                        "sample_count",
+                        "value",
+                        title=f"{probe} {variant} {measure}, iteration {iteration}",
+                    )
                 else:  # one number per iteration: wandb draws it against the step
                     data[name] = float(part["value"].iloc[0])
         run.log(data, step=iteration)

@@ -6,6 +6,7 @@ update is applied to a copy of the agent, and for pi_new vs pi_old we report
 as variant ``train`` and ``heldout``. (Training also logs the train values every iteration in
 metrics.jsonl; this probe adds the held-out side.)
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,18 +21,38 @@ MEASURES = ("mean_kl", "max_ratio")
 def run(ctx: ProbeContext) -> list[dict]:
     p, policy, cfg = ctx.cfg.probe, ctx.agent.policy, ctx.cfg
     clip_eps = MemberSettings.from_configs([cfg]).report_clip_eps  # as training reports clip_frac
-    layouts = {"train": ctx.layout(cfg.algo.steps_per_iter), "heldout": ctx.layout(p.heldout_samples)}
-    data = {name: ctx.collect_trials(p.num_estimates, *layout, policy, f"trust_region/{name}")
-            for name, layout in layouts.items()}
+    layouts = {
+        "train": ctx.layout(cfg.algo.steps_per_iter),
+        "heldout": ctx.layout(p.heldout_samples),
+    }
+    data = {
+        name: ctx.collect_trials(p.num_estimates, *layout, policy, f"trust_region/{name}")
+        for name, layout in layouts.items()
+    }
     rows = []
     for k in range(p.num_estimates):
-        batches = {name: ctx.batch(take(data[name][k][0], slice(None), layouts[name][1]))
-                   for name in layouts}
-        _, updated = algorithm_step(ctx.agent, batches["train"], cfg,
-                                    np.random.default_rng(ctx.seed("trust_region/update", k)),
-                                    ctx.progress)
+        batches = {
+            name: ctx.batch(take(data[name][k][0], slice(None), layouts[name][1]))
+            for name in layouts
+        }
+        _, updated = algorithm_step(
+            ctx.agent,
+            batches["train"],
+            cfg,
+            np.random.default_rng(ctx.seed("trust_region/update", k)),
+            ctx.progress,
+        )
         for name, batch in batches.items():
             metrics = trust_region_metrics(updated.policy, batch, clip_eps)
-            rows += [{"variant": name, "measure": m, "sample_count": len(batch),
-                      "num_pairs": len(batch), "trial": k, "value": float(metrics[m])} for m in MEASURES]
+            rows += [
+                {
+                    "variant": name,
+                    "measure": m,
+                    "sample_count": len(batch),
+                    "num_pairs": len(batch),
+                    "trial": k,
+                    "value": float(metrics[m]),
+                }
+                for m in MEASURES
+            ]
     return rows

@@ -8,6 +8,7 @@ of its per-pair gradient terms, from which the gradient of any union of parts is
 (``GradientSums.gradient``): standardizing the advantages over the union (opt.adv_norm) needs
 only their sum and sum of squares.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,8 +39,13 @@ class GradientSums:
     count: int
 
     def __add__(self, other: GradientSums) -> GradientSums:
-        return GradientSums(self.weighted + other.weighted, self.score + other.score,
-                            self.adv + other.adv, self.adv_sq + other.adv_sq, self.count + other.count)
+        return GradientSums(
+            self.weighted + other.weighted,
+            self.score + other.score,
+            self.adv + other.adv,
+            self.adv_sq + other.adv_sq,
+            self.count + other.count,
+        )
 
     def gradient(self, adv_norm: bool) -> torch.Tensor:
         """``surrogate_gradient`` of all the pairs summed: mean_i grad log pi_i * A_i, with A_i
@@ -61,8 +67,9 @@ def gradient_sums(policy, batch: Batch) -> GradientSums:
     for start in range(0, len(batch.obs), GRADIENT_CHUNK):
         sl = slice(start, start + GRADIENT_CHUNK)
         log_prob = policy.log_prob(batch.obs[sl], batch.actions[sl])
-        weighted = weighted + flat(torch.autograd.grad((log_prob * batch.advantages[sl]).sum(),
-                                                       params, retain_graph=True))
+        weighted = weighted + flat(
+            torch.autograd.grad((log_prob * batch.advantages[sl]).sum(), params, retain_graph=True)
+        )
         score = score + flat(torch.autograd.grad(log_prob.sum(), params))
     adv = batch.advantages.double()
     return GradientSums(weighted, score, float(adv.sum()), float((adv * adv).sum()), len(adv))
@@ -85,9 +92,15 @@ def part_layout(ctx: ProbeContext) -> tuple[int, int]:
 
 def draw_part(ctx: ProbeContext, part: int) -> Part:
     streams, steps = part_layout(ctx)
-    (rollout, _), = ctx.collect_trials(1, streams, steps, ctx.agent.policy, f"{TRUTH}/part{part}")
-    rollout = Rollout(rollout.obs, rollout.actions, rollout.rewards, rollout.terminated,
-                      rollout.truncated, rollout.final_obs)  # the data only
+    ((rollout, _),) = ctx.collect_trials(1, streams, steps, ctx.agent.policy, f"{TRUTH}/part{part}")
+    rollout = Rollout(
+        rollout.obs,
+        rollout.actions,
+        rollout.rewards,
+        rollout.terminated,
+        rollout.truncated,
+        rollout.final_obs,
+    )  # the data only
     return Part(rollout, gradient_sums(ctx.agent.policy, ctx.batch(rollout)))
 
 
@@ -99,7 +112,7 @@ def truth_halves(ctx: ProbeContext) -> tuple[list[Part], list[Part]]:
     """Every part of the truth, read where a shard job drew it, else drawn here."""
     num_parts = truth_parts(ctx.cfg.probe)
     parts = shards.all_parts(ctx.parts, PROBE, num_parts, drawer(ctx))
-    return parts[:num_parts // 2], parts[num_parts // 2:]
+    return parts[: num_parts // 2], parts[num_parts // 2 :]
 
 
 def joined(parts: list[Part]) -> Rollout:
@@ -138,5 +151,9 @@ class TrueSample:
 def true_sample(ctx: ProbeContext) -> TrueSample:
     halves = truth_halves(ctx)
     rollouts = [joined(half) for half in halves]
-    return TrueSample(ctx.batch(join_streams(*rollouts)), [ctx.batch(r) for r in rollouts],
-                      [total(half) for half in halves], bool(ctx.cfg.opt.adv_norm))
+    return TrueSample(
+        ctx.batch(join_streams(*rollouts)),
+        [ctx.batch(r) for r in rollouts],
+        [total(half) for half in halves],
+        bool(ctx.cfg.opt.adv_norm),
+    )

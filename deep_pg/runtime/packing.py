@@ -7,6 +7,7 @@ number of iterations and the update's loop counts. Everything else — seeds, le
 ``opt.*`` toggles except the activation, clip epsilons, TRPO's delta, gamma, lambda — may differ
 between members. Kept free of torch so a launcher can group jobs without importing it.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,14 +16,23 @@ from typing import Any, Sequence
 from omegaconf import OmegaConf
 
 PACK_KEYS = (
-    "env.id", "env.num_envs", "env.max_episode_steps",
-    "algo.family", "algo.hidden_sizes", "opt.activation",
-    "algo.steps_per_iter", "total_steps",
-    "algo.epochs", "algo.value_epochs", "algo.num_minibatches",
-    "algo.cg_steps", "algo.max_backtracks", "algo.fisher_frac", "algo.baseline",
+    "env.id",
+    "env.num_envs",
+    "env.max_episode_steps",
+    "algo.family",
+    "algo.hidden_sizes",
+    "opt.activation",
+    "algo.steps_per_iter",
+    "total_steps",
+    "algo.epochs",
+    "algo.value_epochs",
+    "algo.num_minibatches",
+    "algo.cg_steps",
+    "algo.max_backtracks",
+    "algo.fisher_frac",
+    "algo.baseline",
     "torch_threads",
 )
-
 
 
 def available_cores() -> int:
@@ -34,8 +44,10 @@ def pack_workers(num_members: int) -> int:
     hand-over), else one per available core, at most one per member."""
     return 0 if num_members == 1 else min(num_members, available_cores())
 
+
 def pack_key(cfg) -> tuple[Any, ...]:
     """The values a run must share with every other member of its pack."""
+
     def value(key: str) -> Any:
         node = OmegaConf.select(cfg, key)
         if OmegaConf.is_config(node):
@@ -59,5 +71,5 @@ def group_into_packs(configs: Sequence, size: int) -> list[list[int]]:
     by_key: dict[tuple, list[int]] = {}
     for i, cfg in enumerate(configs):
         by_key.setdefault(pack_key(cfg), []).append(i)
-    packs = [jobs[k:k + size] for jobs in by_key.values() for k in range(0, len(jobs), size)]
+    packs = [jobs[k : k + size] for jobs in by_key.values() for k in range(0, len(jobs), size)]
     return sorted(packs, key=lambda pack: pack[0])

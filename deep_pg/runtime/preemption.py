@@ -8,6 +8,7 @@ iterations and then hands over to submitit's own handler. Slurm's ``signal_delay
 therefore exceed one iteration (see conf/hydra/launcher/slurm.yaml). A pack saves every member's
 checkpoint and is requeued whole; its sampling workers ignore the signal (``ignore_in_worker``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,12 +55,16 @@ def _requeue_hook(pending: list, requeue: Callable[[int, Any], None]) -> Callabl
         # every member's, for a pack, each said in its own log
         for member, path in zip(trainer.members, trainer.save_checkpoint()):
             with about(member.run_dir):
-                log.warning("requeue signal received: saved %s at iteration %d; the job is "
-                            "requeued and its next attempt resumes from there", path,
-                            trainer.iteration)
+                log.warning(
+                    "requeue signal received: saved %s at iteration %d; the job is "
+                    "requeued and its next attempt resumes from there",
+                    path,
+                    trainer.iteration,
+                )
         signal.signal(SIGNAL, requeue)
         try:
             requeue(*pending[0])  # submitit: requeue the Slurm job, then exit
         except SystemExit as exit_:
             raise Requeued(exit_.code) from None
+
     return hook

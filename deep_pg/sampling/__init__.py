@@ -10,10 +10,19 @@
   sampler at one frozen policy, each worker hosting a ``ProbeWorker`` that writes into shared
   memory.
 """
+
 from deep_pg.sampling.pack import PackSampler
 from deep_pg.sampling.parallel import EpisodeStats, ParallelSampler, Streams
 from deep_pg.sampling.pool import SamplerError, WorkerPool
 from deep_pg.sampling.rollout import MemberSampler, PolicyArrays
 
-__all__ = ["EpisodeStats", "MemberSampler", "PackSampler", "ParallelSampler", "PolicyArrays",
-           "SamplerError", "Streams", "WorkerPool"]
+__all__ = [
+    "EpisodeStats",
+    "MemberSampler",
+    "PackSampler",
+    "ParallelSampler",
+    "PolicyArrays",
+    "SamplerError",
+    "Streams",
+    "WorkerPool",
+]

@@ -5,6 +5,7 @@ time limit counted here, an episode that ends is reset in the same step and the 
 ended in is kept as ``final_obs``), plus what probes need and training does not: stepping only a
 subset of the environments (the others wait), and resetting every environment from new seeds.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,9 @@ class EnvGroup(EnvSet):
         self.episode_return[:] = 0.0
         self.discounted_return[:] = 0.0
 
-    def step(self, actions: np.ndarray, envs: np.ndarray, gamma: float, out: dict[str, np.ndarray]
-             ) -> list[tuple[int, float, float, int]]:
+    def step(
+        self, actions: np.ndarray, envs: np.ndarray, gamma: float, out: dict[str, np.ndarray]
+    ) -> list[tuple[int, float, float, int]]:
         """Step the environments ``envs`` (indices) with ``actions[k]`` for ``envs[k]``.
 
         Writes rewards, terminated, truncated and final_obs of those environments into the rows
@@ -41,11 +43,21 @@ class EnvGroup(EnvSet):
             self.elapsed[i] += 1
             self.episode_return[i] += reward
             truncated = self.elapsed[i] >= self.max_episode_steps and not terminated
-            out["rewards"][k], out["terminated"][k], out["truncated"][k] = reward, terminated, truncated
+            out["rewards"][k], out["terminated"][k], out["truncated"][k] = (
+                reward,
+                terminated,
+                truncated,
+            )
             out["final_obs"][k] = obs
             if terminated or truncated:
-                ended.append((int(i), float(self.episode_return[i]),
-                              float(self.discounted_return[i]), int(self.elapsed[i])))
+                ended.append(
+                    (
+                        int(i),
+                        float(self.episode_return[i]),
+                        float(self.discounted_return[i]),
+                        int(self.elapsed[i]),
+                    )
+                )
                 obs = self.envs[i].reset()[0]
                 self.elapsed[i] = 0
                 self.episode_return[i] = 0.0

@@ -3,6 +3,7 @@
 Main process and worker both call :func:`chunk_views` on the same block, so the layout is written
 down once. Arrays are time-major like ``deep_pg.sampling.rollout.Rollout``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,11 +25,15 @@ def _aligned(nbytes: int) -> int:
 
 
 def chunk_nbytes(steps: int, num_envs: int, obs_dim: int, act_dim: int) -> int:
-    return sum(_aligned(int(np.prod(shape)) * np.dtype(dtype).itemsize)
-               for _, shape, dtype in _fields(steps, num_envs, obs_dim, act_dim))
+    return sum(
+        _aligned(int(np.prod(shape)) * np.dtype(dtype).itemsize)
+        for _, shape, dtype in _fields(steps, num_envs, obs_dim, act_dim)
+    )
 
 
-def chunk_views(buf, steps: int, num_envs: int, obs_dim: int, act_dim: int) -> dict[str, np.ndarray]:
+def chunk_views(
+    buf, steps: int, num_envs: int, obs_dim: int, act_dim: int
+) -> dict[str, np.ndarray]:
     """Numpy arrays laid over ``buf`` (a SharedMemory buffer), one per field."""
     views, offset = {}, 0
     for name, shape, dtype in _fields(steps, num_envs, obs_dim, act_dim):

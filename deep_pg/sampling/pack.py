@@ -10,6 +10,7 @@ iteration, so the hand-over costs microseconds per step against the hundreds a p
 costs. Member m's rollout depends only on its own state, never on which worker ran it or what
 else ran there, so a member samples exactly what it would sample alone.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -37,8 +38,11 @@ class MemberGroup:
 
     def collect(self, policies: dict[int, PolicyArrays], steps_per_env: int) -> dict[int, Rollout]:
         slots = list(policies)
-        rollouts = collect_together([self.samplers[slot] for slot in slots],
-                                    [policies[slot] for slot in slots], steps_per_env)
+        rollouts = collect_together(
+            [self.samplers[slot] for slot in slots],
+            [policies[slot] for slot in slots],
+            steps_per_env,
+        )
         return dict(zip(slots, rollouts))
 
     def state(self, slot: int) -> dict[str, Any]:
@@ -64,7 +68,9 @@ class PackSampler:
 
     def __init__(self, cfgs: Sequence, workers: int):
         self.workers = min(workers, len(cfgs))
-        self.owner = {slot: slot % self.workers if self.workers else None for slot in range(len(cfgs))}
+        self.owner = {
+            slot: slot % self.workers if self.workers else None for slot in range(len(cfgs))
+        }
         self.local = MemberGroup()
         self.pool: WorkerPool | None = None
         try:
@@ -84,8 +90,9 @@ class PackSampler:
         by_owner: dict[Any, dict[int, PolicyArrays]] = {}
         for slot, policy in policies.items():
             by_owner.setdefault(self.owner[slot], {})[slot] = policy
-        replies = self._send({owner: ("collect", (share, steps_per_env))
-                              for owner, share in by_owner.items()})
+        replies = self._send(
+            {owner: ("collect", (share, steps_per_env)) for owner, share in by_owner.items()}
+        )
         return {slot: rollout for reply in replies.values() for slot, rollout in reply.items()}
 
     def state(self, slot: int) -> dict[str, Any]:
@@ -105,13 +112,17 @@ class PackSampler:
     # --- plumbing -------------------------------------------------------------------------------
     def _call(self, commands: dict[int, Command]) -> dict[int, Any]:
         """One command per slot, sent to the slot's owner, one at a time; replies by slot."""
-        return {slot: self._send({self.owner[slot]: command})[self.owner[slot]]
-                for slot, command in commands.items()}
+        return {
+            slot: self._send({self.owner[slot]: command})[self.owner[slot]]
+            for slot, command in commands.items()
+        }
 
     def _send(self, commands: dict[Any, Command]) -> dict[Any, Any]:
         """One command to each owner (``None``: this process), run in parallel; replies by owner."""
         if self.pool is None:
-            return {owner: getattr(self.local, name)(*args) for owner, (name, args) in commands.items()}
+            return {
+                owner: getattr(self.local, name)(*args) for owner, (name, args) in commands.items()
+            }
         return self.pool.call(commands)
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ Two kinds of collection:
   as a ``Rollout`` the training code understands; for gradients, value targets and batches.
 - ``episodes``: complete episodes from reset with a budget of state-action pairs; for returns.
 """
+
 from __future__ import annotations
 
 import copy
@@ -44,9 +45,19 @@ class EpisodeStats:
 
 
 class ParallelSampler:
-    def __init__(self, env_id: str, max_episode_steps: int | None, num_workers: int,
-                 envs_per_worker: int, chunk_steps: int = 256):
-        self.num_workers, self.envs_per_worker, self.chunk_steps = num_workers, envs_per_worker, chunk_steps
+    def __init__(
+        self,
+        env_id: str,
+        max_episode_steps: int | None,
+        num_workers: int,
+        envs_per_worker: int,
+        chunk_steps: int = 256,
+    ):
+        self.num_workers, self.envs_per_worker, self.chunk_steps = (
+            num_workers,
+            envs_per_worker,
+            chunk_steps,
+        )
         self.capacity = num_workers * envs_per_worker
         self.obs_dim, self.act_dim = env_dims(env_id)
         nbytes = chunk_nbytes(chunk_steps, envs_per_worker, self.obs_dim, self.act_dim)
@@ -56,11 +67,18 @@ class ParallelSampler:
             for _ in range(num_workers):
                 shm = shared_memory.SharedMemory(create=True, size=nbytes)
                 self.shms.append(shm)
-                self.chunks.append(chunk_views(shm.buf, chunk_steps, envs_per_worker,
-                                               self.obs_dim, self.act_dim))
-            self.pool = WorkerPool([
-                (ProbeWorker, (w, env_id, envs_per_worker, max_episode_steps, shm.name, chunk_steps))
-                for w, shm in enumerate(self.shms)])
+                self.chunks.append(
+                    chunk_views(shm.buf, chunk_steps, envs_per_worker, self.obs_dim, self.act_dim)
+                )
+            self.pool = WorkerPool(
+                [
+                    (
+                        ProbeWorker,
+                        (w, env_id, envs_per_worker, max_episode_steps, shm.name, chunk_steps),
+                    )
+                    for w, shm in enumerate(self.shms)
+                ]
+            )
             self.max_episode_steps = self.pool.call({0: ("max_episode_steps", ())})[0]
         except BaseException:
             self.close()
@@ -69,8 +87,12 @@ class ParallelSampler:
         self.reward_scaler: RewardScaler | None = None
 
     # --- policy ---------------------------------------------------------------------------------
-    def set_policy(self, policy: GaussianPolicy, obs_normalizer: ObservationNormalizer,
-                   reward_scaler: RewardScaler) -> None:
+    def set_policy(
+        self,
+        policy: GaussianPolicy,
+        obs_normalizer: ObservationNormalizer,
+        reward_scaler: RewardScaler,
+    ) -> None:
         """Act with (a copy of) ``policy`` and frozen copies of the normalizers from now on."""
         self.obs_normalizer, self.reward_scaler = obs_normalizer.frozen(), reward_scaler.frozen()
         policy = copy.deepcopy(policy).requires_grad_(False)
@@ -83,8 +105,10 @@ class ParallelSampler:
         busy = [w for w, n in enumerate(shares) if n]
         self._call({w: ("start", (seed, shares[w], gamma, True)) for w in busy})
         starts = np.concatenate([[0], np.cumsum(shares)])
-        out = {k: np.empty((steps, num_streams, *v.shape[2:]), dtype=v.dtype)
-               for k, v in self.chunks[0].items()}
+        out = {
+            k: np.empty((steps, num_streams, *v.shape[2:]), dtype=v.dtype)
+            for k, v in self.chunks[0].items()
+        }
         episode_returns, episode_lengths = [], []
         for t0 in range(0, steps, self.chunk_steps):
             n = min(self.chunk_steps, steps - t0)
@@ -93,11 +117,20 @@ class ParallelSampler:
                 episode_lengths += [length for _, _, _, length in ended]
             for w in busy:
                 for key, arr in out.items():
-                    arr[t0:t0 + n, starts[w]:starts[w + 1]] = self.chunks[w][key][:n, :shares[w]]
+                    arr[t0 : t0 + n, starts[w] : starts[w + 1]] = self.chunks[w][key][
+                        :n, : shares[w]
+                    ]
         rewards = self.reward_scaler(out["rewards"], np.zeros(out["rewards"].shape, dtype=bool))
-        rollout = Rollout(out["obs"], out["actions"], rewards.astype(np.float32),
-                          out["terminated"], out["truncated"], out["final_obs"],
-                          episode_returns, episode_lengths)
+        rollout = Rollout(
+            out["obs"],
+            out["actions"],
+            rewards.astype(np.float32),
+            out["terminated"],
+            out["truncated"],
+            out["final_obs"],
+            episode_returns,
+            episode_lengths,
+        )
         return Streams(rollout, out["rewards"])
 
     def episodes(self, num_pairs: int, seed: int, gamma: float) -> EpisodeStats:
@@ -129,8 +162,10 @@ class ParallelSampler:
     def _shares(self, num_envs: int) -> list[int]:
         """How many environments each worker runs (as even as possible)."""
         if not 1 <= num_envs <= self.capacity:
-            raise ValueError(f"{num_envs} streams requested; this sampler holds 1..{self.capacity} "
-                             f"(num_workers x envs_per_worker)")
+            raise ValueError(
+                f"{num_envs} streams requested; this sampler holds 1..{self.capacity} "
+                f"(num_workers x envs_per_worker)"
+            )
         base, extra = divmod(num_envs, self.num_workers)
         return [base + (w < extra) for w in range(self.num_workers)]
 

@@ -14,6 +14,7 @@ raised, so no stale reply is left in a pipe, and a worker's traceback reaches th
 ``SamplerError``. Workers use one torch thread and ignore the Slurm requeue signal (their job's
 main process checkpoints and requeues).
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp

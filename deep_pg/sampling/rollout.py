@@ -5,6 +5,7 @@ normalizer and reward scaler (which update while sampling), and its action-noise
 policy arrives as numpy arrays each iteration, so the same object can live in this process (a
 pack of one) or in a sampling worker process (``deep_pg.sampling.pool``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -40,8 +41,11 @@ class PolicyArrays:
     def of(cls, policy, activation: str) -> PolicyArrays:
         """A single run's ``GaussianPolicy`` as the arrays a pack member's policy gives."""
         linears = [m for m in policy.mean if isinstance(m, torch.nn.Linear)]
-        return cls([(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
-                    for m in linears], policy.log_std.detach().numpy().copy(), activation)
+        return cls(
+            [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in linears],
+            policy.log_std.detach().numpy().copy(),
+            activation,
+        )
 
 
 class MemberSampler:
@@ -92,8 +96,9 @@ class MemberSampler:
         self.env.close()
 
 
-def collect_together(samplers: Sequence[MemberSampler], policies: Sequence[PolicyArrays],
-                     steps_per_env: int) -> list[Rollout]:
+def collect_together(
+    samplers: Sequence[MemberSampler], policies: Sequence[PolicyArrays], steps_per_env: int
+) -> list[Rollout]:
     """Each member's rollout with its policy, all members' environments stepped in lockstep.
 
     Per time step, one policy forward for all members (their weights stacked), one step of all
@@ -120,10 +125,15 @@ def collect_together(samplers: Sequence[MemberSampler], policies: Sequence[Polic
     final_obs = np.empty((m, steps, n, env.obs_dim), dtype=np.float32)
     episode_returns: list[list[float]] = [[] for _ in samplers]
     episode_lengths: list[list[int]] = [[] for _ in samplers]
-    scaled_noise = np.stack([
-        (torch.from_numpy(np.exp(policy.log_std))
-         * torch.randn((steps, n, env.act_dim), generator=sampler.generator)).numpy()
-        for sampler, policy in zip(samplers, policies)])
+    scaled_noise = np.stack(
+        [
+            (
+                torch.from_numpy(np.exp(policy.log_std))
+                * torch.randn((steps, n, env.act_dim), generator=sampler.generator)
+            ).numpy()
+            for sampler, policy in zip(samplers, policies)
+        ]
+    )
     policy_mean = stacked_numpy_mlp([policy.layers for policy in policies], policies[0].activation)
     current = np.stack([sampler._obs for sampler in samplers])
     for t in range(steps):
@@ -141,7 +151,9 @@ def collect_together(samplers: Sequence[MemberSampler], policies: Sequence[Polic
         if step.episode_returns:
             rows = np.flatnonzero(episode_end)
             members, envs = np.divmod(rows, n)
-            final_obs[members, t, envs] = obs_normalizer.transform_rows(step.final_obs[rows], members)
+            final_obs[members, t, envs] = obs_normalizer.transform_rows(
+                step.final_obs[rows], members
+            )
             for member, ret, length in zip(members, step.episode_returns, step.episode_lengths):
                 episode_returns[member].append(ret)
                 episode_lengths[member].append(length)
@@ -150,16 +162,32 @@ def collect_together(samplers: Sequence[MemberSampler], policies: Sequence[Polic
     reward_scaler.write_back()
     for i, sampler in enumerate(samplers):
         sampler._obs = current[i].copy()
-    return [Rollout(obs[i], actions[i], rewards[i], terminated[i], truncated[i], final_obs[i],
-                    episode_returns[i], episode_lengths[i]) for i in range(m)]
+    return [
+        Rollout(
+            obs[i],
+            actions[i],
+            rewards[i],
+            terminated[i],
+            truncated[i],
+            final_obs[i],
+            episode_returns[i],
+            episode_lengths[i],
+        )
+        for i in range(m)
+    ]
 
 
-def stacked_numpy_mlp(layers: Sequence[list[tuple[np.ndarray, np.ndarray]]], activation: str
-                      ) -> Callable[[np.ndarray], np.ndarray]:
+def stacked_numpy_mlp(
+    layers: Sequence[list[tuple[np.ndarray, np.ndarray]]], activation: str
+) -> Callable[[np.ndarray], np.ndarray]:
     """``numpy_mlp`` of M members at once on (M, n, in) inputs: one stacked matrix product per
     layer, which numpy computes member by member with the same kernel as the single product, so
     each member's output is bit for bit its own ``numpy_mlp``'s."""
-    stacked = [(np.stack([member[i][0] for member in layers]),
-                np.stack([member[i][1] for member in layers])[:, None])
-               for i in range(len(layers[0]))]
+    stacked = [
+        (
+            np.stack([member[i][0] for member in layers]),
+            np.stack([member[i][1] for member in layers])[:, None],
+        )
+        for i in range(len(layers[0]))
+    ]
     return numpy_mlp(stacked, activation)

@@ -7,6 +7,7 @@ Every collection starts from environments reset with seeds derived from the requ
 this worker's index: a collection depends only on (seed, policy, layout), never on what the
 worker did before.
 """
+
 from __future__ import annotations
 
 import time
@@ -20,15 +21,23 @@ from deep_pg.sampling.layout import chunk_views
 
 
 class ProbeWorker:
-    def __init__(self, index: int, env_id: str, num_envs: int, max_episode_steps: int | None,
-                 shm_name: str, chunk_steps: int):
+    def __init__(
+        self,
+        index: int,
+        env_id: str,
+        num_envs: int,
+        max_episode_steps: int | None,
+        shm_name: str,
+        chunk_steps: int,
+    ):
         self.index = index
         self.group = EnvGroup(env_id, num_envs, max_episode_steps)
         self.shm = shared_memory.SharedMemory(name=shm_name)
         g = self.group
         self.chunk = chunk_views(self.shm.buf, chunk_steps, num_envs, g.obs_dim, g.act_dim)
-        self.scratch = chunk_views(bytearray(self.shm.size), chunk_steps, num_envs, g.obs_dim,
-                                   g.act_dim)
+        self.scratch = chunk_views(
+            bytearray(self.shm.size), chunk_steps, num_envs, g.obs_dim, g.act_dim
+        )
         self.policy = self.obs_normalizer = self.std = None
         self.rng = np.random.default_rng()
         self.active = 0  # environments in use by the current collection
@@ -66,11 +75,14 @@ class ProbeWorker:
         ended = []
         for t in range(steps):
             obs, actions = self._act(envs)
-            self.chunk["obs"][t, :self.active] = obs
-            self.chunk["actions"][t, :self.active] = actions
-            ended += self.group.step(actions, envs, self.gamma, self._rows(self.chunk, t, self.active))
-            self.chunk["final_obs"][t, :self.active] = self.obs_normalizer.transform(
-                self.chunk["final_obs"][t, :self.active])
+            self.chunk["obs"][t, : self.active] = obs
+            self.chunk["actions"][t, : self.active] = actions
+            ended += self.group.step(
+                actions, envs, self.gamma, self._rows(self.chunk, t, self.active)
+            )
+            self.chunk["final_obs"][t, : self.active] = self.obs_normalizer.transform(
+                self.chunk["final_obs"][t, : self.active]
+            )
         return ended
 
     def episodes(self, steps_per_env: int) -> tuple[list[tuple[int, float, float, int]], int]:
@@ -79,12 +91,14 @@ class ProbeWorker:
         steps = np.zeros(self.active, dtype=np.int64)
         ended, total = [], 0
         while True:
-            running = (steps < steps_per_env) | (self.group.elapsed[:self.active] > 0)
+            running = (steps < steps_per_env) | (self.group.elapsed[: self.active] > 0)
             envs = np.flatnonzero(running)
             if envs.size == 0:
                 return ended, total
             _, actions = self._act(envs)
-            ended += self.group.step(actions, envs, self.gamma, self._rows(self.scratch, 0, envs.size))
+            ended += self.group.step(
+                actions, envs, self.gamma, self._rows(self.scratch, 0, envs.size)
+            )
             steps[envs] += 1
             total += envs.size
 
@@ -109,4 +123,3 @@ class ProbeWorker:
         self.group.close()
         self.chunk = self.scratch = None
         self.shm.close()
-

@@ -4,6 +4,7 @@ here: its run directory, how to check its config before launching (which depends
 whether it is done already (skip-if-done). Heavy imports stay inside the functions: launchers
 start light.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,10 @@ def is_done(cfg: DictConfig) -> bool:
     from deep_pg.trainer import completed_run_mismatch  # imports torch
 
     run_dir = job_run_dir(cfg)
-    return (read_summary(run_dir).get("status") == "completed"
-            and completed_run_mismatch(run_dir, cfg) is None)
+    return (
+        read_summary(run_dir).get("status") == "completed"
+        and completed_run_mismatch(run_dir, cfg) is None
+    )
 
 
 def was_done(cfg: DictConfig) -> bool:

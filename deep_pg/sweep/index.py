@@ -6,6 +6,7 @@ concurrent jobs never interleave, also on network filesystems whose appends are 
 that dies without writing (killed, out of memory) gets its line from the launcher that waited for
 it. A re-launched sweep appends again: the last line for a run directory is its current state.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -40,9 +41,15 @@ def read(sweep_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def record(job_num: int, overrides: Sequence[str], run_dir: Path, status: str,
-           reason: str | None = None, skipped: bool = False,
-           launcher_job_id: str | None = None) -> dict[str, Any]:
+def record(
+    job_num: int,
+    overrides: Sequence[str],
+    run_dir: Path,
+    status: str,
+    reason: str | None = None,
+    skipped: bool = False,
+    launcher_job_id: str | None = None,
+) -> dict[str, Any]:
     """One line: what ran, where, and how it ended (final figures from summary.json if written)."""
     summary_path = Path(run_dir) / SUMMARY_FILE
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}

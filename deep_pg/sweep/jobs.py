@@ -8,6 +8,7 @@ reference as Hydra's ``run_job`` returns it. A failed job's return is a ``Failed
 ``error`` (a ``JobFailed`` with the reason) is readable without raising it. A requeue
 (``Requeued``) is let through: submitit must see the process exit.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,13 @@ class FailedJob(JobReturn):
     error: BaseException | None = None
 
 
-def job_config(hydra_context: HydraContext, config: DictConfig, overrides: Sequence[str],
-               job_num: int, job_id: str) -> DictConfig:
+def job_config(
+    hydra_context: HydraContext,
+    config: DictConfig,
+    overrides: Sequence[str],
+    job_num: int,
+    job_id: str,
+) -> DictConfig:
     """The composed config of one job, as Hydra's own launchers build it."""
     register_resolvers()
     sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
@@ -53,8 +59,14 @@ def job_config(hydra_context: HydraContext, config: DictConfig, overrides: Seque
     return sweep_config
 
 
-def run_sweep_job(hydra_context: HydraContext, config: DictConfig, task_function: TaskFunction,
-                  overrides: Sequence[str], job_num: int, job_id: str) -> JobReturn:
+def run_sweep_job(
+    hydra_context: HydraContext,
+    config: DictConfig,
+    task_function: TaskFunction,
+    overrides: Sequence[str],
+    job_num: int,
+    job_id: str,
+) -> JobReturn:
     setup_globals()
     sweep_config = job_config(hydra_context, config, overrides, job_num, job_id)
     sweep_dir = Path(str(sweep_config.hydra.sweep.dir))
@@ -70,31 +82,40 @@ def run_sweep_job(hydra_context: HydraContext, config: DictConfig, task_function
             raise
 
     try:
-        ret = run_job(hydra_context=hydra_context, task_function=task,
-                      config=sweep_config, job_dir_key="hydra.sweep.dir",
-                      job_subdir_key="hydra.sweep.subdir")
+        ret = run_job(
+            hydra_context=hydra_context,
+            task_function=task,
+            config=sweep_config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
     except Requeued:
         raise
     except RunExit as exit_:
         ret = failed_return(list(overrides), JobFailed(exit_.reason))
     except SystemExit as exit_:
-        ret = failed_return(list(overrides), JobFailed(f"exited with code {exit_.code} (see its log)"))
+        ret = failed_return(
+            list(overrides), JobFailed(f"exited with code {exit_.code} (see its log)")
+        )
     if ret.status != JobStatus.COMPLETED and not isinstance(ret, FailedJob):
         error = errors[-1] if errors else None
         reason = f"{type(error).__name__}: {error}" if error is not None else "failed (see its log)"
         ret = failed_return(list(overrides), JobFailed(reason))
     if isinstance(ret, FailedJob):
-        entry = index.record(job_num, overrides, run_dir, "failed", reason=str(ret.error),
-                             launcher_job_id=job_id)
+        entry = index.record(
+            job_num, overrides, run_dir, "failed", reason=str(ret.error), launcher_job_id=job_id
+        )
     else:
-        entry = index.record(job_num, overrides, run_dir, "completed", skipped=was_done,
-                             launcher_job_id=job_id)
+        entry = index.record(
+            job_num, overrides, run_dir, "completed", skipped=was_done, launcher_job_id=job_id
+        )
     index.append(sweep_dir, entry)
     return ret
 
 
-def already_completed(num: int, overrides: Sequence[str], sweep_config: DictConfig,
-                      sweep_dir: Path) -> JobReturn | None:
+def already_completed(
+    num: int, overrides: Sequence[str], sweep_config: DictConfig, sweep_dir: Path
+) -> JobReturn | None:
     """A re-launched sweep does not start a process for a job that is done with this job's config
     (``apps.is_done``: a completed run, a probe result with identical settings): it is indexed as
     skipped. Partial runs, and completed ones made with another config, are launched (the latter
@@ -114,11 +135,21 @@ def failed_return(overrides: list[str], error: BaseException) -> FailedJob:
     return ret
 
 
-def record_failure(sweep_dir: Path, num: int, overrides: Sequence[str], run_dir: Path, reason: str,
-                   launcher_job_id: str | None) -> FailedJob:
+def record_failure(
+    sweep_dir: Path,
+    num: int,
+    overrides: Sequence[str],
+    run_dir: Path,
+    reason: str,
+    launcher_job_id: str | None,
+) -> FailedJob:
     """For a job that wrote no index line (it died, or never ran): its line and failed return."""
-    index.append(sweep_dir, index.record(num, overrides, run_dir, "failed", reason=reason,
-                                         launcher_job_id=launcher_job_id))
+    index.append(
+        sweep_dir,
+        index.record(
+            num, overrides, run_dir, "failed", reason=reason, launcher_job_id=launcher_job_id
+        ),
+    )
     return failed_return(list(overrides), JobFailed(reason))
 
 
@@ -130,10 +161,14 @@ def report(returns: Sequence[JobReturn], sweep_dir: Path) -> None:
     if not failed:
         log.info("all %d jobs completed; index: %s", len(returns), where)
         return
-    lines = [f"  job {i} ({' '.join(r.overrides or [])}): {getattr(r, 'error', None) or 'failed'}"
-             for i, r in failed]
-    error = SweepFailed(f"{len(failed)} of {len(returns)} jobs failed; the others ran to their "
-                        f"end (index: {where}):\n" + "\n".join(lines))
+    lines = [
+        f"  job {i} ({' '.join(r.overrides or [])}): {getattr(r, 'error', None) or 'failed'}"
+        for i, r in failed
+    ]
+    error = SweepFailed(
+        f"{len(failed)} of {len(returns)} jobs failed; the others ran to their "
+        f"end (index: {where}):\n" + "\n".join(lines)
+    )
     log.error("%s", error)
     for _, r in failed:
         r.return_value = error

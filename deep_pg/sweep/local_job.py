@@ -4,6 +4,7 @@ Runs the pickled Hydra job, or pack of jobs, and writes its ``JobReturn`` (a lis
 pack) next to the payload (atomically, so the launcher reads a whole result or none). A failed
 job's return holds a ``JobFailed`` with its reason (``deep_pg.sweep.jobs``), which always pickles.
 """
+
 from __future__ import annotations
 
 import sys

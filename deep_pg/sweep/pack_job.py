@@ -6,6 +6,7 @@ process is shared. Each member's ``deep_pg.log`` holds the lines about that run
 (``deep_pg.tracking.run_logs``); the pack's own log, with the pack's progress line, is the
 process's output (the local launcher's ``pack_<n>.out``, a Slurm task's submitit log).
 """
+
 from __future__ import annotations
 
 import copy
@@ -26,8 +27,9 @@ from deep_pg.tracking.run_logs import RunLogs
 log = logging.getLogger("deep_pg")
 
 
-def _save_hydra_files(config: DictConfig, task_cfg: DictConfig, run_dir: Path,
-                      overrides: Sequence[str]) -> None:
+def _save_hydra_files(
+    config: DictConfig, task_cfg: DictConfig, run_dir: Path, overrides: Sequence[str]
+) -> None:
     """What Hydra's run_job writes into a job's output directory."""
     hydra_dir = run_dir / str(config.hydra.output_subdir)
     hydra_dir.mkdir(parents=True, exist_ok=True)
@@ -36,9 +38,13 @@ def _save_hydra_files(config: DictConfig, task_cfg: DictConfig, run_dir: Path,
     OmegaConf.save(OmegaConf.create(list(overrides)), hydra_dir / "overrides.yaml")
 
 
-def run_pack_job(hydra_context: HydraContext, config: DictConfig,
-                 jobs: Sequence[tuple[Sequence[str], int]], job_id: str,
-                 workers: int | None = None) -> list[JobReturn]:
+def run_pack_job(
+    hydra_context: HydraContext,
+    config: DictConfig,
+    jobs: Sequence[tuple[Sequence[str], int]],
+    job_id: str,
+    workers: int | None = None,
+) -> list[JobReturn]:
     """Train the jobs ``(overrides, job number)`` as one pack; one JobReturn per job.
     ``workers``: sampling processes (None: one per available core, see deep_pg.trainer)."""
     from deep_pg.run import run_pack  # imports torch: keep launcher start light
@@ -69,12 +75,19 @@ def run_pack_job(hydra_context: HydraContext, config: DictConfig,
         if outcome.status == "completed":
             ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
             ret.return_value = outcome.final_return
-            entry = index.record(num, overrides, run_dir, "completed", skipped=outcome.skipped,
-                                 launcher_job_id=job_id)
+            entry = index.record(
+                num,
+                overrides,
+                run_dir,
+                "completed",
+                skipped=outcome.skipped,
+                launcher_job_id=job_id,
+            )
         else:
             ret = failed_return(list(overrides), JobFailed(outcome.reason))
-            entry = index.record(num, overrides, run_dir, "failed", reason=outcome.reason,
-                                 launcher_job_id=job_id)
+            entry = index.record(
+                num, overrides, run_dir, "failed", reason=outcome.reason, launcher_job_id=job_id
+            )
         index.append(sweep_dir, entry)
         returns.append(ret)
     return returns

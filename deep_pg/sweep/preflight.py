@@ -3,6 +3,7 @@
 Every job's config is composed here first, so a launch that would go wrong stops whole, with one
 line naming the problem, instead of failing job by job (or, on Slurm, after queueing).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -39,13 +40,19 @@ def remove_unused_sweep_dir() -> None:
 def check_pack_size(pack) -> int:
     """hydra.launcher.pack: how many runs may share one process (1 = a process per run)."""
     if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
-        fail(f"invalid value for 'hydra.launcher.pack': {pack!r} "
-             "(allowed: a positive integer, the most runs trained together in one process; 1 = unpacked)")
+        fail(
+            f"invalid value for 'hydra.launcher.pack': {pack!r} "
+            "(allowed: a positive integer, the most runs trained together in one process; 1 = unpacked)"
+        )
     return pack
 
 
-def check_jobs(hydra_context: HydraContext, config: DictConfig,
-               job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[DictConfig]:
+def check_jobs(
+    hydra_context: HydraContext,
+    config: DictConfig,
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+) -> list[DictConfig]:
     """The jobs' composed configs, after checking that their run directories are distinct and
     that no job would
     need a different sweep than the one launched (e.g. +sweep=lr_grid with env=hopper,walker2d:
@@ -63,14 +70,18 @@ def check_jobs(hydra_context: HydraContext, config: DictConfig,
         if own != launched:
             changed = sorted(k for k in set(own) | set(launched) if own.get(k) != launched.get(k))
             key = changed[0]
-            fail(f"job {num} ({' '.join(overrides)}) needs hydra.sweeper.params.{key}="
-                 f"{own.get(key)!r} but this launch sweeps {launched.get(key)!r}: the sweep depends "
-                 f"on a swept choice (per-env grids need one launch per env)")
+            fail(
+                f"job {num} ({' '.join(overrides)}) needs hydra.sweeper.params.{key}="
+                f"{own.get(key)!r} but this launch sweeps {launched.get(key)!r}: the sweep depends "
+                f"on a swept choice (per-env grids need one launch per env)"
+            )
         run_dir = apps.job_run_dir(cfg)
         if run_dir in owners:
-            fail(f"jobs {owners[run_dir]} and {num} would share the run directory {run_dir}: "
-                 "they differ only in keys left out of run directory names (logger.*, "
-                 "checkpoint.*, torch_threads); sweep those in separate sweep directories")
+            fail(
+                f"jobs {owners[run_dir]} and {num} would share the run directory {run_dir}: "
+                "they differ only in keys left out of run directory names (logger.*, "
+                "checkpoint.*, torch_threads); sweep those in separate sweep directories"
+            )
         owners[run_dir] = num
         configs.append(cfg)
     return configs

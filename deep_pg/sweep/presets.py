@@ -4,6 +4,7 @@ Hydra selects several options of one config group only as a list (``+sweep=[abla
 and rejects a repeated ``+sweep=``; the repeated form is folded into the list before Hydra parses
 the command line. Both spellings then mean the same, and presets merge in the order given.
 """
+
 from __future__ import annotations
 
 PREFIX = "+sweep="
@@ -13,8 +14,12 @@ def combine_sweep_presets(args: list[str]) -> list[str]:
     positions = [i for i, arg in enumerate(args) if arg.startswith(PREFIX)]
     if len(positions) < 2:
         return args
-    presets = [name.strip() for i in positions
-               for name in args[i][len(PREFIX):].strip("[]").split(",") if name.strip()]
+    presets = [
+        name.strip()
+        for i in positions
+        for name in args[i][len(PREFIX) :].strip("[]").split(",")
+        if name.strip()
+    ]
     combined = [arg for i, arg in enumerate(args) if i not in positions]
     combined.insert(positions[0], f"{PREFIX}[{','.join(presets)}]")
     return combined

@@ -8,6 +8,7 @@
 - ``${deep_pg.python_bin:}``: the bin directory of the Python running the launch, so Slurm jobs put
   the same environment first on their PATH.
 """
+
 from __future__ import annotations
 
 import sys
@@ -34,8 +35,10 @@ def lr_grid(env: str, *, _root_: DictConfig) -> str:
     path = _primary_config_dir(_root_) / LR_GRID_FILE
     grids = OmegaConf.load(path)
     if env not in grids:
-        raise ValueError(f"+sweep=lr_grid has no grid for env={env} in {path} "
-                         f"(grids: {', '.join(map(str, grids))})")
+        raise ValueError(
+            f"+sweep=lr_grid has no grid for env={env} in {path} "
+            f"(grids: {', '.join(map(str, grids))})"
+        )
     return ",".join(str(lr) for lr in grids[env])
 
 
@@ -53,7 +56,10 @@ def python_bin() -> str:
 
 def register_resolvers() -> None:
     """Idempotent: every process that composes or resolves a sweep config calls this."""
-    for name, fn in (("deep_pg.run_subdir", run_subdir), ("deep_pg.lr_grid", lr_grid),
-                     ("deep_pg.python_bin", python_bin)):
+    for name, fn in (
+        ("deep_pg.run_subdir", run_subdir),
+        ("deep_pg.lr_grid", lr_grid),
+        ("deep_pg.python_bin", python_bin),
+    ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

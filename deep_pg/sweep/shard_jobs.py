@@ -6,6 +6,7 @@ is the reduce, which reads the parts into the probe table. Launchers run a reduc
 shards succeeded: locally the shards run first, on Slurm the reduce depends on them (afterok). A
 probe that is done already gets no shard jobs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,20 +28,30 @@ class ShardJob:
     reduce: int  # the job number of the probe job it draws for
 
 
-def shard_jobs(hydra_context: HydraContext, config: DictConfig,
-               jobs: Sequence[tuple[int, list[str], DictConfig]], first_num: int) -> list[ShardJob]:
+def shard_jobs(
+    hydra_context: HydraContext,
+    config: DictConfig,
+    jobs: Sequence[tuple[int, list[str], DictConfig]],
+    first_num: int,
+) -> list[ShardJob]:
     """The shard jobs of ``jobs`` (number, overrides, composed config), numbered from
     ``first_num`` and checked like any job before launching."""
     planned = []
     for num, overrides, cfg in jobs:
-        if (apps.is_probe_job(cfg) and cfg.probe.shards > 1 and cfg.shard is None
-                and not apps.is_done(cfg)):
+        if (
+            apps.is_probe_job(cfg)
+            and cfg.probe.shards > 1
+            and cfg.shard is None
+            and not apps.is_done(cfg)
+        ):
             planned += [([*overrides, f"shard={s}"], num) for s in range(cfg.probe.shards)]
     if not planned:
         return []
     configs = check_jobs(hydra_context, config, [o for o, _ in planned], first_num)
-    return [ShardJob(first_num + k, overrides, cfg, reduce)
-            for k, ((overrides, reduce), cfg) in enumerate(zip(planned, configs))]
+    return [
+        ShardJob(first_num + k, overrides, cfg, reduce)
+        for k, ((overrides, reduce), cfg) in enumerate(zip(planned, configs))
+    ]
 
 
 def shard_failures(shards: Sequence[ShardJob], returns: Sequence[JobReturn]) -> dict[int, str]:
@@ -49,5 +60,6 @@ def shard_failures(shards: Sequence[ShardJob], returns: Sequence[JobReturn]) -> 
     for shard, ret in zip(shards, returns):
         if ret.status != JobStatus.COMPLETED:
             failed.setdefault(shard.reduce, []).append(
-                f"shard job {shard.num}: {getattr(ret, 'error', None) or 'failed'}")
+                f"shard job {shard.num}: {getattr(ret, 'error', None) or 'failed'}"
+            )
     return {num: "its shards failed: " + "; ".join(reasons) for num, reasons in failed.items()}

@@ -8,6 +8,7 @@ with ``extra=FOR_EVERY_RUN`` reaches every run's log: how the runs are packed, a
 traceback (a crash of the pack is each run's crash). A single run (``deep-pg``, an unpacked
 sweep job) logs through Hydra's own file handler and needs none of this.
 """
+
 from __future__ import annotations
 
 import logging

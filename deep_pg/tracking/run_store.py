@@ -1,5 +1,6 @@
 """The run directory contract (README, "Where results land"): metrics.jsonl appended per
 iteration, summary.json last."""
+
 from __future__ import annotations
 
 import json

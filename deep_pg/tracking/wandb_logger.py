@@ -1,4 +1,5 @@
 """wandb next to the run store: best effort, never allowed to stop or corrupt a run."""
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,7 @@ X_AXIS = "env_steps"
 
 def run_tags(cfg) -> list[str]:
     """algo, env and the on/off state of the four ablation toggles, for grouping in the UI."""
-    toggles = [f"{name}={'on' if toggle_on(cfg.opt[name]) else 'off'}"
-               for name in ABLATION_TOGGLES]
+    toggles = [f"{name}={'on' if toggle_on(cfg.opt[name]) else 'off'}" for name in ABLATION_TOGGLES]
     return [cfg.algo.name, cfg.env.name, *toggles]
 
 
@@ -59,9 +59,14 @@ def start_run(cfg, run_dir: Path, resumable: bool = False, **init) -> Any | None
             if not id_file.exists():
                 id_file.write_text(uuid.uuid4().hex[:16])
             init.update(id=id_file.read_text().strip(), resume="allow")
-        return wandb.init(project=cfg.logger.project, entity=cfg.logger.entity, mode=mode,
-                          dir=str(run_dir), **init,
-                          settings=wandb.Settings(silent=True, console="off", x_disable_stats=True))
+        return wandb.init(
+            project=cfg.logger.project,
+            entity=cfg.logger.entity,
+            mode=mode,
+            dir=str(run_dir),
+            **init,
+            settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
+        )
     except Exception as err:  # no network, bad credentials, broken install, ...
         give_up("start", err)
         return None
@@ -69,8 +74,13 @@ def start_run(cfg, run_dir: Path, resumable: bool = False, **init) -> Any | None
 
 def give_up(action: str, err: Exception) -> None:
     """Say why wandb failed at ``action`` and quiet wandb's own output from here on."""
-    log.warning("wandb could not %s (%s: %s); continuing with the local files only "
-                "(metrics.jsonl, summary.json, probes/)", action, type(err).__name__, err)
+    log.warning(
+        "wandb could not %s (%s: %s); continuing with the local files only "
+        "(metrics.jsonl, summary.json, probes/)",
+        action,
+        type(err).__name__,
+        err,
+    )
     os.environ.setdefault("WANDB_SILENT", "true")
 
 
@@ -79,10 +89,17 @@ class WandbLogger:
     the local run store is the record of truth and stays complete either way."""
 
     def __init__(self, cfg, run_dir: Path, config: dict[str, Any], group: str | None):
-        self.run = start_run(cfg, run_dir, resumable=True, config=config, group=group,
-                             job_type=cfg.algo.name, tags=run_tags(cfg),
-                             name=run_name(cfg, run_dir),
-                             reinit="create_new")  # packs: one wandb run per run
+        self.run = start_run(
+            cfg,
+            run_dir,
+            resumable=True,
+            config=config,
+            group=group,
+            job_type=cfg.algo.name,
+            tags=run_tags(cfg),
+            name=run_name(cfg, run_dir),
+            reinit="create_new",
+        )  # packs: one wandb run per run
         if self.run is not None:
             try:
                 declare_x_axis(self.run)

@@ -15,6 +15,7 @@ Sharded probe jobs (``deep-pg-probe -m ... probe.shards=S``, ``deep_pg.sweep.sha
 shard jobs run first, ``n_jobs`` at a time; then each probe job reduces its shards' parts, or
 fails naming its failed shards. ``pack`` applies to training jobs only.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,15 @@ from deep_pg.tracking.progress import count
 log = logging.getLogger("deep_pg")
 
 WORK_DIR = ".local_launcher"
-SINGLE_THREADED = {name: "1" for name in (
-    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")}
+SINGLE_THREADED = {
+    name: "1"
+    for name in (
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+    )
+}
 
 
 def packs_at_once(num_packs: int, n_jobs: int) -> tuple[int, int]:
@@ -64,33 +72,44 @@ def sampling_workers(cores: int, members: int) -> int:
 class LocalLauncher(Launcher):
     def __init__(self, n_jobs: Optional[int] = None, pack: int = 1) -> None:
         if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs < 1):
-            fail(f"invalid value for 'hydra.launcher.n_jobs': {n_jobs!r} "
-                 "(allowed: a positive number of parallel jobs, or null for one per core)")
+            fail(
+                f"invalid value for 'hydra.launcher.n_jobs': {n_jobs!r} "
+                "(allowed: a positive number of parallel jobs, or null for one per core)"
+            )
         self.n_jobs = n_jobs or available_cores()
         self.pack = check_pack_size(pack)
         self.hydra_context: Optional[HydraContext] = None
         self.task_function: Optional[TaskFunction] = None
         self.config: Optional[DictConfig] = None
 
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
-              config: DictConfig) -> None:
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
         launching(Path(str(config.hydra.sweep.dir)))
 
-    def launch(self, job_overrides: Sequence[Sequence[str]],
-               initial_job_idx: int) -> Sequence[JobReturn]:
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
         assert self.config is not None and self.hydra_context is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         configs = check_jobs(self.hydra_context, self.config, job_overrides, initial_job_idx)
         (sweep_dir / WORK_DIR).mkdir(exist_ok=True)
-        jobs = [(initial_job_idx + i, list(o), c) for i, (o, c) in enumerate(zip(job_overrides, configs))]
+        jobs = [
+            (initial_job_idx + i, list(o), c)
+            for i, (o, c) in enumerate(zip(job_overrides, configs))
+        ]
         shards = shard_jobs(self.hydra_context, self.config, jobs, initial_job_idx + len(jobs))
         if self.pack > 1 and not any(apps.is_probe_job(c) for _, _, c in jobs):  # packs train
             returns = self._launch_packs(sweep_dir, jobs)
         else:
-            log.info("local launcher: %s, %d at a time, in %s", count(len(jobs), "job"),
-                     self.n_jobs, sweep_dir)
+            log.info(
+                "local launcher: %s, %d at a time, in %s",
+                count(len(jobs), "job"),
+                self.n_jobs,
+                sweep_dir,
+            )
             returns = self._launch_with_shards(sweep_dir, jobs, shards)
         report(returns, sweep_dir)
         return returns
@@ -99,17 +118,35 @@ class LocalLauncher(Launcher):
         """Shard jobs first, then the jobs; a job whose shards failed fails without running."""
         with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
             if shards:
-                log.info("local launcher: %d shard jobs first (jobs %d-%d)", len(shards),
-                         shards[0].num, shards[-1].num)
-            failures = shard_failures(shards, list(pool.map(
-                lambda j: self._start(sweep_dir, j.num, j.overrides, j.config), shards)))
+                log.info(
+                    "local launcher: %d shard jobs first (jobs %d-%d)",
+                    len(shards),
+                    shards[0].num,
+                    shards[-1].num,
+                )
+            failures = shard_failures(
+                shards,
+                list(
+                    pool.map(lambda j: self._start(sweep_dir, j.num, j.overrides, j.config), shards)
+                ),
+            )
             runnable = [job for job in jobs if job[0] not in failures]
-            done = dict(zip((job[0] for job in runnable),
-                            pool.map(lambda job: self._start(sweep_dir, *job), runnable)))
+            done = dict(
+                zip(
+                    (job[0] for job in runnable),
+                    pool.map(lambda job: self._start(sweep_dir, *job), runnable),
+                )
+            )
         for num, overrides, config in jobs:
             if num in failures:
-                done[num] = record_failure(sweep_dir, num, overrides, apps.job_run_dir(config),
-                                           failures[num], launcher_job_id=None)
+                done[num] = record_failure(
+                    sweep_dir,
+                    num,
+                    overrides,
+                    apps.job_run_dir(config),
+                    failures[num],
+                    launcher_job_id=None,
+                )
         return [done[num] for num, _, _ in jobs]
 
     def _launch_packs(self, sweep_dir: Path, jobs: list) -> list[JobReturn]:
@@ -121,35 +158,64 @@ class LocalLauncher(Launcher):
                 returns[i] = done
             else:
                 todo.append(i)
-        packs = [[todo[k] for k in pack] for pack in group_into_packs([jobs[i][2] for i in todo], self.pack)]
+        packs = [
+            [todo[k] for k in pack]
+            for pack in group_into_packs([jobs[i][2] for i in todo], self.pack)
+        ]
         at_once, cores = packs_at_once(len(packs), self.n_jobs)
         done = f"{len(jobs) - len(todo)} already completed" if len(todo) < len(jobs) else ""
         if todo:
-            log.info("local launcher: %s in %s: %s%s to run in %s of up to %d (sizes %s), %d at a "
-                     "time", count(len(jobs), "job"), sweep_dir, f"{done}; " if done else "",
-                     len(todo), count(len(packs), "pack"), self.pack,
-                     ", ".join(str(len(p)) for p in packs), min(at_once, len(packs)))
+            log.info(
+                "local launcher: %s in %s: %s%s to run in %s of up to %d (sizes %s), %d at a time",
+                count(len(jobs), "job"),
+                sweep_dir,
+                f"{done}; " if done else "",
+                len(todo),
+                count(len(packs), "pack"),
+                self.pack,
+                ", ".join(str(len(p)) for p in packs),
+                min(at_once, len(packs)),
+            )
         else:
-            log.info("local launcher: %s in %s: all already completed, nothing to run",
-                     count(len(jobs), "job"), sweep_dir)
+            log.info(
+                "local launcher: %s in %s: all already completed, nothing to run",
+                count(len(jobs), "job"),
+                sweep_dir,
+            )
         for k, pack in enumerate(packs):
             log.info("pack %d: jobs %s", k, ", ".join(str(jobs[i][0]) for i in pack))
         with ThreadPoolExecutor(max_workers=at_once) as pool:
-            results = pool.map(lambda pk: self._run_pack(sweep_dir, pk[0], [jobs[i] for i in pk[1]],
-                                                         cores), enumerate(packs))
+            results = pool.map(
+                lambda pk: self._run_pack(sweep_dir, pk[0], [jobs[i] for i in pk[1]], cores),
+                enumerate(packs),
+            )
             for pack, rets in zip(packs, results):
                 returns.update(zip(pack, rets))
         return [returns[i] for i in range(len(jobs))]
 
     def _run_pack(self, sweep_dir: Path, number: int, jobs: list, cores: int) -> list[JobReturn]:
-        rets, died = self._in_subprocess(sweep_dir, f"pack_{number}", {
-            "jobs": [(overrides, num) for num, overrides, _ in jobs],
-            "job_id": f"local_pack_{number}", "workers": sampling_workers(cores, len(jobs))})
+        rets, died = self._in_subprocess(
+            sweep_dir,
+            f"pack_{number}",
+            {
+                "jobs": [(overrides, num) for num, overrides, _ in jobs],
+                "job_id": f"local_pack_{number}",
+                "workers": sampling_workers(cores, len(jobs)),
+            },
+        )
         if died:  # the pack died before it could write its results or its index lines
             reason = f"its pack's {died}"
-            rets = [record_failure(sweep_dir, num, overrides, apps.job_run_dir(config), reason,
-                                   launcher_job_id=f"local_pack_{number}")
-                    for num, overrides, config in jobs]
+            rets = [
+                record_failure(
+                    sweep_dir,
+                    num,
+                    overrides,
+                    apps.job_run_dir(config),
+                    reason,
+                    launcher_job_id=f"local_pack_{number}",
+                )
+                for num, overrides, config in jobs
+            ]
         for (num, _, config), ret in zip(jobs, rets):
             status = "completed" if ret.status == JobStatus.COMPLETED else "FAILED"
             log.info("job %d %s: %s", num, status, apps.job_run_dir(config))
@@ -160,17 +226,30 @@ class LocalLauncher(Launcher):
         single-threaded process, its output in ``<work>/<stem>.out``; returns (what it
         returned, None), or (None, why) when the process died before writing a result."""
         work = sweep_dir / WORK_DIR
-        payload, result, output = (work / f"{stem}.pkl", work / f"{stem}.result.pkl",
-                                   work / f"{stem}.out")
+        payload, result, output = (
+            work / f"{stem}.pkl",
+            work / f"{stem}.result.pkl",
+            work / f"{stem}.out",
+        )
         result.unlink(missing_ok=True)
-        payload.write_bytes(cloudpickle.dumps({
-            "hydra_context": self.hydra_context, "config": self.config,
-            "singletons": Singleton.get_state(), **job}))
+        payload.write_bytes(
+            cloudpickle.dumps(
+                {
+                    "hydra_context": self.hydra_context,
+                    "config": self.config,
+                    "singletons": Singleton.get_state(),
+                    **job,
+                }
+            )
+        )
         with open(output, "w") as out:
             proc = subprocess.run(
                 [sys.executable, "-m", "deep_pg.sweep.local_job", str(payload), str(result)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env={**os.environ, **SINGLE_THREADED})
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **SINGLE_THREADED},
+            )
         payload.unlink(missing_ok=True)
         if not result.exists():
             return None, f"process died (exit code {proc.returncode}); output: {output}"
@@ -178,8 +257,9 @@ class LocalLauncher(Launcher):
         result.unlink()
         return returned, None
 
-    def _start(self, sweep_dir: Path, num: int, overrides: list[str],
-               config: DictConfig) -> JobReturn:
+    def _start(
+        self, sweep_dir: Path, num: int, overrides: list[str], config: DictConfig
+    ) -> JobReturn:
         run_dir = apps.job_run_dir(config)
         done = already_completed(num, overrides, config, sweep_dir)
         if done is not None:
@@ -188,13 +268,21 @@ class LocalLauncher(Launcher):
         return self._run(sweep_dir, num, overrides, run_dir)
 
     def _run(self, sweep_dir: Path, num: int, overrides: list[str], run_dir: Path) -> JobReturn:
-        ret, died = self._in_subprocess(sweep_dir, str(num), {
-            "task_function": self.task_function, "overrides": overrides, "job_num": num,
-            "job_id": f"local_{num}"})
+        ret, died = self._in_subprocess(
+            sweep_dir,
+            str(num),
+            {
+                "task_function": self.task_function,
+                "overrides": overrides,
+                "job_num": num,
+                "job_id": f"local_{num}",
+            },
+        )
         if died:  # it died before it could write its result or its index line
             reason = f"its {died}"
-            ret = record_failure(sweep_dir, num, overrides, run_dir, reason,
-                                 launcher_job_id=f"local_{num}")
+            ret = record_failure(
+                sweep_dir, num, overrides, run_dir, reason, launcher_job_id=f"local_{num}"
+            )
         status = "completed" if ret.status == JobStatus.COMPLETED else "FAILED"
         log.info("job %d %s: %s", num, status, run_dir)
         return ret

@@ -5,6 +5,7 @@ Registered as ``hydra/launcher/deep_pg_slurm``, which conf/hydra/launcher/slurm.
 its own, without postponed annotations: Hydra's plugin scan executes modules outside
 ``sys.modules``, where a dataclass cannot resolve string annotations.
 """
+
 import dataclasses
 from typing import Any
 
@@ -21,5 +22,6 @@ class DeepPgSlurmConf(SlurmQueueConf):
     pack: Any = 1
 
 
-ConfigStore.instance().store(group="hydra/launcher", name="deep_pg_slurm", node=DeepPgSlurmConf,
-                             provider="deep_pg")
+ConfigStore.instance().store(
+    group="hydra/launcher", name="deep_pg_slurm", node=DeepPgSlurmConf, provider="deep_pg"
+)

@@ -15,6 +15,7 @@ On top of the plugin it extends, this launcher
   own shards succeeded (``--dependency=afterok:<shard tasks>``); a reduce whose shards failed is
   cancelled (Slurm would keep it pending) and fails naming them.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,8 +32,14 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as PluginSlurm
 
 from deep_pg.sweep import apps, index
-from deep_pg.sweep.jobs import (JobFailed, already_completed, failed_return,
-                                record_failure, report, run_sweep_job)
+from deep_pg.sweep.jobs import (
+    JobFailed,
+    already_completed,
+    failed_return,
+    record_failure,
+    report,
+    run_sweep_job,
+)
 from deep_pg.sweep.pack_job import run_pack_job
 from deep_pg.runtime.packing import group_into_packs
 from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail, launching
@@ -50,54 +57,73 @@ class SlurmLauncher(PluginSlurm):
     def __init__(self, pack: Any = 1, **params: Any) -> None:
         unknown = sorted(set(params) - set(OPTIONS))
         if unknown:
-            fail(f"'hydra.launcher.{unknown[0]}' is not an option of hydra/launcher=slurm "
-                 f"(options: {', '.join(OPTIONS)})")
+            fail(
+                f"'hydra.launcher.{unknown[0]}' is not an option of hydra/launcher=slurm "
+                f"(options: {', '.join(OPTIONS)})"
+            )
         self.pack = check_pack_size(pack)
         super().__init__(**params)
         self.cores = self.params.get("cpus_per_task") or 1
         if self.pack > 1 and self.cores > self.pack:
-            fail(f"invalid value for 'hydra.launcher.cpus_per_task': {self.cores} (allowed with "
-                 f"hydra.launcher.pack={self.pack}: at most {self.pack}; a pack runs one sampling "
-                 "worker per core, at most one per member, so more cores would idle)")
+            fail(
+                f"invalid value for 'hydra.launcher.cpus_per_task': {self.cores} (allowed with "
+                f"hydra.launcher.pack={self.pack}: at most {self.pack}; a pack runs one sampling "
+                "worker per core, at most one per member, so more cores would idle)"
+            )
 
     def setup(self, **kwargs: Any) -> None:
         super().setup(**kwargs)
         launching(Path(str(kwargs["config"].hydra.sweep.dir)))
 
-    def __call__(self, overrides: Sequence[str], job_num: int,
-                 singletons: Dict[type, Singleton]) -> JobReturn:
+    def __call__(
+        self, overrides: Sequence[str], job_num: int, singletons: Dict[type, Singleton]
+    ) -> JobReturn:
         """Runs on the compute node (and again, unchanged, after a requeue)."""
         import submitit
 
         assert self.hydra_context is not None and self.config is not None
         assert self.task_function is not None
         Singleton.set_state(singletons)
-        return run_sweep_job(self.hydra_context, self.config, self.task_function, overrides,
-                             job_num, submitit.JobEnvironment().job_id)
+        return run_sweep_job(
+            self.hydra_context,
+            self.config,
+            self.task_function,
+            overrides,
+            job_num,
+            submitit.JobEnvironment().job_id,
+        )
 
-    def launch(self, job_overrides: Sequence[Sequence[str]],
-               initial_job_idx: int) -> Sequence[JobReturn]:
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
         assert self.config is not None and self.hydra_context is not None
         self._check_cluster()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         configs = check_jobs(self.hydra_context, self.config, job_overrides, initial_job_idx)
-        jobs = [(initial_job_idx + i, list(o), c)
-                for i, (o, c) in enumerate(zip(job_overrides, configs))]
+        jobs = [
+            (initial_job_idx + i, list(o), c)
+            for i, (o, c) in enumerate(zip(job_overrides, configs))
+        ]
         shards = shard_jobs(self.hydra_context, self.config, jobs, initial_job_idx + len(jobs))
         returns = {num: already_completed(num, o, c, sweep_dir) for num, o, c in jobs}
         todo = [job for job in jobs if returns[job[0]] is None]
         if len(todo) < len(jobs):
-            log.info("%d of %d runs already completed in %s; not resubmitted",
-                     len(jobs) - len(todo), len(jobs), sweep_dir)
+            log.info(
+                "%d of %d runs already completed in %s; not resubmitted",
+                len(jobs) - len(todo),
+                len(jobs),
+                sweep_dir,
+            )
         if todo:
             returns.update(self._run_jobs(sweep_dir, todo, shards))
         ordered = [returns[num] for num, _, _ in jobs]
         report(ordered, sweep_dir)
         return ordered
 
-    def _run_jobs(self, sweep_dir: Path, todo: list,
-                  shards: list[ShardJob]) -> dict[int, JobReturn]:
+    def _run_jobs(
+        self, sweep_dir: Path, todo: list, shards: list[ShardJob]
+    ) -> dict[int, JobReturn]:
         """Shard jobs first (one array), then the jobs, a sharded probe's after its own shards
         (afterok); waits for all. A probe job whose shards failed would pend forever
         (DependencyNeverSatisfied): it is cancelled and fails naming them."""
@@ -106,27 +132,33 @@ class SlurmLauncher(PluginSlurm):
         for shard, task in shard_tasks:
             after.setdefault(shard.reduce, []).append(task.job_id)
         submitted = self._submit_jobs(todo, after)
-        failures = shard_failures([shard for shard, _ in shard_tasks], [
-            self._wait(task, [(s.num, s.overrides, apps.job_run_dir(s.config))], sweep_dir)[0]
-            for s, task in shard_tasks])
+        failures = shard_failures(
+            [shard for shard, _ in shard_tasks],
+            [
+                self._wait(task, [(s.num, s.overrides, apps.job_run_dir(s.config))], sweep_dir)[0]
+                for s, task in shard_tasks
+            ],
+        )
         returns: dict[int, JobReturn] = {}
         for members, task in submitted:
             num, overrides, run_dir = members[0]
             if num in failures:
                 task.cancel(check=False)
-                log.error("probe job %d (Slurm job %s) cancelled: %s", num, task.job_id,
-                          failures[num])
-                returns[num] = record_failure(sweep_dir, num, overrides, run_dir, failures[num],
-                                              launcher_job_id=task.job_id)
+                log.error(
+                    "probe job %d (Slurm job %s) cancelled: %s", num, task.job_id, failures[num]
+                )
+                returns[num] = record_failure(
+                    sweep_dir, num, overrides, run_dir, failures[num], launcher_job_id=task.job_id
+                )
             else:
                 returns.update(zip((m[0] for m in members), self._wait(task, members, sweep_dir)))
         return returns
 
-    def _submit_shards(self, sweep_dir: Path,
-                       shards: list[ShardJob]) -> list[tuple[ShardJob, Any]]:
+    def _submit_shards(self, sweep_dir: Path, shards: list[ShardJob]) -> list[tuple[ShardJob, Any]]:
         """The shard jobs whose parts are not all drawn already, as one array."""
-        todo = [s for s in shards
-                if already_completed(s.num, s.overrides, s.config, sweep_dir) is None]
+        todo = [
+            s for s in shards if already_completed(s.num, s.overrides, s.config, sweep_dir) is None
+        ]
         if not todo:
             return []
         params = [(s.overrides, s.num, Singleton.get_state()) for s in todo]
@@ -140,8 +172,12 @@ class SlurmLauncher(PluginSlurm):
         for num, overrides, config in todo:
             if num in after:
                 dependency = "afterok:" + ":".join(after[num])
-                [task] = self._submit(self, [(overrides, num, Singleton.get_state())],
-                                      f"probe job {num}, {dependency}", dependency)
+                [task] = self._submit(
+                    self,
+                    [(overrides, num, Singleton.get_state())],
+                    f"probe job {num}, {dependency}",
+                    dependency,
+                )
                 submitted.append(([(num, overrides, apps.job_run_dir(config))], task))
         return submitted
 
@@ -150,14 +186,23 @@ class SlurmLauncher(PluginSlurm):
         members = [(num, overrides, apps.job_run_dir(config)) for num, overrides, config in jobs]
         if self.pack == 1 or any(apps.is_probe_job(config) for _, _, config in jobs):
             params = [(o, num, Singleton.get_state()) for num, o, _ in jobs]
-            return [([m], task) for m, task in zip(members, self._submit(self, params,
-                                                                       f"{len(jobs)} jobs"))]
-        packs = [[members[k] for k in pack]
-                 for pack in group_into_packs([config for _, _, config in jobs], self.pack)]
-        log.info("slurm launcher: %s in %s of up to %d (sizes %s), one array task each with "
-                 "%d cpus (its sampling workers)", count(len(jobs), "job"),
-                 count(len(packs), "pack"), self.pack, ", ".join(str(len(p)) for p in packs),
-                 self.cores)
+            return [
+                ([m], task)
+                for m, task in zip(members, self._submit(self, params, f"{len(jobs)} jobs"))
+            ]
+        packs = [
+            [members[k] for k in pack]
+            for pack in group_into_packs([config for _, _, config in jobs], self.pack)
+        ]
+        log.info(
+            "slurm launcher: %s in %s of up to %d (sizes %s), one array task each with "
+            "%d cpus (its sampling workers)",
+            count(len(jobs), "job"),
+            count(len(packs), "pack"),
+            self.pack,
+            ", ".join(str(len(p)) for p in packs),
+            self.cores,
+        )
         for k, pack in enumerate(packs):
             log.info("pack %d: jobs %s", k, ", ".join(str(num) for num, _, _ in pack))
         params = [([(o, num) for num, o, _ in pack], Singleton.get_state()) for pack in packs]
@@ -166,58 +211,83 @@ class SlurmLauncher(PluginSlurm):
 
     def _check_cluster(self) -> None:
         if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
-            fail("hydra/launcher=slurm needs Slurm's sbatch and sinfo on PATH (not found); on "
-                 "one machine, `launchers/slurm-local.sh up` starts a local cluster")
-        proc = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True,
-                              timeout=60)
+            fail(
+                "hydra/launcher=slurm needs Slurm's sbatch and sinfo on PATH (not found); on "
+                "one machine, `launchers/slurm-local.sh up` starts a local cluster"
+            )
+        proc = subprocess.run(
+            ["sinfo", "-h", "-o", "%R"], capture_output=True, text=True, timeout=60
+        )
         if proc.returncode != 0:
             fail(f"cannot reach the Slurm controller: sinfo says: {proc.stderr.strip()}")
         partitions = sorted(set(proc.stdout.split()))
         requested = self.params.get("partition")
-        for name in (requested.split(",") if requested else []):
+        for name in requested.split(",") if requested else []:
             if name not in partitions:
-                fail(f"invalid value for 'hydra.launcher.partition': {name!r} "
-                     f"(partitions on this cluster: {', '.join(partitions)})")
+                fail(
+                    f"invalid value for 'hydra.launcher.partition': {name!r} "
+                    f"(partitions on this cluster: {', '.join(partitions)})"
+                )
 
-    def _submit(self, task: Any, task_params: list[tuple], what: str,
-                dependency: str | None = None) -> list[Any]:
+    def _submit(
+        self, task: Any, task_params: list[tuple], what: str, dependency: str | None = None
+    ) -> list[Any]:
         """One sbatch call for the whole array: it is queued whole or not at all. ``dependency``:
         sbatch's (the array starts only once it is satisfied)."""
         import submitit
 
         executor = submitit.AutoExecutor(
-            cluster="slurm", folder=self.params["submitit_folder"],
-            slurm_max_num_timeout=self.params["max_num_timeout"])
-        executor.update_parameters(**{
-            key if key in GENERIC else f"slurm_{key}": value
-            for key, value in self.params.items() if key not in EXECUTOR_INIT})
+            cluster="slurm",
+            folder=self.params["submitit_folder"],
+            slurm_max_num_timeout=self.params["max_num_timeout"],
+        )
+        executor.update_parameters(
+            **{
+                key if key in GENERIC else f"slurm_{key}": value
+                for key, value in self.params.items()
+                if key not in EXECUTOR_INIT
+            }
+        )
         if dependency:
             executor.update_parameters(slurm_dependency=dependency)
         try:
             jobs = executor.map_array(task, *zip(*task_params))
         except Exception as err:
-            fail(f"sbatch refused the job array of {what}, nothing was submitted: "
-                 f"{' '.join(str(err).split())}")
-        log.info("submitted Slurm job array %s (%s); waiting for them to end",
-                 jobs[0].job_id.split("_")[0], what)
+            fail(
+                f"sbatch refused the job array of {what}, nothing was submitted: "
+                f"{' '.join(str(err).split())}"
+            )
+        log.info(
+            "submitted Slurm job array %s (%s); waiting for them to end",
+            jobs[0].job_id.split("_")[0],
+            what,
+        )
         return jobs
 
-    def _wait(self, job: Any, members: list[tuple[int, list[str], Path]],
-              sweep_dir: Path) -> list[JobReturn]:
+    def _wait(
+        self, job: Any, members: list[tuple[int, list[str], Path]], sweep_dir: Path
+    ) -> list[JobReturn]:
         """One result per member of the array task (one job, or a pack's jobs)."""
         try:
             result = job.results()[0]
             return result if isinstance(result, list) else [result]
         except Exception as err:  # killed, out of memory, timed out without a requeue, ...
             # A shard job raises after writing its index line (ShardTask): its reason is there.
-            written = {line["job"]: line["reason"] for line in index.read(sweep_dir)
-                       if line["launcher_job_id"] == job.job_id and line["status"] == "failed"}
+            written = {
+                line["job"]: line["reason"]
+                for line in index.read(sweep_dir)
+                if line["launcher_job_id"] == job.job_id and line["status"] == "failed"
+            }
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             reason = f"Slurm job {job.job_id} ended {job.state} without a result: {first}"
-            return [failed_return(overrides, JobFailed(written[num])) if num in written
-                    else record_failure(sweep_dir, num, overrides, run_dir, reason,
-                                        launcher_job_id=job.job_id)
-                    for num, overrides, run_dir in members]
+            return [
+                failed_return(overrides, JobFailed(written[num]))
+                if num in written
+                else record_failure(
+                    sweep_dir, num, overrides, run_dir, reason, launcher_job_id=job.job_id
+                )
+                for num, overrides, run_dir in members
+            ]
 
 
 class ShardTask:
@@ -229,8 +299,9 @@ class ShardTask:
     def __init__(self, launcher: SlurmLauncher):
         self.launcher = launcher
 
-    def __call__(self, overrides: list[str], job_num: int,
-                 singletons: Dict[type, Singleton]) -> JobReturn:
+    def __call__(
+        self, overrides: list[str], job_num: int, singletons: Dict[type, Singleton]
+    ) -> JobReturn:
         ret = self.launcher(overrides, job_num, singletons)
         if ret.status != JobStatus.COMPLETED:
             raise ret.error
@@ -252,15 +323,17 @@ class PackTask:
         self.hydra_context, self.config = launcher.hydra_context, launcher.config
         self.cores = launcher.cores
 
-    def __call__(self, jobs: list[tuple[list[str], int]],
-                 singletons: Dict[type, Singleton]) -> list[JobReturn]:
+    def __call__(
+        self, jobs: list[tuple[list[str], int]], singletons: Dict[type, Singleton]
+    ) -> list[JobReturn]:
         import submitit
 
         Singleton.set_state(singletons)
         # Passed, not read from the CPU affinity: clusters without task/affinity do not pin.
         workers = self.cores if len(jobs) > 1 else None
-        return run_pack_job(self.hydra_context, self.config, jobs,
-                            submitit.JobEnvironment().job_id, workers=workers)
+        return run_pack_job(
+            self.hydra_context, self.config, jobs, submitit.JobEnvironment().job_id, workers=workers
+        )
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         import submitit

@@ -1,5 +1,6 @@
 """The report's figures, in report order. Each builder takes (runs, context) and returns
 `Figure`s, or raises `MissingData` saying what the figure would need."""
+
 from deep_pg.analysis.figures.common import Figure, MissingData
 from deep_pg.analysis.figures.curves import reward_curves, trust_region_curves
 from deep_pg.analysis.figures.gradient import baseline_figures, gradient_figures

@@ -1,4 +1,5 @@
 """What every figure builder shares: the result type, the 'no data' signal, colors, CI bands."""
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
-from matplotlib.ticker import (FuncFormatter, Locator, LogLocator, MaxNLocator,  # noqa: E402
-                               NullFormatter)
+from matplotlib.ticker import (
+    FuncFormatter,
+    Locator,
+    LogLocator,
+    MaxNLocator,  # noqa: E402
+    NullFormatter,
+)
 
 from deep_pg.analysis.stats import estimate_interval  # noqa: E402
 from deep_pg.probes.results import MEAN_TRIAL  # noqa: E402
@@ -25,7 +31,7 @@ ALGO_ORDER = ["ppo", "ppo_m", "ppo_noclip", "trpo", "trpo_plus", "pg"]
 
 @dataclass
 class Figure:
-    name: str      # file stem, unique within the report
+    name: str  # file stem, unique within the report
     title: str
     caption: str
     fig: plt.Figure
@@ -83,8 +89,13 @@ def _with_trial_counts(table: pd.DataFrame) -> pd.DataFrame:
     """The mean rows of a probe table, each with ``n_trials``: how many trial rows its interval
     is over (NaN where the probe wrote no trial rows, e.g. the landscape's points)."""
     keys = [c for c in table.columns if c not in _MEASURED]
-    counts = (table[table["trial"] != MEAN_TRIAL].groupby(keys, dropna=False).size()
-              .rename("n_trials").reset_index())
+    counts = (
+        table[table["trial"] != MEAN_TRIAL]
+        .groupby(keys, dropna=False)
+        .size()
+        .rename("n_trials")
+        .reset_index()
+    )
     means = table[table["trial"] == MEAN_TRIAL]
     return means.merge(counts, on=keys, how="left").reset_index(drop=True)
 
@@ -99,8 +110,11 @@ def mean_band(matrix: np.ndarray, confidence: float = 0.95):
     full = ~np.isnan(matrix).any(axis=0)
     n = matrix.shape[0]
     if n >= 2 and full.any():
-        half = (stats.t.ppf((1 + confidence) / 2, n - 1)
-                * matrix[:, full].std(axis=0, ddof=1) / np.sqrt(n))
+        half = (
+            stats.t.ppf((1 + confidence) / 2, n - 1)
+            * matrix[:, full].std(axis=0, ddof=1)
+            / np.sqrt(n)
+        )
         low[full], high[full] = mean[full] - half, mean[full] + half
     return mean, low, high
 
@@ -157,7 +171,7 @@ class NaturalLogLocator(Locator):
             ticks = [float(f"{m}e{e}") for e in range(low, high + 1) for m in mantissas]
             ticks = [t for t in ticks if vmin <= t <= vmax]
             if len(ticks) > self.max_ticks:  # many decades: every k-th power of ten
-                ticks = ticks[::math.ceil(len(ticks) / self.max_ticks)]
+                ticks = ticks[:: math.ceil(len(ticks) / self.max_ticks)]
             if len(ticks) >= self.min_ticks:
                 return ticks
         for bins in range(self.min_ticks, self.max_ticks + 1):

@@ -1,11 +1,21 @@
 """Figures from the per-iteration metrics: reward curves (paper Fig. 8) and the trust region
 over training (blog part 3: mean KL with TRPO's δ, max ratio with PPO's 1+ε), all over env steps."""
+
 from __future__ import annotations
 
 import pandas as pd
 
-from deep_pg.analysis.figures.common import (Figure, MissingData, algo_colors, grid, log_axis,
-                                             mean_band, ordered, steps_axis, steps_per_iter)
+from deep_pg.analysis.figures.common import (
+    Figure,
+    MissingData,
+    algo_colors,
+    grid,
+    log_axis,
+    mean_band,
+    ordered,
+    steps_axis,
+    steps_per_iter,
+)
 from deep_pg.analysis.settings import arms
 
 SMOOTH = 5  # iterations in the rolling mean of the reward curves (single iterations are noisy)
@@ -20,8 +30,11 @@ def _per_env_algo(runs, metric: str):
     if metric not in curves or curves[metric].notna().sum() == 0:
         raise MissingData(f"no run logged {metric}")
     configs = runs.configs.assign(arm=arms(runs.configs))
-    data = curves[["run_id", "iteration", "env_steps", metric]].merge(
-        configs[["run_id", "algo", "arm", "env"]], on="run_id").dropna(subset=[metric])
+    data = (
+        curves[["run_id", "iteration", "env_steps", metric]]
+        .merge(configs[["run_id", "algo", "arm", "env"]], on="run_id")
+        .dropna(subset=[metric])
+    )
     too_many = data.groupby("env")["arm"].transform("nunique") > MAX_SETTING_LINES
     settings = data.groupby(["env", "algo"])["arm"].transform("nunique")
     pooled = data["algo"] + " (" + settings.astype(str) + " settings pooled)"
@@ -37,8 +50,7 @@ def _draw_lines(ax, data: pd.DataFrame, metric: str, x: str, colors, smooth: int
         for _, row in wide.iterrows():
             ax.plot(wide.columns, row.to_numpy(), color=colors[line], lw=0.6, alpha=0.35)
         mean, low, high = mean_band(wide.to_numpy(float))
-        ax.plot(wide.columns, mean, color=colors[line], lw=2,
-                label=f"{line} (n={len(wide)})")
+        ax.plot(wide.columns, mean, color=colors[line], lw=2, label=f"{line} (n={len(wide)})")
         ax.fill_between(wide.columns, low, high, color=colors[line], alpha=0.2, lw=0)
 
 
@@ -54,17 +66,24 @@ def reward_curves(runs, ctx) -> list[Figure]:
         steps_axis(ax, steps_per_iter(runs, part["run_id"]))
         ax.legend(fontsize=8)
     fig.tight_layout()
-    return [Figure("reward_curves", "Reward curves (paper Fig. 8)",
-                   f"Mean training return per iteration (rolling mean over {SMOOTH} iterations). "
-                   "Thin lines: individual runs; thick: mean over the runs of a setting (its "
-                   "seeds, n in the legend) with its t-interval (nominal 95%; not called 95% "
-                   "below 5 seeds).",
-                   fig)]
+    return [
+        Figure(
+            "reward_curves",
+            "Reward curves (paper Fig. 8)",
+            f"Mean training return per iteration (rolling mean over {SMOOTH} iterations). "
+            "Thin lines: individual runs; thick: mean over the runs of a setting (its "
+            "seeds, n in the legend) with its t-interval (nominal 95%; not called 95% "
+            "below 5 seeds).",
+            fig,
+        )
+    ]
 
 
 # The bound each family promises: TRPO's mean-KL δ, PPO's ratio 1+ε.
-_BOUNDS = {"mean_kl": ("trpo", "algo.max_kl", 0.0, "δ"),
-           "max_ratio": ("ppo", "algo.clip_eps", 1.0, "1+ε")}
+_BOUNDS = {
+    "mean_kl": ("trpo", "algo.max_kl", 0.0, "δ"),
+    "max_ratio": ("ppo", "algo.clip_eps", 1.0, "1+ε"),
+}
 
 
 def _bound_lines(ax, configs, algos, metric) -> bool:
@@ -77,15 +96,23 @@ def _bound_lines(ax, configs, algos, metric) -> bool:
         if key not in cfg or (cfg["family"] != family).all():
             continue
         for value in sorted(cfg[key].dropna().unique()):
-            ax.axhline(offset + float(value), color="0.4", ls="--", lw=1,
-                       label=f"{symbol} = {value:g} ({algo})")
+            ax.axhline(
+                offset + float(value),
+                color="0.4",
+                ls="--",
+                lw=1,
+                label=f"{symbol} = {value:g} ({algo})",
+            )
             drawn = True
     return drawn
 
 
 def trust_region_curves(runs, ctx) -> list[Figure]:
     out = []
-    for metric, label in (("mean_kl", "mean KL(π_old‖π_new)"), ("max_ratio", "max ratio π_new/π_old")):
+    for metric, label in (
+        ("mean_kl", "mean KL(π_old‖π_new)"),
+        ("max_ratio", "max ratio π_new/π_old"),
+    ):
         data = _per_env_algo(runs, metric)
         envs = sorted(data["env"].unique())
         colors = algo_colors(data["line"].unique())
@@ -103,11 +130,18 @@ def trust_region_curves(runs, ctx) -> list[Figure]:
         fig.tight_layout()
         bound = ""
         if bounds:
-            bound = (", with TRPO's δ (dashed)" if metric == "mean_kl"
-                     else ", with PPO's 1+ε (dashed)")
-        out.append(Figure(f"trust_region_{metric}", f"Trust region: {label} (blog part 3)",
-                          f"{label} between successive policies on the training batch, every "
-                          f"iteration{bound}. Thin: runs; thick: mean over the n runs in the "
-                          "legend with its t-interval (nominal 95%; not called 95% below 5 "
-                          "runs).", fig))
+            bound = (
+                ", with TRPO's δ (dashed)" if metric == "mean_kl" else ", with PPO's 1+ε (dashed)"
+            )
+        out.append(
+            Figure(
+                f"trust_region_{metric}",
+                f"Trust region: {label} (blog part 3)",
+                f"{label} between successive policies on the training batch, every "
+                f"iteration{bound}. Thin: runs; thick: mean over the n runs in the "
+                "legend with its t-interval (nominal 95%; not called 95% below 5 "
+                "runs).",
+                fig,
+            )
+        )
     return out
