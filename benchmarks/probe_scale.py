@@ -1,4 +1,5 @@
-"""Probes at scale: a "true" gradient of N pairs on Hopper-v5, unsharded vs sharded, in one invocation.
+"""Probes at scale: a "true" gradient of N pairs on Hopper-v5, unsharded vs sharded, in one
+invocation.
 
     python benchmarks/probe_scale.py --pairs 1000000 --shards 4
 
@@ -136,7 +137,8 @@ def main() -> None:
     print(f"{'unsharded (1 job)':24}{unsharded:10.1f}{rate['unsharded']:12,.0f}")
     print(f"{f'probe.shards={args.shards} (local)':24}{sharded:10.1f}{rate['sharded']:12,.0f}")
     print(
-        f"sharded / unsharded: wall x{sharded / unsharded:.2f}, pairs/s x{rate['sharded'] / rate['unsharded']:.2f}"
+        f"sharded / unsharded: wall x{sharded / unsharded:.2f}, "
+        f"pairs/s x{rate['sharded'] / rate['unsharded']:.2f}"
     )
     if args.slurm:
         print(f"{f'probe.shards={args.shards} (Slurm)':24}{on_slurm:10.1f}{rate['slurm']:12,.0f}")

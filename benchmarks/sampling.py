@@ -9,7 +9,8 @@ For each environment, in one run:
   model, a numpy [64,64] tanh policy on qpos/qvel, W threads (mj_step releases the GIL); no
   rewards, observations dicts, resets or recording.
 
-    python benchmarks/sampling.py [--envs Hopper-v5 Humanoid-v5] [--workers 2] [--envs-per-worker 16]
+    python benchmarks/sampling.py [--envs Hopper-v5 Humanoid-v5] [--workers 2] \
+        [--envs-per-worker 16]
 
 Rates are given per wall-clock second and per CPU second of every process and thread involved
 (workers + main process; the raw loop's threads): on a shared machine the first depends on the
@@ -144,7 +145,8 @@ def main() -> None:
         rows.append((env_id, single, streams, episodes, raw))
     print(f"load average after: {os.getloadavg()}")
     print(
-        f"pairs/s; {args.workers} workers x {args.envs_per_worker} envs; policy {HIDDEN}, random init"
+        f"pairs/s; {args.workers} workers x {args.envs_per_worker} envs; "
+        f"policy {HIDDEN}, random init"
     )
     for kind in ("wall", "cpu"):
         print(f"\n[{'per wall-clock second' if kind == 'wall' else 'per CPU second (= per core)'}]")

@@ -96,7 +96,8 @@ def main() -> None:
         f"iterations of {STEPS_PER_ITER} steps per run; {cores} cores"
     )
     print(
-        f"physics ceiling (raw mj_step + numpy policy, {cores} threads): {ceiling:,.0f} env steps/s "
+        f"physics ceiling (raw mj_step + numpy policy, {cores} threads): "
+        f"{ceiling:,.0f} env steps/s "
         f"(the higher of {ceilings[0].wall:,.0f} before and {ceilings[1].wall:,.0f} after the "
         f"sweeps), {cpu_ceiling:,.0f} per CPU-second"
     )

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 
 @contextmanager
 def atomic_open(path: Path, mode: str = "w") -> Iterator[IO]:
-    """Write to a temporary file beside ``path``; on success fsync it and rename it over ``path``."""
+    """Write to a temporary file beside ``path``; on success fsync it and rename it over
+    ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

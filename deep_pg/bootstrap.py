@@ -4,7 +4,7 @@ implementation). Torch-free, so the analysis uses it without loading torch."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import stats

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -53,9 +53,9 @@ ENV_VERSIONS = {
 class EnvConfig:
     name: str = MISSING  # the config-group option (hopper, walker2d, ...)
     id: str = MISSING  # gymnasium id, e.g. Hopper-v5 (the env's YAML builds it from `version`)
-    version: Optional[str] = None  # gymnasium version of the task (ENV_VERSIONS); null: id as given
+    version: str | None = None  # gymnasium version of the task (ENV_VERSIONS); null: id as given
     num_envs: int = 1  # environments stepped together by the training sampler
-    max_episode_steps: Optional[int] = None  # null = the gymnasium spec's time limit
+    max_episode_steps: int | None = None  # null = the gymnasium spec's time limit
     # true: a time-limit truncation bootstraps from V(final obs); false: it is treated as
     # terminal, which is what the reference implementation did.
     timeout_bootstrap: bool = True
@@ -79,13 +79,13 @@ class AlgoConfig:
     epochs: int = 10  # policy epochs over the batch (ppo, pg)
     value_epochs: int = 10
     num_minibatches: int = 32
-    clip_eps: Optional[float] = 0.2  # PPO ratio clip; null = no clipping (PPO-NoClip)
+    clip_eps: float | None = 0.2  # PPO ratio clip; null = no clipping (PPO-NoClip)
     value_clip_eps: float = 0.2  # epsilon of the clipped value loss (opt.value_clip)
     entropy_coef: float = 0.0
     baseline: Baseline = Baseline.value
     # TRPO
     max_kl: float = 0.01
-    max_kl_final: Optional[float] = None  # linear schedule of delta to this value; null = constant
+    max_kl_final: float | None = None  # linear schedule of delta to this value; null = constant
     cg_steps: int = 10
     cg_damping: float = 0.1
     fisher_frac: float = 0.1
@@ -122,9 +122,9 @@ class OptConfig:
     ortho_init: bool = True
     value_clip: bool = True
     obs_norm: bool = True
-    obs_clip: Optional[float] = 10.0
-    reward_clip: Optional[float] = 10.0
-    grad_clip: Optional[float] = None
+    obs_clip: float | None = 10.0
+    reward_clip: float | None = 10.0
+    grad_clip: float | None = None
     # all: opt.grad_clip bounds the policy and value networks of every algorithm; ppo_policy: only
     # the policy network of PPO and PG, as the released code (value network and TRPO unclipped).
     grad_clip_scope: str = "all"
@@ -136,8 +136,8 @@ class OptConfig:
 class LoggerConfig:
     mode: LoggerMode = LoggerMode.offline
     project: str = "deep_pg"
-    entity: Optional[str] = None
-    group: Optional[str] = None  # null = the sweep / experiment name
+    entity: str | None = None
+    group: str | None = None  # null = the sweep / experiment name
     # Without a terminal (piped, Slurm) a plain progress line is logged every log_every
     # iterations or log_every_seconds, whichever comes first.
     log_every: int = 10
@@ -172,7 +172,8 @@ class ProbeConfig:
     bootstrap_resamples: int = 500
     num_workers: int = 2  # sampling processes
     envs_per_worker: int = 16
-    shards: int = 1  # deep-pg-probe jobs the gradient/baselines/landscape samples are split over (docs/probes.md)
+    # deep-pg-probe jobs the gradient/baselines/landscape samples are split over (docs/probes.md)
+    shards: int = 1
     part_pairs: int = (
         65536  # pairs per part of the "true" gradient sample and the baselines' fit data
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -163,7 +163,8 @@ class StackedMLP(nn.Module):
         return x
 
     def member_state(self, m: int, prefix: str) -> dict[str, torch.Tensor]:
-        """Member ``m``'s layers under the keys of a single nn.Sequential (``prefix`` + '0.weight')."""
+        """Member ``m``'s layers under the keys of a single nn.Sequential (``prefix`` +
+        '0.weight')."""
         state = {}
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
             state[f"{prefix}{2 * i}.weight"] = weight[m].detach().T.clone()

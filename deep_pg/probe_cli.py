@@ -90,8 +90,8 @@ def run_probe_job(app_cfg: DictConfig) -> list[str]:
 
 
 def probe(request: ProbeRequest) -> list[Path]:
-    from deep_pg.probes.runner import ProbeRunner
     from deep_pg.probes.checkpoint_view import CheckpointView
+    from deep_pg.probes.runner import ProbeRunner
 
     view = CheckpointView(request.cfg, request.run_dir, request.state)  # what probes need
     sharded = request.shard is not None

@@ -87,7 +87,8 @@ def validate_probe(cfg) -> None:
         "probe.sample_counts",
         p.sample_counts,
         one_batch,
-        f"an estimate needs at least one pair per minibatch: algo.num_minibatches={a.num_minibatches}",
+        "an estimate needs at least one pair per minibatch: "
+        f"algo.num_minibatches={a.num_minibatches}",
     )
     _check_grid(
         "probe.landscape_step_samples",
@@ -102,8 +103,8 @@ def validate_probe(cfg) -> None:
         (
             "true_samples",
             p.true_samples >= max(largest, 2 * one_batch),
-            f">= the largest of probe.sample_counts ({largest}) and >= 2 x {one_batch} (the truth is "
-            f"two halves, each needs one pair per minibatch)",
+            f">= the largest of probe.sample_counts ({largest}) and >= 2 x {one_batch} "
+            "(the truth is two halves, each needs one pair per minibatch)",
         ),
         (
             "value_fit_samples",

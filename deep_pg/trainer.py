@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,9 +34,9 @@ from deep_pg.algorithms.registry import run_update
 from deep_pg.config import Activation, ConfigError, to_container, validate
 from deep_pg.envs.batch_env import make_env
 from deep_pg.identity import IDENTITY_KEYS, run_identity
+from deep_pg.runtime.packing import first_difference, pack_workers
 from deep_pg.sampling.pack import PackSampler
 from deep_pg.sampling.rollout import SAMPLER_STATE, PolicyArrays
-from deep_pg.runtime.packing import first_difference, pack_workers
 from deep_pg.tracking.run_logs import about
 from deep_pg.tracking.run_store import RunStore
 
@@ -130,7 +131,7 @@ class Trainer:
         )
         self.iteration, self.env_steps, self.wall_time = 0, 0, 0.0
         # Called after every iteration with the trainer (requeue checks); not in state.
-        self.iteration_hooks: list[Callable[["Trainer"], None]] = []
+        self.iteration_hooks: list[Callable[[Trainer], None]] = []
 
     # --- one iteration ------------------------------------------------------------------------
     def collect(self) -> tuple[list, Batch]:
@@ -292,7 +293,7 @@ class Trainer:
         self.sampler.close()
 
     # --- one member, as probes and summaries see it ---------------------------------------------
-    def view(self, m: int) -> "MemberView":
+    def view(self, m: int) -> MemberView:
         return MemberView(self, self.members[m])
 
     def final_return(self, m: int) -> float | None:
@@ -335,7 +336,7 @@ class MemberView:
         self.trainer, self.member = trainer, member
         self.cfg, self.run_dir = member.cfg, member.run_dir
         self.num_iterations = trainer.num_iterations
-        self.iteration_hooks: list[Callable[["MemberView"], None]] = []
+        self.iteration_hooks: list[Callable[[MemberView], None]] = []
 
     @property
     def index(self) -> int:

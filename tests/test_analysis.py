@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY, make_cfg
 from omegaconf import OmegaConf
 from scipy import stats
 
@@ -26,12 +27,13 @@ from deep_pg.analysis.ablation import (
     usable,
 )
 from deep_pg.analysis.comparison import compare_algorithms
-from deep_pg.analysis.probe_summary import probe_summary
 from deep_pg.analysis.figures.common import NaturalLogLocator, plain_number
 from deep_pg.analysis.figures.curves import trust_region_curves
-from deep_pg.analysis.final import FinalReward, final_rewards
 from deep_pg.analysis.figures.outcomes import ablation_figures
-from deep_pg.analysis.report import main as report_main, make_report
+from deep_pg.analysis.final import FinalReward, final_rewards
+from deep_pg.analysis.probe_summary import probe_summary
+from deep_pg.analysis.report import main as report_main
+from deep_pg.analysis.report import make_report
 from deep_pg.analysis.report_data import analyse
 from deep_pg.analysis.runs import from_records
 from deep_pg.analysis.schema import ABLATION_TOGGLES, HEADLINE, identity
@@ -52,7 +54,6 @@ from deep_pg.analysis.trust_region import trust_region_table
 from deep_pg.analysis.wandb_source import build_filters, parse_path, record_from_api_run
 from deep_pg.bootstrap import bootstrap_ci
 from deep_pg.run import run_training
-from conftest import TINY, make_cfg
 
 ITERATIONS = 4  # TINY: 1024 steps of 256
 

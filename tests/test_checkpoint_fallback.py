@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import TINY, make_cfg
+
 from deep_pg import checkpoint as ckpt
 from deep_pg.exits import BadInput
 from deep_pg.run import run_training

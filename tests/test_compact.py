@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import TINY, make_cfg
 from omegaconf import OmegaConf
 
 from deep_pg.analysis import AnalysisError, load_runs
@@ -17,7 +18,6 @@ from deep_pg.analysis.compact import MANIFEST, TIMING_COLUMNS, export, machine
 from deep_pg.analysis.final import FinalReward
 from deep_pg.analysis.report import main, make_study_reports, study_dirs
 from deep_pg.run import run_training
-from conftest import TINY, make_cfg
 
 
 def _train(run_dir: Path, *overrides: str) -> None:

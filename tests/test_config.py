@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import REPO, TINY, make_cfg, run_cli
+
 from deep_pg.config import ConfigError, validate
 
 ALGOS = ["ppo", "ppo_m", "ppo_noclip", "trpo", "trpo_plus", "pg"]

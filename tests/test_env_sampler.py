@@ -5,21 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import TINY, make_cfg
+
+from deep_pg.algorithms.batch import gae, make_batch
 from deep_pg.algorithms.common import trust_region_metrics
-from deep_pg.algorithms.batch import make_batch
 from deep_pg.envs.batch_env import BatchEnv
-from deep_pg.networks import GaussianPolicy
-from deep_pg.algorithms.batch import gae
 from deep_pg.experience import Rollout
+from deep_pg.networks import GaussianPolicy
 from deep_pg.trainer import Trainer
 
 
 def test_time_limit_truncates_and_resets_in_the_same_step():
     env = BatchEnv("Pendulum-v1", num_envs=2, seed=0, max_episode_steps=5)
     actions = np.zeros((2, 1))
-    for t in range(4):
+    for _ in range(4):
         step = env.step(actions)
         assert not step.truncated.any() and not step.terminated.any()
         assert np.array_equal(step.final_obs, step.obs)

@@ -111,7 +111,8 @@ def test_each_step_regime_is_its_own_landscape():
 
 
 def test_the_per_run_table_shows_runs_the_mean_averages_away():
-    """Two runs whose surrogates rank the grid oppositely: the mean is 0, each run keeps its sign."""
+    """Two runs whose surrogates rank the grid oppositely: the mean is 0, each run keeps its
+    sign."""
     rows = []
     for seed, sign in ((0, 1), (1, -1)):
         run = (

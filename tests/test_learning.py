@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import log_density, make_cfg, numpy_policy
+
 from deep_pg.trainer import Trainer
 
 SEEDS = (0, 1, 2)

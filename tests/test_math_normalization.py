@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import make_cfg
+
 from deep_pg.envs.normalization import (
     ObservationNormalizer,
     RewardScaler,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import TINY, make_cfg
+
 from deep_pg.algorithms.common import MemberSettings
 from deep_pg.trainer import Trainer
 

@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import TINY, make_cfg
+
 from deep_pg.algorithms.batch import make_batch
 from deep_pg.algorithms.common import MemberSettings
 from deep_pg.trainer import Trainer

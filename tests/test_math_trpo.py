@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import TINY, log_density, make_cfg, numpy_policy
+
 from deep_pg.algorithms import trpo
 from deep_pg.algorithms.batch import Batch
 from deep_pg.networks import GaussianPolicy, StackedPolicy, gaussian_kl

@@ -13,8 +13,8 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import make_cfg
+
 from deep_pg.algorithms.batch import Batch, make_pack_batch
 from deep_pg.algorithms.common import (
     MemberSettings,

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, make_cfg
 from torch import nn
 
-from conftest import TINY, make_cfg
 from deep_pg.algorithms.optim import MemberAdam, clip_member_gradients
 from deep_pg.networks import GaussianPolicy, StackedPolicy
 from deep_pg.runtime.packing import group_into_packs

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from conftest import TINY, run_cli
+
 from deep_pg.tracking.failure import log_traceback
 from deep_pg.tracking.progress import fmt_return
 from deep_pg.tracking.run_logs import RunLogs, about

@@ -9,13 +9,13 @@ import copy
 import pandas as pd
 import pytest
 import torch
-
 from conftest import TINY, make_cfg
+
+from deep_pg.probe_settings import SHARDED_PROBES, fit_parts, landscape_parts, truth_parts
 from deep_pg.probes import baselines, done, landscape, shards, truth
 from deep_pg.probes.context import ProbeContext
 from deep_pg.probes.runner import PART_DRAWERS
 from deep_pg.probes.surrogate import surrogate_gradient
-from deep_pg.probe_settings import SHARDED_PROBES, fit_parts, landscape_parts, truth_parts
 from deep_pg.sampling import ParallelSampler
 from deep_pg.trainer import Trainer
 

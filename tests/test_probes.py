@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import TINY, make_cfg, run_cli
+
+from deep_pg.networks import flat_parameters
 from deep_pg.probes import baselines, gradient, landscape, value
 from deep_pg.probes.context import ProbeContext
 from deep_pg.probes.results import MEAN_TRIAL, read_results
 from deep_pg.probes.stats import cosine_similarity, pairwise_cosine
-from deep_pg.networks import flat_parameters
 from deep_pg.probes.surrogate import surrogate_gradient
 from deep_pg.probes.truth import true_sample
 from deep_pg.sampling import ParallelSampler
@@ -269,9 +269,9 @@ def test_probes_at_iteration_0_freeze_the_normalizers_the_first_rollout_leaves(t
     """The checkpoint before the first update holds normalizers that have seen one observation
     (standard deviation about 0.01): a probe there replays training's first rollout and freezes
     them as it leaves them, i.e. as iteration 1 starts; later checkpoints keep their own."""
+    from deep_pg.probes.checkpoint_view import CheckpointView
     from deep_pg.probes.normalizers import probe_normalizers
     from deep_pg.run import run_training
-    from deep_pg.probes.checkpoint_view import CheckpointView
 
     cfg = make_cfg(*SMALL, "probe.iterations=[0,1]")
     run_training(cfg, tmp_path)

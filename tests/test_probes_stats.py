@@ -7,15 +7,16 @@ import logging
 import numpy as np
 import pytest
 import torch
-
 from conftest import TINY, make_cfg
+
 from deep_pg.algorithms.batch import Batch, make_batch
 from deep_pg.algorithms.common import MemberSettings, trust_region_metrics
+from deep_pg.bootstrap import bootstrap_ci
 from deep_pg.config import ConfigError, validate
+from deep_pg.experience import Rollout
 from deep_pg.networks import GaussianPolicy, ValueNetwork
 from deep_pg.probes.context import mc_returns
 from deep_pg.probes.results import MEAN_TRIAL, read_results, with_means, write_results
-from deep_pg.bootstrap import bootstrap_ci
 from deep_pg.probes.stats import (
     corrected_cosine,
     cosine_similarity,
@@ -24,9 +25,8 @@ from deep_pg.probes.stats import (
     pairwise_cosine,
     spearman_brown,
 )
-from deep_pg.probes.value import squared_relative_error, stream_returns
 from deep_pg.probes.surrogate import surrogate_gradient, surrogate_value
-from deep_pg.experience import Rollout
+from deep_pg.probes.value import squared_relative_error, stream_returns
 
 
 def test_cosine_of_identical_estimates_is_one():

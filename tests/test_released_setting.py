@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import TINY, make_cfg
+
 from deep_pg.algorithms.common import MemberSettings
 from deep_pg.sampling.rollout import MemberSampler, PolicyArrays
 from deep_pg.trainer import Trainer

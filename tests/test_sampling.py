@@ -8,8 +8,7 @@ import torch
 
 from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler
 from deep_pg.networks import GaussianPolicy
-from deep_pg.sampling import ParallelSampler
-from deep_pg.sampling import SamplerError
+from deep_pg.sampling import ParallelSampler, SamplerError
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import PROBE, REPO, TINY, make_cfg, run_cli
 
 from deep_pg.identity import ABLATION_TOGGLES
 from deep_pg.probes.results import read_results
 from deep_pg.run import run_pack, run_training
 from deep_pg.sweep import index
 from deep_pg.tracking.run_store import RunStore
-from conftest import PROBE, REPO, TINY, make_cfg, run_cli
 
 pytestmark = pytest.mark.slurm  # the quick run: python -m pytest -q -m "not slurm"
 
@@ -437,7 +437,8 @@ def test_reduce_whose_shards_failed_is_cancelled_and_reported(cluster, probed_ru
     [
         (
             "hydra.launcher.partition=gpu",
-            "invalid value for 'hydra.launcher.partition': 'gpu' (partitions on this cluster: debug)",
+            "invalid value for 'hydra.launcher.partition': 'gpu' "
+            "(partitions on this cluster: debug)",
         ),
         (
             "+hydra.launcher.gpus=1",
@@ -445,7 +446,8 @@ def test_reduce_whose_shards_failed_is_cancelled_and_reported(cluster, probed_ru
         ),
         (
             "+hydra.launcher.additional_parameters.no_such_option=1",
-            "sbatch refused the job array of 2 jobs, nothing was submitted: sbatch: unrecognized option",
+            "sbatch refused the job array of 2 jobs, nothing was submitted: "
+            "sbatch: unrecognized option",
         ),
         (
             "hydra.launcher.pack=0",
@@ -459,8 +461,8 @@ def test_reduce_whose_shards_failed_is_cancelled_and_reported(cluster, probed_ru
         ("hydra.launcher.pack=1.5", "invalid value for 'hydra.launcher.pack': 1.5 (allowed: a"),
         (
             "hydra.launcher.pack=2 hydra.launcher.cpus_per_task=4",
-            "invalid value for 'hydra.launcher.cpus_per_task': 4 (allowed with hydra.launcher.pack=2: "
-            "at most 2;",
+            "invalid value for 'hydra.launcher.cpus_per_task': 4 "
+            "(allowed with hydra.launcher.pack=2: at most 2;",
         ),
     ],
 )

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, TINY, make_cfg, run_cli
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from deep_pg.cli import CONF_DIR
-from deep_pg.sweep import index
 from deep_pg.runtime.preemption import Requeued, checkpoint_before_requeue
+from deep_pg.sweep import index
 from deep_pg.sweep.presets import combine_sweep_presets
-from deep_pg.trainer import Trainer
 from deep_pg.tracking.run_store import RunStore
-from conftest import REPO, TINY, make_cfg, run_cli
+from deep_pg.trainer import Trainer
 
 # Two iterations of 256 steps: the smallest run that still updates and resumes.
 TWO_ITERS = [o for o in TINY if not o.startswith("total_steps=")] + ["total_steps=512"]

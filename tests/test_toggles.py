@@ -9,12 +9,11 @@ import logging
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, make_cfg, run_cli
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from torch import nn
 
-from deep_pg.analysis.ablation import config_name
-from conftest import TINY, make_cfg, run_cli
 from deep_pg.algorithms.common import (
     MemberSettings,
     PackAgent,
@@ -23,6 +22,7 @@ from deep_pg.algorithms.common import (
     value_loss,
 )
 from deep_pg.algorithms.optim import clip_member_gradients
+from deep_pg.analysis.ablation import config_name
 from deep_pg.cli import CONF_DIR
 from deep_pg.config import ConfigError, validate
 from deep_pg.envs.normalization import RewardScaler, build_normalizers

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import TINY, make_cfg, run_cli, start_and_kill
+
 from deep_pg.checkpoint import CheckpointCadence
 from deep_pg.run import run_training
 from deep_pg.tracking.progress import Progress

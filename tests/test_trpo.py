@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
+from conftest import TINY, make_cfg, run_cli, start_and_kill
 from torch.autograd.functional import hessian
 from torch.func import functional_call
 from torch.nn.utils import parameters_to_vector
 
-from conftest import TINY, make_cfg, run_cli, start_and_kill
 from deep_pg.algorithms import trpo
 from deep_pg.algorithms.common import MemberSettings
 from deep_pg.networks import GaussianPolicy, StackedPolicy, gaussian_kl

@@ -8,7 +8,6 @@ paper's Table 1.
 from __future__ import annotations
 
 import pytest
-
 from conftest import make_cfg
 
 # What every PPO-M run has (opt=none): only the learning rates are tuned per env.

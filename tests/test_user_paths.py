@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, TINY, make_cfg, run_cli
+
 from deep_pg.config import ConfigError, check_known_keys
 
 USER_GROUPS = ("algo", "env", "opt", "probe")

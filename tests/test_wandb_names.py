@@ -6,10 +6,10 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+from conftest import TINY, make_cfg
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import TINY, make_cfg
 from deep_pg.cli import CONF_DIR
 from deep_pg.run import run_pack
 from deep_pg.tracking.wandb_logger import HYDRA_OVERRIDES, run_name, run_tags

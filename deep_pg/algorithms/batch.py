@@ -6,8 +6,8 @@ A single run's batch (probes) is the same without it: obs (B, obs_dim), advantag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ class Batch:
     PER_PAIR = ("obs", "actions", "logp_old", "mean_old", "advantages", "returns", "values_old")
 
     @classmethod
-    def value_targets(cls, obs: torch.Tensor, returns: torch.Tensor) -> "Batch":
+    def value_targets(cls, obs: torch.Tensor, returns: torch.Tensor) -> Batch:
         """Pairs (state, value target) to fit a fresh value network to (V_old = 0: no clipping
         around an old network)."""
         return cls(obs, None, None, None, None, None, returns, torch.zeros_like(returns))
@@ -46,22 +46,22 @@ class Batch:
     def __len__(self) -> int:
         return self.returns.shape[-1]
 
-    def select(self, idx: torch.Tensor | slice) -> "Batch":
+    def select(self, idx: torch.Tensor | slice) -> Batch:
         """The pairs ``idx`` of every member (views for a slice)."""
         lead = (slice(None),) * (self.returns.dim() - 1)
         return self._with(self._per_pair(lambda x: x[lead + (idx,)]))
 
-    def gather(self, idx: torch.Tensor) -> "Batch":
+    def gather(self, idx: torch.Tensor) -> Batch:
         """Member m's pairs ``idx[m]`` for every m (idx: (M, b) indices)."""
         rows = torch.arange(idx.shape[0]).unsqueeze(1)
         return self._with(self._per_pair(lambda x: x[rows, idx]))
 
-    def member(self, m: int) -> "Batch":
+    def member(self, m: int) -> Batch:
         """Member ``m``'s batch, as a single run's."""
         log_std = None if self.log_std_old is None else self.log_std_old[m, 0]
         return self._with(self._per_pair(lambda x: x[m]), log_std_old=log_std)
 
-    def as_pack(self) -> "Batch":
+    def as_pack(self) -> Batch:
         """This single run's batch as the batch of a pack of one."""
         log_std = None if self.log_std_old is None else self.log_std_old.view(1, 1, -1)
         return self._with(self._per_pair(lambda x: x.unsqueeze(0)), log_std_old=log_std)
@@ -70,7 +70,7 @@ class Batch:
         """``fn`` of every per-pair field that this batch has."""
         return {k: fn(getattr(self, k)) for k in self.PER_PAIR if getattr(self, k) is not None}
 
-    def _with(self, per_pair: dict, **other) -> "Batch":
+    def _with(self, per_pair: dict, **other) -> Batch:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         return Batch(**{**values, **per_pair, **other})
 

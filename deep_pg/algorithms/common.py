@@ -10,8 +10,8 @@ update on one run).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -66,7 +66,7 @@ class MemberSettings:
     timeout_bootstrap: np.ndarray  # bool
 
     @classmethod
-    def from_configs(cls, cfgs: Sequence) -> "MemberSettings":
+    def from_configs(cls, cfgs: Sequence) -> MemberSettings:
         inf = float("inf")
         a = [c.algo for c in cfgs]
         o = [c.opt for c in cfgs]
@@ -135,7 +135,7 @@ class PackAgent:
     @classmethod
     def from_agents(
         cls, agents: Sequence[Agent], settings: MemberSettings, family: str
-    ) -> "PackAgent":
+    ) -> PackAgent:
         policy = StackedPolicy([a.policy for a in agents])
         value = StackedValue([a.value for a in agents])
         policy_optimizer = None

@@ -15,7 +15,7 @@ member keeps the first candidate that passes *its own* test.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
         manifest = export(args.source, args.out, add=args.add)
     except AnalysisError as err:
         print(f"deep-pg-export: error: {err}", file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(2) from None
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     log.info(
         "exported %d runs (%s) to %s: %.1f MB",

@@ -37,7 +37,7 @@ class FinalReward:
         )
 
     @classmethod
-    def parse(cls, text: str) -> "FinalReward":
+    def parse(cls, text: str) -> FinalReward:
         """``last``, ``last:20`` or ``max`` (the report's --final option)."""
         how, _, k = text.partition(":")
         try:

@@ -18,8 +18,9 @@ Intervals of one run: for the correlations a paired bootstrap over the grid poin
 correlation rests on which points the grid holds; each point's own estimation noise is not in
 it); for ``step_gain`` the two points' own intervals combined as independent normal errors.
 Over several runs, the t-interval over runs, as for the other probe tables
-(``analysis.stats.estimate_interval``); column ``interval`` names each. A mean over runs can hide runs that disagree (two grids
-correlated +0.9 and -0.9 average to 0), so ``landscape_tables`` also returns each run's values.
+(``analysis.stats.estimate_interval``); column ``interval`` names each. A mean over runs can
+hide runs that disagree (two grids correlated +0.9 and -0.9 average to 0), so
+``landscape_tables`` also returns each run's values.
 """
 
 from __future__ import annotations

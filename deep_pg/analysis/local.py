@@ -1,4 +1,5 @@
-"""Read run directories (the run directory contract of README's "Where results land") from any folder tree.
+"""Read run directories (the run directory contract of README's "Where results land") from any
+folder tree.
 
 Every directory holding ``metrics.jsonl`` or ``.hydra/config.yaml`` is a run, at any depth.
 Incomplete and failed runs are loaded and marked, never dropped; a corrupt metrics line (a crash

@@ -60,7 +60,7 @@ def build_figures(runs: Runs, ctx: Context, out: Path):
 def make_report(
     source: str,
     out: Path,
-    final_reward: FinalReward = FinalReward(),
+    final_reward: FinalReward = FinalReward(),  # noqa: B008 (frozen: one shared value is safe)
     group: str | None = None,
     progress: bool | None = None,
 ) -> Path:
@@ -103,8 +103,8 @@ def make_study_reports(
 ) -> Path:
     """One report per study in ``out/STUDY/``, each table over all studies in ``out/all/``, and
     an index page linking them with each study's description, also as ``studies.csv`` (written
-    last, so they exist only when every study's report does). Studies are independent and drawing their
-    figures is most of the time, so they are made in parallel, one process per available core
+    last, so they exist only when every study's report does). Studies are independent and drawing
+    their figures is most of the time, so they are made in parallel, one process per available core
     unless ``workers`` says otherwise; an error in any study is raised here."""
     out.mkdir(parents=True, exist_ok=True)
     workers = min(len(studies), workers or available_cores())

@@ -32,7 +32,8 @@ TABLE_NOTES = {
     "the share of iterations with max ratio > 1 + ε (PPO). Each is a per-run "
     "value averaged over runs with its t-interval over them.",
     **{
-        f"probe_{probe}": "Per (env, algo, iteration, variant, measure, sample_count): the mean over "
+        f"probe_{probe}": "Per (env, algo, iteration, variant, measure, sample_count): "
+        "the mean over "
         "runs of each run's mean over its trials; the interval is the t-interval "
         "over runs when n_runs > 1, else the probe's own over its trials "
         "(ci_over; interval names the method and n). Definitions: "
@@ -123,7 +124,8 @@ def _table_html(frame: pd.DataFrame) -> str:
     )
 
 
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
+_CSS = (
+    """body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
 h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
 figure{margin:1em 0} figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.9em;color:#555;max-width:900px}
@@ -131,7 +133,9 @@ figcaption{font-size:.9em;color:#555;max-width:900px}
 .tbl th,.tbl td{padding:2px 8px;border-bottom:1px solid #eee;text-align:right}
 .tbl th{background:#f4f4f4} .missing li{margin:.3em 0} .meta{color:#555}
 .scroll{max-height:420px;overflow:auto;display:inline-block;max-width:100%}
-.tbl td.l{text-align:left} .nw{white-space:nowrap} .warn{background:#fff4d6;border-left:4px solid #e0a800;padding:.5em .8em}"""
+.tbl td.l{text-align:left} .nw{white-space:nowrap} """
+    ".warn{background:#fff4d6;border-left:4px solid #e0a800;padding:.5em .8em}"
+)
 
 
 def write_html(out: Path, runs: Runs, ctx: Context, drawn, missing) -> Path:
@@ -202,7 +206,8 @@ def index_page(studies: pd.DataFrame, root: Path) -> str:
         "metadata (<a href='studies.csv'>studies.csv</a>): runs dated by their last file "
         "write, exported (and merged with --add) at the deep_pg commit and on the machine "
         "named. Each report's tables over all studies, with a study column: "
-        "<code>all/&lt;table&gt;.csv</code>.</p><table class='tbl'><tr><th>study</th><th>runs</th><th>holds</th>"
+        "<code>all/&lt;table&gt;.csv</code>.</p><table class='tbl'>"
+        "<tr><th>study</th><th>runs</th><th>holds</th>"
         "<th>runs dated</th><th>exported</th><th>commit</th><th>machine</th></tr>"
         f"{rows}</table></body></html>"
     )

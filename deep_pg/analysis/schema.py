@@ -8,7 +8,8 @@ every config key flattened with dots, named as users type them on the command li
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from deep_pg import identity as run
 

@@ -13,7 +13,8 @@ scan_history, heartbeat_at, created_at).
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 

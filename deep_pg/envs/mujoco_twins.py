@@ -270,5 +270,6 @@ def twin_for(env):
 
 
 def stepper_for(envs: Sequence, obs_dim: int):
-    """A twin for ``envs`` (bare envs of one id) where one reproduces them, else gymnasium's step."""
+    """A twin for ``envs`` (bare envs of one id) where one reproduces them, else gymnasium's
+    step."""
     return twin_for(envs[0]) or GymStepper(obs_dim)

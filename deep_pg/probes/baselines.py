@@ -26,11 +26,11 @@ from deep_pg.algorithms.common import MemberSettings, PackAgent, fit_value
 from deep_pg.algorithms.optim import MemberAdam
 from deep_pg.config import Activation
 from deep_pg.networks import StackedValue, ValueNetwork
+from deep_pg.probe_settings import fit_parts
 from deep_pg.probes import shards
 from deep_pg.probes.context import ProbeContext, to_tensor
 from deep_pg.probes.gradient import gradient_estimates, similarity_rows, trial_layout
 from deep_pg.probes.stats import mean_relative_error
-from deep_pg.probe_settings import fit_parts
 
 FIT_EPOCHS = 30
 FIT_MINIBATCH = 512

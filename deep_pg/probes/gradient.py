@@ -28,7 +28,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deep_pg.probes.truth import true_sample
 from deep_pg.probes.context import ProbeContext, take
 from deep_pg.probes.results import MEAN_TRIAL
 from deep_pg.probes.stats import (
@@ -39,6 +38,7 @@ from deep_pg.probes.stats import (
     spearman_brown,
 )
 from deep_pg.probes.surrogate import algorithm_step, surrogate_gradient
+from deep_pg.probes.truth import true_sample
 
 
 def trial_layout(ctx: ProbeContext, counts: list[int]) -> tuple[int, int]:

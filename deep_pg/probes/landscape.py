@@ -1,7 +1,8 @@
 """`landscape` probe (paper §2.3, Figures 5-7, 13-20): true return and surrogate objective around
 the current policy theta_0, on the plane
 
-    theta(a, b) = theta_0 + a * step + b * random,   a, b in linspace(0, probe.landscape_max, probe.landscape_grid)
+    theta(a, b) = theta_0 + a * step + b * random,
+    a, b in linspace(0, probe.landscape_max, probe.landscape_grid)
 
 ``step`` is the algorithm's update from a batch of m pairs, one landscape per m in
 probe.landscape_step_samples (the agent's 2,048 and optionally many more); ``random`` is a Gaussian
@@ -28,11 +29,11 @@ import torch
 
 from deep_pg.bootstrap import bootstrap_ci
 from deep_pg.networks import flat_parameters, set_flat_parameters
+from deep_pg.probe_settings import landscape_parts
 from deep_pg.probes import shards
 from deep_pg.probes.context import ProbeContext
 from deep_pg.probes.results import MEAN_TRIAL
 from deep_pg.probes.surrogate import algorithm_step, surrogate_value
-from deep_pg.probe_settings import landscape_parts
 from deep_pg.sampling import EpisodeStats
 
 PLANE = "step_random"  # the landscape's one condition: the step x random-direction plane
@@ -53,8 +54,8 @@ def random_direction(ctx: ProbeContext, size: int) -> torch.Tensor:
 
 class Plane:
     """The plane around theta_0 for each step batch size m, and the return estimate at each of
-    its points: part ``u`` of the probe is (m, i, j, n) in C order over (probe.landscape_step_samples,
-    grid, grid, probe.landscape_samples)."""
+    its points: part ``u`` of the probe is (m, i, j, n) in C order over
+    (probe.landscape_step_samples, grid, grid, probe.landscape_samples)."""
 
     def __init__(self, ctx: ProbeContext):
         p = ctx.cfg.probe

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -24,20 +24,20 @@ from deep_pg.config import (
     check_known_keys,
     validate,
 )
+from deep_pg.probe_settings import PROBES, selected_probes, sharded_parts
 from deep_pg.probes import done
 from deep_pg.probes.schedule import iteration_checkpoint
-from deep_pg.probe_settings import PROBES, selected_probes, sharded_parts
 
 LAST = "last"  # checkpoint=last: the run's checkpoints/last.pt
 
 
 @dataclass
 class ProbeAppConfig:
-    run_dir: Optional[str] = None  # a training run's directory
+    run_dir: str | None = None  # a training run's directory
     checkpoint: Any = None  # an iteration with <run_dir>/checkpoints/iter_<n>.pt, or last
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
-    shard: Optional[int] = None  # set by the launchers: draw shard <shard> of probe.shards
+    shard: int | None = None  # set by the launchers: draw shard <shard> of probe.shards
     force: bool = False  # recompute a result that exists with identical settings
 
 
@@ -51,7 +51,7 @@ class ProbeRequest:
     iteration: int
     state: dict  # the checkpoint
     cfg: DictConfig  # the run's config with this request's probe and logger nodes
-    shard: Optional[int]
+    shard: int | None
     force: bool
 
     @property

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from deep_pg.probe_settings import selected_probes, sharded_parts
 from deep_pg.probes import baselines, done, gradient, landscape, shards, trust_region, truth, value
 from deep_pg.probes.context import ProbeContext
 from deep_pg.probes.normalizers import probe_normalizers
 from deep_pg.probes.results import with_means, write_results
 from deep_pg.probes.tracking import log_probe
-from deep_pg.probe_settings import selected_probes, sharded_parts
 from deep_pg.sampling import ParallelSampler
 
 log = logging.getLogger("deep_pg")
@@ -40,7 +40,8 @@ PROBE_FUNCTIONS = {
     "trust_region": trust_region.run,
 }
 
-# How each probe that draws its sample in parts draws part p (deep_pg.probe_settings.SHARDED_PROBES counts them).
+# How each probe that draws its sample in parts draws part p (counted by
+# deep_pg.probe_settings.SHARDED_PROBES).
 PART_DRAWERS = {
     "gradient": truth.drawer,
     "baselines": baselines.fit_drawer,
@@ -73,7 +74,8 @@ class ProbeRunner:
         self.sampler: ParallelSampler | None = None
 
     def run(self, trainer) -> dict[str, Path]:
-        """Run every selected probe at the trainer's current iteration; returns the files written."""
+        """Run every selected probe at the trainer's current iteration; returns the files
+        written."""
         cfg = self.cfg
         written = {}
         with isolated_global_rng():

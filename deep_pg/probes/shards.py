@@ -1,10 +1,11 @@
 """A probe's expensive sample in numbered parts, so that ``probe.shards`` jobs can draw it together.
 
-Three probes draw most of their cost as independent parts (``deep_pg.probe_settings.sharded_parts`` counts
-them): the gradient probe's "true" sample (``deep_pg.probes.truth``), the baselines probe's fit
-data for the "true" value network, and the landscape probe's return estimates, one part per
-(point, sample count). Part ``p`` is drawn from its own seed, so which job draws a part, and how
-many jobs run at once, never changes the sample: a sharded result is the unsharded one.
+Three probes draw most of their cost as independent parts (counted by
+``deep_pg.probe_settings.sharded_parts``): the gradient probe's "true" sample
+(``deep_pg.probes.truth``), the baselines probe's fit data for the "true" value network, and the
+landscape probe's return estimates, one part per (point, sample count). Part ``p`` is drawn from
+its own seed, so which job draws a part, and how many jobs run at once, never changes the sample:
+a sharded result is the unsharded one.
 
 Shard ``s`` of ``S`` draws a contiguous range of each selected probe's parts into ``PartStore``
 (atomic files in the run directory); the reduce (the probe itself) reads them and draws whatever
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch

@@ -2,7 +2,8 @@
 as flat parameter vectors; all from the algorithm's own code (``algorithms.common``).
 
 Gradient (paper Eq. 1, Eq. 14-15), at the current policy pi_0:
-    g = grad_theta E[ pi_theta(a|s) / pi_0(a|s) * A_hat ]  at theta = theta_0  =  E[ grad log pi(a|s) * A_hat ]
+    g = grad_theta E[ pi_theta(a|s) / pi_0(a|s) * A_hat ]  at theta = theta_0
+      = E[ grad log pi(a|s) * A_hat ]
 with A_hat the advantages as the update weighs them: standardized over the estimate's own pairs
 when opt.adv_norm is on (as training standardizes them), raw when it is off. PPO's clip does not
 change it: at theta_0 every ratio is 1, inside the clip range.

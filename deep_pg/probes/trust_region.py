@@ -2,9 +2,9 @@
 its trust region? For each of K trials, a fresh training batch (the agent's layout) and a held-out
 batch of probe.heldout_samples pairs, both from the pre-update policy pi_old; the algorithm's
 update is applied to a copy of the agent, and for pi_new vs pi_old we report
-``mean_kl`` = mean over states of KL(pi_old || pi_new) and ``max_ratio`` = max pi_new(a|s) / pi_old(a|s),
-as variant ``train`` and ``heldout``. (Training also logs the train values every iteration in
-metrics.jsonl; this probe adds the held-out side.)
+``mean_kl`` = mean over states of KL(pi_old || pi_new) and
+``max_ratio`` = max pi_new(a|s) / pi_old(a|s), as variant ``train`` and ``heldout``. (Training
+also logs the train values every iteration in metrics.jsonl; this probe adds the held-out side.)
 """
 
 from __future__ import annotations

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import torch
 
 from deep_pg.algorithms.batch import Batch
+from deep_pg.experience import Rollout
+from deep_pg.probe_settings import truth_parts
 from deep_pg.probes import shards
 from deep_pg.probes.context import ProbeContext, join_streams
 from deep_pg.probes.surrogate import GRADIENT_CHUNK
-from deep_pg.probe_settings import truth_parts
-from deep_pg.experience import Rollout
 
 PROBE = "gradient"  # whose parts these are (deep_pg.probes.shards.PartStore)
 ADV_EPS = 1e-8  # as deep_pg.algorithms.common.normalize

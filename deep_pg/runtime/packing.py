@@ -11,7 +11,8 @@ between members. Kept free of torch so a launcher can group jobs without importi
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from omegaconf import OmegaConf
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import signal
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from deep_pg.tracking.run_logs import about
 

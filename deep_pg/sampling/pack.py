@@ -5,10 +5,11 @@ A pack of one samples in this process (a worker would only add a hand-over). A l
 gives each of ``workers`` processes a share of the members; per iteration each worker receives
 its members' policies (a few KB of weights), runs their rollouts in lockstep
 (``collect_together``: one batched step of all its members' environments, policies and
-normalizers per time step), and sends the rollouts back (about 0.2 MB per member and iteration on Hopper): one round trip per
-iteration, so the hand-over costs microseconds per step against the hundreds a physics step
-costs. Member m's rollout depends only on its own state, never on which worker ran it or what
-else ran there, so a member samples exactly what it would sample alone.
+normalizers per time step), and sends the rollouts back (about 0.2 MB per member and iteration
+on Hopper): one round trip per iteration, so the hand-over costs microseconds per step against
+the hundreds a physics step costs. Member m's rollout depends only on its own state, never on
+which worker ran it or what else ran there, so a member samples exactly what it would sample
+alone.
 """
 
 from __future__ import annotations

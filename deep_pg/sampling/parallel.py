@@ -23,8 +23,8 @@ import numpy as np
 
 from deep_pg.envs.batch_env import make_env
 from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler
-from deep_pg.networks import GaussianPolicy
 from deep_pg.experience import Rollout
+from deep_pg.networks import GaussianPolicy
 from deep_pg.sampling.layout import chunk_nbytes, chunk_views
 from deep_pg.sampling.pool import Command, WorkerPool
 from deep_pg.sampling.worker import ProbeWorker
@@ -185,7 +185,7 @@ class ParallelSampler:
             shm.unlink()
         self.shms = []
 
-    def __enter__(self) -> "ParallelSampler":
+    def __enter__(self) -> ParallelSampler:
         return self
 
     def __exit__(self, *exc) -> None:

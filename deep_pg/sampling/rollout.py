@@ -24,7 +24,6 @@ from deep_pg.envs.normalization import (
 from deep_pg.experience import Rollout
 from deep_pg.networks import numpy_mlp
 
-
 # The entries of MemberSampler.state_dict: a run's checkpoint holds them at its top level.
 SAMPLER_STATE = ("env", "obs_normalizer", "reward_scaler", "sampler")
 

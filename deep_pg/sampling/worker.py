@@ -52,7 +52,8 @@ class ProbeWorker:
         self.std = torch.exp(policy.log_std.detach()).numpy()
 
     def start(self, seed: int, num_envs: int, gamma: float, warmup: bool) -> None:
-        """Reset the first ``num_envs`` environments from fresh seeds (and randomize their phase)."""
+        """Reset the first ``num_envs`` environments from fresh seeds (and randomize their
+        phase)."""
         self.rng = np.random.default_rng([seed, self.index])
         self.active, self.gamma = num_envs, gamma
         self.group.reset(self.rng.integers(0, 2**31 - 1, size=self.group.num_envs))

@@ -13,8 +13,9 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from deep_pg.tracking.run_store import SUMMARY_FILE
 

@@ -12,17 +12,18 @@ reference as Hydra's ``run_job`` returns it. A failed job's return is a ``Failed
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus, run_job, setup_globals
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
 from deep_pg.exits import RunExit
-from deep_pg.sweep import apps, index
 from deep_pg.runtime.preemption import Requeued
+from deep_pg.sweep import apps, index
 from deep_pg.sweep.resolvers import register_resolvers
 
 log = logging.getLogger("deep_pg")

@@ -1,4 +1,5 @@
-"""Entry point of one local-launcher process: ``python -m deep_pg.sweep.local_job <payload> <result>``.
+"""Entry point of one local-launcher process:
+``python -m deep_pg.sweep.local_job <payload> <result>``.
 
 Runs the pickled Hydra job, or pack of jobs, and writes its ``JobReturn`` (a list of them for a
 pack) next to the payload (atomically, so the launcher reads a whole result or none). A failed

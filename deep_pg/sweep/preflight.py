@@ -7,8 +7,9 @@ line naming the problem, instead of failing job by job (or, on Slurm, after queu
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf
@@ -42,7 +43,8 @@ def check_pack_size(pack) -> int:
     if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
         fail(
             f"invalid value for 'hydra.launcher.pack': {pack!r} "
-            "(allowed: a positive integer, the most runs trained together in one process; 1 = unpacked)"
+            "(allowed: a positive integer, the most runs trained together in one process; "
+            "1 = unpacked)"
         )
     return pack
 

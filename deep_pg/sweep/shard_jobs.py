@@ -9,8 +9,8 @@ probe that is done already gets no shard jobs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import HydraContext

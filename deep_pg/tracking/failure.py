@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from deep_pg.tracking.run_logs import FOR_EVERY_RUN
 

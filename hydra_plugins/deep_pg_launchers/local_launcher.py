@@ -1,4 +1,5 @@
-"""``hydra/launcher=local``: a multirun's jobs on this machine, in parallel, each in a fresh process.
+"""``hydra/launcher=local``: a multirun's jobs on this machine, in parallel, each in a fresh
+process.
 
 A fresh interpreter per job is what keeps jobs independent: no RNG, torch thread setting, wandb
 run or module state can leak from one job to the next (a reused worker pool would carry them),
@@ -22,9 +23,10 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import cloudpickle
 from hydra.core.singleton import Singleton
@@ -33,9 +35,9 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from deep_pg.runtime.packing import available_cores, group_into_packs
 from deep_pg.sweep import apps
 from deep_pg.sweep.jobs import already_completed, record_failure, report
-from deep_pg.runtime.packing import available_cores, group_into_packs
 from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail, launching
 from deep_pg.sweep.shard_jobs import shard_failures, shard_jobs
 from deep_pg.tracking.progress import count
@@ -70,7 +72,7 @@ def sampling_workers(cores: int, members: int) -> int:
 
 
 class LocalLauncher(Launcher):
-    def __init__(self, n_jobs: Optional[int] = None, pack: int = 1) -> None:
+    def __init__(self, n_jobs: int | None = None, pack: int = 1) -> None:
         if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs < 1):
             fail(
                 f"invalid value for 'hydra.launcher.n_jobs': {n_jobs!r} "
@@ -78,9 +80,9 @@ class LocalLauncher(Launcher):
             )
         self.n_jobs = n_jobs or available_cores()
         self.pack = check_pack_size(pack)
-        self.hydra_context: Optional[HydraContext] = None
-        self.task_function: Optional[TaskFunction] = None
-        self.config: Optional[DictConfig] = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
+        self.config: DictConfig | None = None
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig

@@ -22,15 +22,16 @@ import dataclasses
 import logging
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, Sequence
+from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus
-from hydra_plugins.deep_pg_launchers.slurm_config import DeepPgSlurmConf
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as PluginSlurm
 
+from deep_pg.runtime.packing import group_into_packs
 from deep_pg.sweep import apps, index
 from deep_pg.sweep.jobs import (
     JobFailed,
@@ -41,10 +42,10 @@ from deep_pg.sweep.jobs import (
     run_sweep_job,
 )
 from deep_pg.sweep.pack_job import run_pack_job
-from deep_pg.runtime.packing import group_into_packs
 from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail, launching
 from deep_pg.sweep.shard_jobs import ShardJob, shard_failures, shard_jobs
 from deep_pg.tracking.progress import count
+from hydra_plugins.deep_pg_launchers.slurm_config import DeepPgSlurmConf
 
 log = logging.getLogger("deep_pg")
 
@@ -76,7 +77,7 @@ class SlurmLauncher(PluginSlurm):
         launching(Path(str(kwargs["config"].hydra.sweep.dir)))
 
     def __call__(
-        self, overrides: Sequence[str], job_num: int, singletons: Dict[type, Singleton]
+        self, overrides: Sequence[str], job_num: int, singletons: dict[type, Singleton]
     ) -> JobReturn:
         """Runs on the compute node (and again, unchanged, after a requeue)."""
         import submitit
@@ -300,7 +301,7 @@ class ShardTask:
         self.launcher = launcher
 
     def __call__(
-        self, overrides: list[str], job_num: int, singletons: Dict[type, Singleton]
+        self, overrides: list[str], job_num: int, singletons: dict[type, Singleton]
     ) -> JobReturn:
         ret = self.launcher(overrides, job_num, singletons)
         if ret.status != JobStatus.COMPLETED:
@@ -324,7 +325,7 @@ class PackTask:
         self.cores = launcher.cores
 
     def __call__(
-        self, jobs: list[tuple[list[str], int]], singletons: Dict[type, Singleton]
+        self, jobs: list[tuple[list[str], int]], singletons: dict[type, Singleton]
     ) -> list[JobReturn]:
         import submitit
 

@@ -12,7 +12,6 @@ matplotlib.use("Agg")  # files only; a report must build on a machine without a 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
 from matplotlib.ticker import (
     FuncFormatter,
     Locator,
@@ -20,6 +19,7 @@ from matplotlib.ticker import (
     MaxNLocator,  # noqa: E402
     NullFormatter,
 )
+from scipy import stats  # noqa: E402
 
 from deep_pg.analysis.stats import estimate_interval  # noqa: E402
 from deep_pg.probes.results import MEAN_TRIAL  # noqa: E402
