@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -305,9 +305,9 @@ def check_known_keys(cfg: DictConfig, schema: Any = Config) -> None:
     ``+key=value`` (Hydra's own hint for a key it rejects) adds keys past the typed schema, so a
     typo like ``+algo.lr=1e-3`` would otherwise train with the key silently ignored.
     """
-    given = OmegaConf.to_container(cfg, resolve=False)
+    given = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False))
     given = {k: v for k, v in given.items() if k not in NOT_RUN_CONFIG}
-    _check_keys(given, OmegaConf.to_container(OmegaConf.structured(schema)), "")
+    _check_keys(given, cast(dict, OmegaConf.to_container(OmegaConf.structured(schema))), "")
 
 
 def _check_keys(given: dict, schema: dict, prefix: str) -> None:

@@ -124,7 +124,7 @@ def invalid_value(cause: ValidationError) -> str:
 
 def omegaconf_cause(err: BaseException) -> OmegaConfBaseException | None:
     """The OmegaConf error behind ``err`` (itself, or its first OmegaConf cause)."""
-    seen = err
+    seen: BaseException | None = err
     while seen is not None:
         if isinstance(seen, OmegaConfBaseException):
             return seen

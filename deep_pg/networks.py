@@ -12,7 +12,10 @@ from torch import nn
 
 LOG_2PI = math.log(2 * math.pi)
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
-NUMPY_ACTIVATIONS = {nn.Tanh: np.tanh, nn.ReLU: lambda x: np.maximum(x, 0.0)}
+NUMPY_ACTIVATIONS: dict[type[nn.Module], Callable[[np.ndarray], np.ndarray]] = {
+    nn.Tanh: np.tanh,
+    nn.ReLU: lambda x: np.maximum(x, 0.0),
+}
 
 # Gains of orthogonal init with layer scaling (opt.ortho_init), as in the reference code.
 HIDDEN_GAIN = math.sqrt(2)

@@ -114,7 +114,7 @@ def probe(request: ProbeRequest) -> list[Path]:
     )
     runner = ProbeRunner(request.cfg, request.run_dir, run)
     try:
-        if sharded:
+        if request.shard is not None:  # sharded
             return runner.run_shard(view, request.shard)
         if request.cfg.probe.shards > 1:
             log.info(

@@ -18,6 +18,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from omegaconf import DictConfig
 
@@ -79,9 +80,9 @@ def run_training(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
         run_dir, sweep = hydra_run_dir()
     (outcome,) = run_pack([cfg], [Path(run_dir)], sweep)
     if outcome.status == "bad_input":
-        raise BadInput(outcome.reason)
+        raise BadInput(cast(str, outcome.reason))
     if outcome.status == "failed":
-        raise RunFailed(outcome.reason)
+        raise RunFailed(cast(str, outcome.reason))
     if not outcome.skipped:
         print(f"deep-pg: run directory {run_dir}")
     return outcome.final_return

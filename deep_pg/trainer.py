@@ -143,8 +143,8 @@ class Trainer:
             slot: PolicyArrays(agent.policy.mean.member_arrays(m), log_std[m].copy(), activation)
             for m, slot in enumerate(self.slots)
         }
-        rollouts = self.sampler.collect(policies, self.steps_per_env)
-        rollouts = [rollouts[slot] for slot in self.slots]
+        by_slot = self.sampler.collect(policies, self.steps_per_env)
+        rollouts = [by_slot[slot] for slot in self.slots]
         s = agent.settings
         batch = make_pack_batch(
             rollouts,

@@ -29,9 +29,8 @@ class Batch:
     logp_old: torch.Tensor | None  # log pi_old(a|s)
     mean_old: torch.Tensor | None  # pi_old's action means, for KL(pi_old || pi_new)
     log_std_old: torch.Tensor | None  # (act_dim,), or (M, 1, act_dim) in a pack
-    advantages: (
-        torch.Tensor | None
-    )  # what the policy gradient weighs log-probs with (not normalized)
+    # what the policy gradient weighs log-probs with (not normalized)
+    advantages: torch.Tensor | None
     returns: torch.Tensor  # value targets: V_old + GAE advantages
     values_old: torch.Tensor
 
@@ -179,6 +178,7 @@ def make_pack_batch(
         obs, actions, logp_old, mean_old, log_std_old, flat(advantages), flat(returns), values_flat
     )
     if not members:
+        assert batch.advantages is not None  # a policy batch
         batch.advantages, batch.returns, batch.values_old = (
             batch.advantages[0],
             batch.returns[0],

@@ -10,8 +10,9 @@ update on one run).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,7 +112,7 @@ class Agent:
     policy: GaussianPolicy
     value: ValueNetwork
     policy_optimizer: dict | None  # MemberAdam state of this member; None for TRPO
-    value_optimizer: dict
+    value_optimizer: dict | None  # None until a fresh agent joins a pack
 
     def state_dict(self) -> dict:
         return {
@@ -179,7 +180,9 @@ class PackAgent:
         self.load_member_optimizers(m, agent_state)
 
     def load_member_optimizers(self, m: int, agent) -> None:
-        get = agent.get if isinstance(agent, dict) else lambda k: getattr(agent, k)
+        get: Callable[[str], Any] = (
+            agent.get if isinstance(agent, dict) else lambda k: getattr(agent, k)
+        )
         if self.policy_optimizer is not None:
             self.policy_optimizer.load_member_state(m, get("policy_optimizer"))
         self.value_optimizer.load_member_state(m, get("value_optimizer"))
@@ -226,6 +229,7 @@ def surrogate_objective(policy, batch: Batch, settings: MemberSettings) -> torch
     """What the policy update maximizes (PPO, TRPO; and what the probes measure): the mean over
     the batch's pairs of ``surrogate``, advantages normalized as opt.adv_norm says and the ratio
     clipped as the member's algorithm clips it. (M,) per member."""
+    assert batch.advantages is not None  # a policy batch
     advantages = normalize(batch.advantages, settings.adv_norm)
     return surrogate(policy, batch, advantages, settings.clip_eps).mean(-1)
 
@@ -330,6 +334,7 @@ def nonfinite_members(agent: PackAgent, metrics: dict[str, torch.Tensor]) -> dic
 def trust_region_metrics(policy, batch: Batch, clip_eps) -> dict[str, torch.Tensor]:
     """mean KL(pi_old || pi_new) over the batch states, max and clip fraction of pi_new/pi_old,
     per member ((M,) tensors) or for one run (0-d tensors)."""
+    assert batch.mean_old is not None and batch.log_std_old is not None  # a policy batch
     with torch.no_grad():
         mean_new = policy(batch.obs)
         kl = gaussian_kl(batch.mean_old, batch.log_std_old, mean_new, policy.log_std)

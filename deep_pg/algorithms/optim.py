@@ -8,7 +8,8 @@ member steps exactly as ``torch.optim.Adam`` would step that member's run alone.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import cast
 
 import torch
 
@@ -26,7 +27,7 @@ class MemberAdam:
 
     def __init__(
         self,
-        params: Sequence[torch.Tensor],
+        params: Iterable[torch.Tensor],
         lr: torch.Tensor,
         eps: torch.Tensor,
         betas: tuple[float, float] = (0.9, 0.999),
@@ -83,7 +84,7 @@ def adam_step(optimizers: Sequence[MemberAdam]) -> None:
     params = [p for o in optimizers for p in o.params]
     exp_avg = [t for o in optimizers for t in o.exp_avg]
     exp_avg_sq = [t for o in optimizers for t in o.exp_avg_sq]
-    grads = [p.grad for p in params]
+    grads = cast(list[torch.Tensor], [p.grad for p in params])  # backward ran: none is None
     torch._foreach_lerp_(exp_avg, grads, 1 - beta1)
     torch._foreach_mul_(exp_avg_sq, beta2)
     torch._foreach_addcmul_(exp_avg_sq, grads, grads, 1 - beta2)
@@ -101,7 +102,7 @@ def adam_step(optimizers: Sequence[MemberAdam]) -> None:
     torch._foreach_sub_(params, update)
 
 
-def clip_member_gradients(params: Sequence[torch.Tensor], max_norm: torch.Tensor) -> torch.Tensor:
+def clip_member_gradients(params: Iterable[torch.Tensor], max_norm: torch.Tensor) -> torch.Tensor:
     """opt.grad_clip per member: scale member m's gradients to global norm <= max_norm[m].
 
     ``max_norm`` is (M,), inf where a member does not clip. Returns the (M,) norms before

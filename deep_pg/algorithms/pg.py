@@ -11,14 +11,16 @@ from deep_pg.algorithms.optim import clip_member_gradients
 
 
 def pg_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Tensor]:
-    s, policy = agent.settings, agent.policy
+    s, policy, optimizer = agent.settings, agent.policy, agent.policy_optimizer
+    assert batch.advantages is not None and batch.actions is not None  # a policy batch
+    assert optimizer is not None  # PG steps its policy with Adam
     advantages = normalize(batch.advantages, s.adv_norm)
     loss = -(policy.log_prob(batch.obs, batch.actions) * advantages).mean(-1)
     loss = loss - s.entropy_coef * policy.entropy()
-    agent.policy_optimizer.zero_grad()
+    optimizer.zero_grad()
     loss.sum().backward()
     grad_norm = clip_member_gradients(policy.parameters(), s.grad_clip)
-    agent.policy_optimizer.step()
+    optimizer.step()
     return {
         "policy_loss": loss.detach(),
         "policy_grad_norm": grad_norm,

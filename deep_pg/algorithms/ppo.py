@@ -12,7 +12,7 @@ from deep_pg.algorithms.common import (
     minibatches,
     surrogate_objective,
 )
-from deep_pg.algorithms.optim import adam_step, clip_member_gradients
+from deep_pg.algorithms.optim import MemberAdam, adam_step, clip_member_gradients
 
 
 def ppo_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Tensor]:
@@ -25,17 +25,19 @@ def ppo_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Ten
     value losses summed over members gives every member and network exactly its own gradient,
     and one ``adam_step`` steps both networks' optimizers.
     """
-    s, policy = agent.settings, agent.policy
+    s, policy, policy_optimizer = agent.settings, agent.policy, agent.policy_optimizer
+    assert policy_optimizer is not None  # PPO steps its policy with Adam
     policy_epochs, value_epochs = cfg.algo.epochs, cfg.algo.value_epochs
     policy_losses, value_losses, grad_norms = [], [], []
     for epoch in range(max(policy_epochs, value_epochs)):
         for mb in minibatches(batch, cfg.algo.num_minibatches, rngs):
-            losses, optimizers = [], []
+            losses: list[torch.Tensor] = []
+            optimizers: list[MemberAdam] = []
             if epoch < policy_epochs:
                 entropy_bonus = s.entropy_coef * policy.entropy()
                 policy_loss = -surrogate_objective(policy, mb, s) - entropy_bonus
                 losses.append(policy_loss)
-                optimizers.append(agent.policy_optimizer)
+                optimizers.append(policy_optimizer)
             if epoch < value_epochs:
                 losses.append(minibatch_value_loss(agent, mb))
                 optimizers.append(agent.value_optimizer)

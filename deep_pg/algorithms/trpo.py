@@ -68,6 +68,7 @@ def conjugate_gradient(
 
 def mean_kl(policy: StackedPolicy, batch: Batch) -> torch.Tensor:
     """mean KL(pi_old || pi) over each member's batch states, shape (M,)."""
+    assert batch.mean_old is not None and batch.log_std_old is not None  # a policy batch
     return gaussian_kl(batch.mean_old, batch.log_std_old, policy(batch.obs), policy.log_std).mean(
         -1
     )

@@ -8,7 +8,7 @@ its runs (one per seed) at the learning rate with the best mean final reward ove
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -149,7 +149,7 @@ HELD_OUT = "held_out"
 
 
 def selection_label(
-    method: str, selection_seeds: Sequence[int] = (), evaluation_seeds: Sequence[int] = ()
+    method: str, selection_seeds: Collection[int] = (), evaluation_seeds: Collection[int] = ()
 ) -> str:
     """The one-line description every table and figure of tuned agents carries."""
     seeds = lambda s: ", ".join(str(x) for x in sorted(s))

@@ -13,7 +13,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -142,7 +142,7 @@ def read_run(run_dir: Path, root: Path) -> RunRecord:
     if status not in (COMPLETED, FAILED):
         status = INCOMPLETE
 
-    metrics, corrupt = pd.DataFrame(), []
+    metrics, corrupt = pd.DataFrame(), cast(list[int], [])
     if (run_dir / METRICS).is_file():
         metrics, corrupt = read_metrics(run_dir / METRICS)
         if corrupt:

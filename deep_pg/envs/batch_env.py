@@ -12,7 +12,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -48,18 +48,19 @@ class EnvSet:
 
     def __init__(self, env_id: str, num_envs: int, max_episode_steps: int | None = None):
         wrapped = [make_env(env_id) for _ in range(num_envs)]
-        max_episode_steps = max_episode_steps or wrapped[0].spec.max_episode_steps
+        spec = wrapped[0].spec  # gymnasium.make always sets it
+        max_episode_steps = max_episode_steps or (spec.max_episode_steps if spec else None)
         if not max_episode_steps:
             raise ValueError(f"env '{env_id}' has no time limit: set env.max_episode_steps")
         self._adopt([w.unwrapped for w in wrapped], max_episode_steps)
 
     def _adopt(self, envs: list[gym.Env], max_episode_steps: int) -> None:
         self.envs, self.max_episode_steps = envs, max_episode_steps
-        space = self.envs[0].action_space
+        space = cast(gym.spaces.Box, self.envs[0].action_space)  # continuous control
         self.action_low = space.low.astype(np.float64)
         self.action_high = space.high.astype(np.float64)
         self.num_envs = len(envs)
-        self.obs_dim = int(np.prod(self.envs[0].observation_space.shape))
+        self.obs_dim = int(np.prod(cast(gym.spaces.Box, self.envs[0].observation_space).shape))
         self.act_dim = int(np.prod(space.shape))
         self.stepper = stepper_for(self.envs, self.obs_dim)
         self.elapsed = np.zeros(self.num_envs, dtype=np.int64)
@@ -161,7 +162,7 @@ def _set_env_state(env: gym.Env, state: dict[str, Any]) -> gym.Env:
     if state["kind"] == "mujoco":
         import mujoco
 
-        mujoco.mj_copyData(env.data, env.model, pickle.loads(state["data"]))
+        mujoco.mj_copyData(env.data, env.model, pickle.loads(state["data"]))  # type: ignore[attr-defined]  # a MujocoEnv
     else:
         env = pickle.loads(state["env"])
     env.np_random.bit_generator.state = state["rng"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -129,7 +130,7 @@ def value_fitter(net: ValueNetwork, settings: MemberSettings) -> PackAgent:
     settings = replace(
         settings, value_clip=torch.tensor([False]), value_grad_clip=torch.tensor([float("inf")])
     )
-    return PackAgent(None, value, None, optimizer, settings)
+    return PackAgent(None, value, None, optimizer, settings)  # type: ignore[arg-type]  # no policy: a value fit
 
 
 def run(ctx: ProbeContext) -> list[dict]:
@@ -138,7 +139,10 @@ def run(ctx: ProbeContext) -> list[dict]:
     trials = ctx.collect_trials(
         p.num_estimates, *trial_layout(ctx, counts), ctx.agent.policy, "baselines/trials"
     )
-    baselines = [("value_net", ctx.agent.value, "value"), ("zero", ctx.agent.value, "zero")]
+    baselines: list[tuple[str, Any, str]] = [
+        ("value_net", ctx.agent.value, "value"),
+        ("zero", ctx.agent.value, "zero"),
+    ]
     rows = []
     fitted = fit_true_value(ctx)
     if fitted is not None:

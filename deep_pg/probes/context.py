@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ from deep_pg.algorithms.batch import Batch, make_batch
 from deep_pg.algorithms.common import Agent
 from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler
 from deep_pg.experience import Rollout
+from deep_pg.probes.shards import PartStore
 from deep_pg.sampling import ParallelSampler
 
 # Monte-Carlo returns ignore rewards past the data; a return is kept only when that ignored tail
@@ -26,14 +28,14 @@ MC_TAIL_TOLERANCE = 0.01
 
 @dataclass
 class ProbeContext:
-    cfg: object  # the run's config (DictConfig)
+    cfg: Any  # the run's config (DictConfig)
     agent: Agent  # read only: probes change deep copies
     obs_normalizer: ObservationNormalizer  # frozen copies
     reward_scaler: RewardScaler
     iteration: int  # updates done so far (0 = before the first)
     num_iterations: int
     sampler: ParallelSampler
-    parts: object = None  # shards.PartStore holding parts of the truth drawn by shard jobs
+    parts: PartStore | None = None  # parts of the truth drawn by shard jobs
 
     @property
     def progress(self) -> float:

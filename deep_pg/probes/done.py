@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 from omegaconf import OmegaConf
 
@@ -24,7 +25,7 @@ FIRST_ROLLOUT_NORMALIZERS = {"iteration_0_normalizers": "first_rollout"}
 
 def settings(probe_cfg) -> dict:
     given = (
-        OmegaConf.to_container(probe_cfg, resolve=True)
+        cast(dict, OmegaConf.to_container(probe_cfg, resolve=True))
         if OmegaConf.is_config(probe_cfg)
         else dict(probe_cfg)
     )

@@ -25,6 +25,8 @@ standardization, an approximation for PPO's multi-epoch step).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -106,7 +108,7 @@ def similarity_rows(
     rows = []
     for c, n in enumerate(counts):
         pairs = int(np.prod(ctx.layout(n)))
-        measures = {"pairwise": pairwise_cosine(estimates[:, c])}
+        measures: dict[str, Any] = {"pairwise": pairwise_cosine(estimates[:, c])}
         if reference is not None:
             measures["true"] = [cosine_similarity(e, reference) for e in estimates[:, c]]
         if reliability is not None:
@@ -190,6 +192,6 @@ def run(ctx: ProbeContext) -> list[dict]:
         ("gradient", gradient_estimates(ctx, trials, counts), truth.half_gradients, truth.gradient),
         ("step", step_estimates(ctx, trials, counts, "gradient/step"), half_steps, true_step),
     ):
-        truth_rows, rho = reliability_rows(tuple(parts), variant, half_pairs)
+        truth_rows, rho = reliability_rows((parts[0], parts[1]), variant, half_pairs)
         rows += similarity_rows(estimates, counts, variant, reference, ctx, rho) + truth_rows
     return rows

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -69,13 +69,16 @@ def load_request(app_cfg: DictConfig) -> ProbeRequest:
     wanted = None if OmegaConf.is_missing(app_cfg, "checkpoint") else app_cfg.checkpoint
     state = find_checkpoint(run_dir, wanted)
     iteration = state["counters"]["iteration"]
-    cfg = OmegaConf.merge(
-        OmegaConf.structured(Config),
-        state["config"],
-        {
-            "probe": OmegaConf.to_container(app_cfg.probe, resolve=True),
-            "logger": OmegaConf.to_container(app_cfg.logger, resolve=True),
-        },
+    cfg = cast(
+        DictConfig,
+        OmegaConf.merge(
+            OmegaConf.structured(Config),
+            state["config"],
+            {
+                "probe": OmegaConf.to_container(app_cfg.probe, resolve=True),
+                "logger": OmegaConf.to_container(app_cfg.logger, resolve=True),
+            },
+        ),
     )
     cfg.probe.iterations = []  # nothing is scheduled: this job probes one checkpoint
     if cfg.probe.name == "none":
@@ -147,6 +150,7 @@ def missing_parts(request: ProbeRequest) -> dict[str, list[int]]:
     from deep_pg.probes.checkpoint_view import CheckpointView
 
     p = request.cfg.probe
+    assert request.shard is not None  # a shard job's request
     view = CheckpointView(request.cfg, request.run_dir, request.state)
     store = shards.PartStore(
         request.run_dir, request.cfg, request.iteration, view.agent.policy, done.settings(p)

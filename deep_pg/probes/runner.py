@@ -98,6 +98,7 @@ class ProbeRunner:
                     time.perf_counter() - start,
                     written[name],
                 )
+            assert ctx.parts is not None  # context() gives every probe its part store
             ctx.parts.clear(name for name in self.probes if name in PART_DRAWERS)
         return written
 
@@ -108,6 +109,7 @@ class ProbeRunner:
         paths = []
         with isolated_global_rng():
             ctx = self.context(trainer)
+            assert ctx.parts is not None  # context() gives every probe its part store
             for name, num_parts in sharded_parts(p).items():
                 start = time.perf_counter()
                 drawn = shards.draw_shard(

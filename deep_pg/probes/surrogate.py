@@ -45,6 +45,7 @@ def surrogate_gradient(policy: nn.Module, batch: Batch, cfg) -> torch.Tensor:
     Uses autograd.grad, so the policy's ``.grad`` fields are never touched.
     """
     settings = MemberSettings.from_configs([cfg])  # the run's, as a pack of one
+    assert batch.advantages is not None  # a policy batch
     advantages = normalize(batch.advantages, settings.adv_norm)
     params = list(policy.parameters())
     total = [torch.zeros_like(p) for p in params]

@@ -3,6 +3,8 @@ Best effort, like the training logger: wandb trouble is logged once and never st
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from deep_pg.probes.results import MEAN_TRIAL
@@ -16,7 +18,7 @@ def log_probe(run, probe: str, iteration: int, df: pd.DataFrame) -> None:
         import wandb
 
         means = df[df["trial"] == MEAN_TRIAL]
-        data = {f"probes/{probe}/table": wandb.Table(dataframe=means)}
+        data: dict[str, Any] = {f"probes/{probe}/table": wandb.Table(dataframe=means)}
         if probe != "landscape":
             for (variant, measure), part in means.groupby(["variant", "measure"]):
                 name = f"probes/{probe}/{variant}/{measure}"

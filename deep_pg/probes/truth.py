@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -63,7 +64,9 @@ def gradient_sums(policy, batch: Batch) -> GradientSums:
     """The sums of ``batch``'s pairs, in chunks of GRADIENT_CHUNK pairs (bounded memory)."""
     params = list(policy.parameters())
     flat = lambda grads: torch.cat([g.reshape(-1) for g in grads]).double()
-    weighted = score = 0
+    assert batch.actions is not None and batch.advantages is not None  # a policy batch
+    weighted: Any = 0  # then the summed flat gradients
+    score: Any = 0
     for start in range(0, len(batch.obs), GRADIENT_CHUNK):
         sl = slice(start, start + GRADIENT_CHUNK)
         log_prob = policy.log_prob(batch.obs[sl], batch.actions[sl])

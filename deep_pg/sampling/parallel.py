@@ -18,7 +18,9 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from multiprocessing import shared_memory
+from typing import cast
 
+import gymnasium as gym
 import numpy as np
 
 from deep_pg.envs.batch_env import make_env
@@ -120,6 +122,7 @@ class ParallelSampler:
                     arr[t0 : t0 + n, starts[w] : starts[w + 1]] = self.chunks[w][key][
                         :n, : shares[w]
                     ]
+        assert self.reward_scaler is not None  # set_policy came first
         rewards = self.reward_scaler(out["rewards"], np.zeros(out["rewards"].shape, dtype=bool))
         rollout = Rollout(
             out["obs"],
@@ -173,6 +176,7 @@ class ParallelSampler:
         return self._call({w: (command, args) for w in range(self.num_workers)})
 
     def _call(self, commands: dict[int, Command]) -> dict:
+        assert self.pool is not None  # the workers started
         return self.pool.call(commands)
 
     def close(self) -> None:
@@ -195,6 +199,7 @@ class ParallelSampler:
 def env_dims(env_id: str) -> tuple[int, int]:
     """Observation and action sizes (to size shared memory before the workers exist)."""
     env = make_env(env_id)
-    dims = int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape))
+    obs_space, action_space = env.observation_space, cast(gym.spaces.Box, env.action_space)
+    dims = int(np.prod(cast(gym.spaces.Box, obs_space).shape)), int(np.prod(action_space.shape))
     env.close()
     return dims

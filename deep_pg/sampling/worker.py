@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from multiprocessing import shared_memory
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,7 +39,9 @@ class ProbeWorker:
         self.scratch = chunk_views(
             bytearray(self.shm.size), chunk_steps, num_envs, g.obs_dim, g.act_dim
         )
-        self.policy = self.obs_normalizer = self.std = None
+        self.policy: Any = None  # set by set_policy before any collection
+        self.obs_normalizer: Any = None
+        self.std: np.ndarray | None = None
         self.rng = np.random.default_rng()
         self.active = 0  # environments in use by the current collection
         self.gamma = 1.0
@@ -90,7 +93,8 @@ class ProbeWorker:
         """Each active env starts episodes until it has made ``steps_per_env`` steps and finishes
         the episode it is in; returns the episodes and the number of steps made."""
         steps = np.zeros(self.active, dtype=np.int64)
-        ended, total = [], 0
+        ended: list[tuple[int, float, float, int]] = []
+        total = 0
         while True:
             running = (steps < steps_per_env) | (self.group.elapsed[: self.active] > 0)
             envs = np.flatnonzero(running)
@@ -122,5 +126,5 @@ class ProbeWorker:
 
     def close(self) -> None:
         self.group.close()
-        self.chunk = self.scratch = None
+        self.chunk = self.scratch = None  # type: ignore[assignment]  # views of the memory closed next
         self.shm.close()

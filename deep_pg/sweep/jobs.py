@@ -54,9 +54,9 @@ def job_config(
     """The composed config of one job, as Hydra's own launchers build it."""
     register_resolvers()
     sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
-    with open_dict(sweep_config.hydra.job) as job:
-        job.id = job_id
-        job.num = job_num
+    with open_dict(sweep_config.hydra.job):
+        sweep_config.hydra.job.id = job_id
+        sweep_config.hydra.job.num = job_num
     return sweep_config
 
 

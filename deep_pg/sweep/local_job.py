@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cloudpickle
 from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn
 
 from deep_pg.atomic import atomic_open
 from deep_pg.sweep.jobs import run_sweep_job
@@ -22,6 +23,7 @@ from deep_pg.sweep.pack_job import run_pack_job
 def main(payload_path: str, result_path: str) -> None:
     job = cloudpickle.loads(Path(payload_path).read_bytes())
     Singleton.set_state(job.pop("singletons"))
+    rets: list[JobReturn] | JobReturn
     if "jobs" in job:
         rets = run_pack_job(**job)
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf
@@ -91,4 +91,4 @@ def check_jobs(
 
 def _params(cfg: DictConfig) -> dict[str, Any]:
     params = cfg.hydra.sweeper.get("params")
-    return dict(OmegaConf.to_container(params, resolve=True)) if params else {}
+    return cast(dict, OmegaConf.to_container(params, resolve=True)) if params else {}

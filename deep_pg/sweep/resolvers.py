@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlparse
 
 from omegaconf import DictConfig, OmegaConf
@@ -33,7 +34,7 @@ def run_subdir(*, _root_: DictConfig) -> str:
 def lr_grid(env: str, *, _root_: DictConfig) -> str:
     """The env's policy-LR grid as a Hydra sweep string ('1e-4,2e-4,...')."""
     path = _primary_config_dir(_root_) / LR_GRID_FILE
-    grids = OmegaConf.load(path)
+    grids = cast(DictConfig, OmegaConf.load(path))  # env -> list of learning rates
     if env not in grids:
         raise ValueError(
             f"+sweep=lr_grid has no grid for env={env} in {path} "

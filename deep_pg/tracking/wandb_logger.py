@@ -6,7 +6,7 @@ import logging
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import OmegaConf
 
@@ -62,7 +62,7 @@ def start_run(cfg, run_dir: Path, resumable: bool = False, **init) -> Any | None
         return wandb.init(
             project=cfg.logger.project,
             entity=cfg.logger.entity,
-            mode=mode,
+            mode=cast(Any, mode),  # a LoggerMode value: online | offline
             dir=str(run_dir),
             **init,
             settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),

@@ -165,13 +165,13 @@ class LocalLauncher(Launcher):
             for pack in group_into_packs([jobs[i][2] for i in todo], self.pack)
         ]
         at_once, cores = packs_at_once(len(packs), self.n_jobs)
-        done = f"{len(jobs) - len(todo)} already completed" if len(todo) < len(jobs) else ""
+        already = f"{len(jobs) - len(todo)} already completed" if len(todo) < len(jobs) else ""
         if todo:
             log.info(
                 "local launcher: %s in %s: %s%s to run in %s of up to %d (sizes %s), %d at a time",
                 count(len(jobs), "job"),
                 sweep_dir,
-                f"{done}; " if done else "",
+                f"{already}; " if already else "",
                 len(todo),
                 count(len(packs), "pack"),
                 self.pack,

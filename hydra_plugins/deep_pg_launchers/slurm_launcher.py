@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus
@@ -118,7 +118,7 @@ class SlurmLauncher(PluginSlurm):
             )
         if todo:
             returns.update(self._run_jobs(sweep_dir, todo, shards))
-        ordered = [returns[num] for num, _, _ in jobs]
+        ordered = [cast(JobReturn, returns[num]) for num, _, _ in jobs]  # every job's, now
         report(ordered, sweep_dir)
         return ordered
 
@@ -186,7 +186,7 @@ class SlurmLauncher(PluginSlurm):
         """One array task per job, or with ``pack`` > 1 (training only) per pack."""
         members = [(num, overrides, apps.job_run_dir(config)) for num, overrides, config in jobs]
         if self.pack == 1 or any(apps.is_probe_job(config) for _, _, config in jobs):
-            params = [(o, num, Singleton.get_state()) for num, o, _ in jobs]
+            params: list[tuple[Any, ...]] = [(o, num, Singleton.get_state()) for num, o, _ in jobs]
             return [
                 ([m], task)
                 for m, task in zip(members, self._submit(self, params, f"{len(jobs)} jobs"))
@@ -305,7 +305,7 @@ class ShardTask:
     ) -> JobReturn:
         ret = self.launcher(overrides, job_num, singletons)
         if ret.status != JobStatus.COMPLETED:
-            raise ret.error
+            raise ret.error  # type: ignore[attr-defined]  # a failed job's return is a FailedJob
         return ret
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:

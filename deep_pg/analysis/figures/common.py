@@ -41,7 +41,7 @@ class MissingData(Exception):
     """A figure the data cannot support; the message says what is missing."""
 
 
-def algo_colors(names) -> dict[str, str]:
+def algo_colors(names) -> dict[str, tuple[float, float, float, float]]:
     """Stable colors: the same algorithm has the same color in every figure, also when a line
     names it with its setting (``ppo (opt.value_clip=False)``) and is its only line."""
     cmap = plt.get_cmap("tab10")

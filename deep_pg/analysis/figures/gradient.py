@@ -104,7 +104,7 @@ def gradient_figures(runs, ctx) -> list[Figure]:
         if sel.empty:
             missing.append(f"{name}: no rows with measure={measure}, variant={variant}")
             continue
-        seen = set()
+        seen: set[str] = set()
 
         def colors_for(run_id, sel=sel, seen=seen):
             name = sel.loc[sel["run_id"] == run_id, "arm"].iloc[0]

@@ -104,7 +104,7 @@ def _paired_effect_figures(pairs, definition: str) -> list[Figure]:
     """Per (algo, env): one panel per toggle, its mean paired difference with its hierarchical
     interval (seeds, then pairs) over all pairs and per state of each other toggle (an
     interaction shows as rows that disagree)."""
-    out = []
+    out: list[Figure] = []
     if pairs is None or pairs.empty:
         return out
     for (algo, env), cell in pairs.groupby(CELL, sort=True):
