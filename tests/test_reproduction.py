@@ -9,7 +9,10 @@ value); a column headed ``<col> CI`` must show ``[<col>_low – <col>_high]``; t
 ``verdict: COL > T tie ±M`` (``<`` for a claim below T, ``≠`` for an effect of either sign;
 M a number or a column of the doc's table) has each row's ``verdict`` recomputed from COL's
 interval by the declared rule (``deep_pg.analysis.claim_rule``). Other columns (the published
-numbers) are the doc's own. The page's figures are the ones ``deep_pg.analysis.doc_figures`` draws.
+numbers) are the doc's own. A table preceded by ``<!-- r: cells STUDY... -->`` (or ``r:
+comparisons``) holds rows of R's pre-registered rule over the runs of those studies pooled
+(``deep_pg.analysis.verdict_r.r_tables``), checked the same way. The page's figures are the ones
+``deep_pg.analysis.doc_figures`` draws.
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
+from deep_pg.analysis import load_runs
 from deep_pg.analysis.claim_rule import cell_verdict
 from deep_pg.analysis.doc_figures import FIGURES, make_figures
+from deep_pg.analysis.final import final_rewards
+from deep_pg.analysis.verdict_r import r_tables
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS, DOC = REPO / "results", REPO / "docs" / "reproduction.md"
@@ -33,11 +39,14 @@ MARKER = re.compile(
     r"<!-- table: ([\w./-]+)(?: verdict: (\w+) ([<>≠]) (-?[\d.]+)"
     r"(?: tie ±([\w.]+))?)? -->"
 )
+R_MARKER = re.compile(r"<!-- r: (cells|comparisons)((?: \w+)+) -->")
 FIGURE = re.compile(r"\]\(figures/([\w-]+)\.png\)")
 MAX_LINES = 700
 # columns that pick a row (the others are values to check)
 KEYS = (
     "study",
+    "preset",
+    "env_id",
     "env",
     "algo",
     "setting",
@@ -86,10 +95,10 @@ def documented_tables() -> list[tuple[str, list[dict[str, str]]]]:
     return [(marker.group(1), rows) for marker, rows in _marked_tables()]
 
 
-def _marked_tables():
+def _marked_tables(marker=MARKER):
     lines, tables = DOC.read_text().splitlines(), []
     for i, line in enumerate(lines):
-        match = MARKER.search(line)
+        match = marker.search(line)
         if not match:
             continue
         block = []
@@ -202,7 +211,24 @@ def test_the_docs_say_what_things_are_not_when_they_were_done(page):
     "name, rows", documented_tables(), ids=lambda v: v if isinstance(v, str) else ""
 )
 def test_documented_numbers_are_the_regenerated_ones(report, name, rows):
-    table = pd.read_csv(report / name)
+    _check_rows(pd.read_csv(report / name), name, rows)
+
+
+@pytest.mark.parametrize(
+    "marker, rows",
+    _marked_tables(R_MARKER),
+    ids=lambda v: v.group(0) if isinstance(v, re.Match) else "",
+)
+def test_r_tables_are_the_rule_over_the_named_studies(marker, rows):
+    kind, studies = marker.group(1), marker.group(2).split()
+    final = pd.concat([final_rewards(load_runs(RESULTS / s, progress=False)) for s in studies],
+                      ignore_index=True)
+    cells, comparisons = r_tables(final)
+    _check_rows(cells if kind == "cells" else comparisons, marker.group(0), rows)
+
+
+def _check_rows(table: pd.DataFrame, name: str, rows: list[dict[str, str]]) -> None:
+    """Each doc row's values are ``table``'s row with the same keys, at the doc's precision."""
     assert rows, f"{name}: the doc's table has no rows"
     for row in rows:
         keys = {k: row[k] for k in KEYS if k in row}
@@ -222,3 +248,4 @@ def test_documented_numbers_are_the_regenerated_ones(report, name, rows):
                 column = header[:-3]
                 assert _shown(found[f"{column}_low"], low[1]) == low[0], (name, keys, header)
                 assert _shown(found[f"{column}_high"], high[1]) == high[0], (name, keys, header)
+

@@ -29,7 +29,7 @@ from deep_pg.analysis.runs import load_runs
 from deep_pg.analysis.stats import t_interval
 from deep_pg.analysis.toggle_pairs import ANY, paired_effects
 from deep_pg.analysis.trust_region import per_run
-from deep_pg.analysis.verdict_r import PUBLISHED
+from deep_pg.analysis.verdict_r import PUBLISHED, r_tables, strip_figure
 
 DPI = 80
 ENVS = ("hopper", "walker2d")
@@ -49,6 +49,11 @@ BASELINE_SOURCES = {("ppo", "hopper"): ["R_iter0", "R_hopper_rerun"],
                     ("trpo", "hopper"): ["R_iter0", "R_hopper_rerun2"],
                     ("trpo", "walker2d"): ["R_iter0", "R_walker2d_rerun2"]}
 LANDSCAPE_SOURCES = BASELINE_SOURCES
+# R's agents: the Table 1 studies per env, then more seeds of some of their cells
+FINAL_SOURCES = {"hopper": ["R_hopper"],
+                 "walker2d": ["R_walker2d"], "humanoid": ["R_humanoid"]}
+# the companion paper's released settings on gymnasium's v4 tasks
+RELEASED_SOURCES = ["R_released_v4_hopper"]
 
 
 class Studies:
@@ -99,22 +104,34 @@ def final_returns(studies) -> plt.Figure:
     and the published number."""
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     colors = algo_colors(ALGOS)
-    for ax, env in zip(axes, ("hopper", "walker2d", "humanoid")):
-        final = final_rewards(studies(f"R_{env}"))
+    for ax, (env, names) in zip(axes, FINAL_SOURCES.items()):
+        final = pd.concat([final_rewards(studies(name)) for name in names], ignore_index=True)
+        final = final[(final["env"] == env) & (final["status"] == "completed")]
+        counts = []
         for i, algo in enumerate(ALGOS):
             values = final.loc[final["algo"] == algo, "final_return"].to_numpy(float)
+            counts.append(f"{algo}\nn={len(values)}")
             ax.scatter(np.full(len(values), i - 0.15), values, color=colors[algo], s=18, alpha=0.8)
             _mean_with_interval(ax, i + 0.1, values, colors[algo])
             ax.scatter([i + 0.1], [PUBLISHED[(env, algo)]], marker="x", color="k", s=40, zorder=5,
                        label="published" if i == 0 else None)
-        ax.set(title=f"{env} (3 seeds, 1M steps)", xticks=range(len(ALGOS)), xticklabels=ALGOS,
+        ax.set(title=f"{env} (1M steps)", xticks=range(len(ALGOS)), xticklabels=counts,
                ylabel="final return")
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8, loc="lower right")
-    fig.suptitle("Dots: seeds; square: mean with t-interval (n = 3, not a 95% interval); "
+    fig.suptitle("Dots: seeds; square: mean with t-interval (95% where n >= 5); "
                  "x: companion paper, Table 2", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def released_returns(studies) -> plt.Figure:
+    """R with the companion's released settings on v4: each seed's final return per algorithm and
+    environment, the cell's t-interval and the published mean (``verdict_r.strip_figure``)."""
+    final = pd.concat([final_rewards(studies(name)) for name in RELEASED_SOURCES],
+                      ignore_index=True)
+    cells, _ = r_tables(final)
+    return strip_figure(final, cells)
 
 
 def gradient_variance(studies) -> plt.Figure:
@@ -339,7 +356,8 @@ def ablation(studies) -> plt.Figure:
 
 
 # file name (without .png) → builder; the page links each as docs/figures/<name>.png
-FIGURES = {"R_final_returns": final_returns, "F1_gradient_variance": gradient_variance,
+FIGURES = {"R_final_returns": final_returns, "R_released_v4": released_returns,
+           "F1_gradient_variance": gradient_variance,
            "F2_true_gradient": true_gradient, "F3_value_error": value_error,
            "F4_baseline_gaps": baseline_gaps, "F5_concentration": concentration,
            "F6_surrogate": surrogate,

@@ -189,9 +189,9 @@ def best_returns(runs):
     return final_rewards(runs, FinalReward("max")).set_index("run_id")["final_return"]
 
 
-def strip_plot(final, cells, path) -> None:
-    """Every run's final return per (environment, algorithm), its cell's 95% t-interval and the
-    published mean: the figure of R."""
+def strip_figure(final, cells):
+    """Every run's final return per (environment, algorithm), its cell's t-interval (called 95%
+    from MIN_RUNS runs) and the published mean: the figure of R, one panel per (preset, env)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -219,6 +219,14 @@ def strip_plot(final, cells, path) -> None:
         ax.set_ylabel("final return (last 10 iterations)")
     axes[0][0].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
+    return fig
+
+
+def strip_plot(final, cells, path) -> None:
+    """``strip_figure`` written to ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = strip_figure(final, cells)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
