@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
 from deep_pg.cli import CONF_DIR
+from deep_pg.probes.results import PROBES_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -120,3 +122,8 @@ def numpy_policy(policy):
 def log_density(actions, mean, std):
     """log N(actions; mean, diag(std^2)), summed over the action dimensions."""
     return (-0.5 * ((actions - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)).sum(-1)
+
+
+def read_results(run_dir: Path, probe: str) -> pd.DataFrame:
+    """A run's table of one probe, ``<run_dir>/probes/<probe>.parquet``."""
+    return pd.read_parquet(Path(run_dir) / PROBES_DIR / f"{probe}.parquet")

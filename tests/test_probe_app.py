@@ -9,9 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import PROBE, TINY, make_cfg
+from conftest import PROBE, TINY, make_cfg, read_results
 
-from deep_pg.probes.results import read_results
 from deep_pg.sweep import index
 
 

@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY, make_cfg, run_cli
+from conftest import TINY, make_cfg, read_results, run_cli
 
 from deep_pg.networks import flat_parameters
 from deep_pg.probes import baselines, gradient, landscape, value
 from deep_pg.probes.context import ProbeContext
-from deep_pg.probes.results import MEAN_TRIAL, read_results
+from deep_pg.probes.results import MEAN_TRIAL
 from deep_pg.probes.stats import cosine_similarity, pairwise_cosine
 from deep_pg.probes.surrogate import surrogate_gradient
 from deep_pg.probes.truth import true_sample

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, make_cfg
+from conftest import TINY, make_cfg, read_results
 
 from deep_pg.algorithms.batch import Batch, make_batch
 from deep_pg.algorithms.common import MemberSettings, trust_region_metrics
@@ -16,7 +16,7 @@ from deep_pg.config import ConfigError, validate
 from deep_pg.experience import Rollout
 from deep_pg.networks import GaussianPolicy, ValueNetwork
 from deep_pg.probes.context import mc_returns
-from deep_pg.probes.results import MEAN_TRIAL, read_results, with_means, write_results
+from deep_pg.probes.results import MEAN_TRIAL, with_means, write_results
 from deep_pg.probes.stats import (
     corrected_cosine,
     cosine_similarity,

@@ -19,10 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import PROBE, REPO, TINY, make_cfg, run_cli
+from conftest import PROBE, REPO, TINY, make_cfg, read_results, run_cli
 
 from deep_pg.identity import ABLATION_TOGGLES
-from deep_pg.probes.results import read_results
 from deep_pg.run import run_pack, run_training
 from deep_pg.sweep import index
 from deep_pg.tracking.run_store import RunStore

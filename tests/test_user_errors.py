@@ -12,9 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TINY, make_cfg
-
-from deep_pg.probes.results import read_results
+from conftest import TINY, make_cfg, read_results
 
 BIN = Path(sys.executable).parent  # where pip installed the console scripts
 

@@ -106,7 +106,3 @@ def write_results(run_dir: Path, probe: str, iteration: int, df: pd.DataFrame) -
         with atomic_open(path, "wb") as f:
             df.to_parquet(f, index=False)
     return path
-
-
-def read_results(run_dir: Path, probe: str) -> pd.DataFrame:
-    return pd.read_parquet(Path(run_dir) / PROBES_DIR / f"{probe}.parquet")

@@ -1,4 +1,4 @@
-"""Run the selected probes on a trainer's current state and store the results.
+"""Run the selected probes on a run's current state and store the results.
 
 Side-effect free by construction: probes get frozen copies of the normalizers, update deep
 copies of the agent, sample with their own ``ParallelSampler`` (own environments, seeds and RNG
@@ -73,13 +73,13 @@ class ProbeRunner:
         self.probes = selected_probes(cfg.probe.name)
         self.sampler: ParallelSampler | None = None
 
-    def run(self, trainer) -> dict[str, Path]:
-        """Run every selected probe at the trainer's current iteration; returns the files
-        written."""
+    def run(self, view) -> dict[str, Path]:
+        """Run every selected probe at ``view``'s current iteration (a training member's
+        ``deep_pg.trainer.MemberView`` or a ``CheckpointView``); returns the files written."""
         cfg = self.cfg
         written = {}
         with isolated_global_rng():
-            ctx = self.context(trainer)
+            ctx = self.context(view)
             for name in self.probes:
                 start = time.perf_counter()
                 rows = [
@@ -102,13 +102,13 @@ class ProbeRunner:
             ctx.parts.clear(name for name in self.probes if name in PART_DRAWERS)
         return written
 
-    def run_shard(self, trainer, shard: int) -> list[Path]:
+    def run_shard(self, view, shard: int) -> list[Path]:
         """Draw shard ``shard`` (of probe.shards) of each selected probe's parts into the run
         directory, for the probes' reduce to read."""
         p = self.cfg.probe
         paths = []
         with isolated_global_rng():
-            ctx = self.context(trainer)
+            ctx = self.context(view)
             assert ctx.parts is not None  # context() gives every probe its part store
             for name, num_parts in sharded_parts(p).items():
                 start = time.perf_counter()
@@ -129,7 +129,7 @@ class ProbeRunner:
                 paths += drawn
         return paths
 
-    def context(self, trainer) -> ProbeContext:
+    def context(self, view) -> ProbeContext:
         cfg = self.cfg
         if self.sampler is None:
             self.sampler = ParallelSampler(
@@ -140,10 +140,10 @@ class ProbeRunner:
             )
         ctx = ProbeContext(
             cfg,
-            trainer.agent,
-            *probe_normalizers(trainer),
-            trainer.iteration,
-            trainer.num_iterations,
+            view.agent,
+            *probe_normalizers(view),
+            view.iteration,
+            view.num_iterations,
             self.sampler,
         )
         ctx.parts = shards.PartStore(

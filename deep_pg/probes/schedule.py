@@ -1,7 +1,7 @@
 """Probes during training: at each of probe.iterations (0 = before the first update) keep
 ``checkpoints/iter_<n>.pt`` (so probes can be re-run later with ``deep-pg-probe``) and run the
-selected probes. ``run.py`` creates one ``ProbeSchedule`` per run; it registers itself as an
-iteration hook."""
+selected probes. ``run.py`` creates one ``ProbeSchedule`` per run, on the run's member view
+(``deep_pg.trainer.MemberView``); it registers itself as an iteration hook of that view."""
 
 from __future__ import annotations
 
@@ -13,24 +13,22 @@ def iteration_checkpoint(iteration: int) -> str:
 
 
 class ProbeSchedule:
-    def __init__(self, trainer, wandb_run=None):
-        self.iterations = set(trainer.cfg.probe.iterations)
-        self.runner = (
-            ProbeRunner(trainer.cfg, trainer.run_dir, wandb_run) if self.iterations else None
-        )
+    def __init__(self, view, wandb_run=None):
+        self.iterations = set(view.cfg.probe.iterations)
+        self.runner = ProbeRunner(view.cfg, view.run_dir, wandb_run) if self.iterations else None
         if self.runner:
-            trainer.iteration_hooks.append(self)
+            view.iteration_hooks.append(self)
 
-    def before_training(self, trainer) -> None:
+    def before_training(self, view) -> None:
         """Iteration 0 is probed before the first update (not on a resumed run past it)."""
-        if trainer.iteration == 0:
-            self(trainer)
+        if view.iteration == 0:
+            self(view)
 
-    def __call__(self, trainer) -> None:
-        if self.runner and trainer.iteration in self.iterations:
-            trainer.save_checkpoint(iteration_checkpoint(trainer.iteration))
+    def __call__(self, view) -> None:
+        if self.runner and view.iteration in self.iterations:
+            view.save_checkpoint(iteration_checkpoint(view.iteration))
             if self.runner.probes:
-                self.runner.run(trainer)
+                self.runner.run(view)
 
     def close(self) -> None:
         if self.runner:
