@@ -221,8 +221,9 @@ def test_documented_numbers_are_the_regenerated_ones(report, name, rows):
 )
 def test_r_tables_are_the_rule_over_the_named_studies(marker, rows):
     kind, studies = marker.group(1), marker.group(2).split()
-    final = pd.concat([final_rewards(load_runs(RESULTS / s, progress=False)) for s in studies],
-                      ignore_index=True)
+    final = pd.concat(
+        [final_rewards(load_runs(RESULTS / s, progress=False)) for s in studies], ignore_index=True
+    )
     cells, comparisons = r_tables(final)
     _check_rows(cells if kind == "cells" else comparisons, marker.group(0), rows)
 
@@ -248,4 +249,3 @@ def _check_rows(table: pd.DataFrame, name: str, rows: list[dict[str, str]]) -> N
                 column = header[:-3]
                 assert _shown(found[f"{column}_low"], low[1]) == low[0], (name, keys, header)
                 assert _shown(found[f"{column}_high"], high[1]) == high[0], (name, keys, header)
-

@@ -7,6 +7,7 @@ GitHub sees how far three agents agree; the numbers behind each are in the repor
 (``deep-pg-report results/``). Intervals are those of ``analysis.stats``: t-intervals over
 agents, never called 95% below 5 of them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,7 @@ from deep_pg.analysis.errors import AnalysisError
 from deep_pg.analysis.figures.common import PRACTICE_SAMPLES, algo_colors, log_axis
 from deep_pg.analysis.final import final_rewards
 from deep_pg.analysis.landscape_summary import landscape_tables
-from deep_pg.analysis.runs import load_runs
+from deep_pg.analysis.runs import Runs, load_runs
 from deep_pg.analysis.stats import t_interval
 from deep_pg.analysis.toggle_pairs import ANY, paired_effects
 from deep_pg.analysis.trust_region import per_run
@@ -43,15 +44,18 @@ GRADIENT_SOURCES = {
     ("ppo", "walker2d"): ["R_walker2d_rerun2", "R_walker2d"],
     ("trpo", "hopper"): ["R_iter0", "R_hopper_rerun2"],
     ("trpo", "walker2d"): ["R_walker2d_rerun2"],
-    ("ppo_m", "hopper"): ["R_ppo_m"], ("ppo_m", "walker2d"): ["R_ppo_m"]}
-BASELINE_SOURCES = {("ppo", "hopper"): ["R_iter0", "R_hopper_rerun"],
-                    ("ppo", "walker2d"): ["R_iter0", "R_walker2d_rerun", "R_walker2d_rerun2"],
-                    ("trpo", "hopper"): ["R_iter0", "R_hopper_rerun2"],
-                    ("trpo", "walker2d"): ["R_iter0", "R_walker2d_rerun2"]}
+    ("ppo_m", "hopper"): ["R_ppo_m"],
+    ("ppo_m", "walker2d"): ["R_ppo_m"],
+}
+BASELINE_SOURCES = {
+    ("ppo", "hopper"): ["R_iter0", "R_hopper_rerun"],
+    ("ppo", "walker2d"): ["R_iter0", "R_walker2d_rerun", "R_walker2d_rerun2"],
+    ("trpo", "hopper"): ["R_iter0", "R_hopper_rerun2"],
+    ("trpo", "walker2d"): ["R_iter0", "R_walker2d_rerun2"],
+}
 LANDSCAPE_SOURCES = BASELINE_SOURCES
 # R's agents: the Table 1 studies per env, then more seeds of some of their cells
-FINAL_SOURCES = {"hopper": ["R_hopper"],
-                 "walker2d": ["R_walker2d"], "humanoid": ["R_humanoid"]}
+FINAL_SOURCES = {"hopper": ["R_hopper"], "walker2d": ["R_walker2d"], "humanoid": ["R_humanoid"]}
 # the companion paper's released settings on gymnasium's v4 tasks
 RELEASED_SOURCES = ["R_released_v4_hopper"]
 
@@ -60,7 +64,8 @@ class Studies:
     """The committed studies, each loaded once."""
 
     def __init__(self, root: Path):
-        self.root, self._runs = Path(root), {}
+        self.root = Path(root)
+        self._runs: dict[str, Runs] = {}
 
     def __call__(self, study: str):
         if study not in self._runs:
@@ -88,15 +93,28 @@ def _agents(studies, sources, frame_of) -> pd.DataFrame:
     # study that holds the seed's next checkpoint
     later = frame[frame["iteration"] > 0].sort_values("iteration")
     next_study = later.groupby(["algo", "env", "seed"])["study"].first()
-    study = [next_study.get((a, e, seed), s) if it == 0 else s for a, e, seed, it, s in
-             zip(frame["algo"], frame["env"], frame["seed"], frame["iteration"], frame["study"])]
+    study = [
+        next_study.get((a, e, seed), s) if it == 0 else s
+        for a, e, seed, it, s in zip(
+            frame["algo"], frame["env"], frame["seed"], frame["iteration"], frame["study"]
+        )
+    ]
     return frame.assign(agent=[f"{s}:{seed}" for s, seed in zip(study, frame["seed"])])
 
 
 def _mean_with_interval(ax, x, values, color, **kw):
     mean, low, high = t_interval(values)
-    ax.errorbar([x], [mean], yerr=[[mean - low], [high - mean]] if np.isfinite(low) else None,
-                fmt="s", color=color, ms=6, capsize=4, lw=1.5, **kw)
+    ax.errorbar(
+        [x],
+        [mean],
+        yerr=[[mean - low], [high - mean]] if np.isfinite(low) else None,
+        fmt="s",
+        color=color,
+        ms=6,
+        capsize=4,
+        lw=1.5,
+        **kw,
+    )
 
 
 def final_returns(studies) -> plt.Figure:
@@ -113,14 +131,27 @@ def final_returns(studies) -> plt.Figure:
             counts.append(f"{algo}\nn={len(values)}")
             ax.scatter(np.full(len(values), i - 0.15), values, color=colors[algo], s=18, alpha=0.8)
             _mean_with_interval(ax, i + 0.1, values, colors[algo])
-            ax.scatter([i + 0.1], [PUBLISHED[(env, algo)]], marker="x", color="k", s=40, zorder=5,
-                       label="published" if i == 0 else None)
-        ax.set(title=f"{env} (1M steps)", xticks=range(len(ALGOS)), xticklabels=counts,
-               ylabel="final return")
+            ax.scatter(
+                [i + 0.1],
+                [PUBLISHED[(env, algo)]],
+                marker="x",
+                color="k",
+                s=40,
+                zorder=5,
+                label="published" if i == 0 else None,
+            )
+        ax.set(
+            title=f"{env} (1M steps)",
+            xticks=range(len(ALGOS)),
+            xticklabels=counts,
+            ylabel="final return",
+        )
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8, loc="lower right")
-    fig.suptitle("Dots: seeds; square: mean with t-interval (95% where n >= 5); "
-                 "x: companion paper, Table 2", fontsize=9)
+    fig.suptitle(
+        "Dots: seeds; square: mean with t-interval (95% where n >= 5); x: companion paper, Table 2",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 
@@ -128,8 +159,9 @@ def final_returns(studies) -> plt.Figure:
 def released_returns(studies) -> plt.Figure:
     """R with the companion's released settings on v4: each seed's final return per algorithm and
     environment, the cell's t-interval and the published mean (``verdict_r.strip_figure``)."""
-    final = pd.concat([final_rewards(studies(name)) for name in RELEASED_SOURCES],
-                      ignore_index=True)
+    final = pd.concat(
+        [final_rewards(studies(name)) for name in RELEASED_SOURCES], ignore_index=True
+    )
     cells, _ = r_tables(final)
     return strip_figure(final, cells)
 
@@ -157,8 +189,10 @@ def gradient_variance(studies) -> plt.Figure:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mean pairwise cosine similarity")
     axes[0].legend(fontsize=8)
-    fig.suptitle("Mean over 3 agents with t-interval (n = 3); dotted: 2,048 pairs, a training "
-                 "batch", fontsize=9)
+    fig.suptitle(
+        "Mean over 3 agents with t-interval (n = 3); dotted: 2,048 pairs, a training batch",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 
@@ -178,15 +212,19 @@ def true_gradient(studies) -> plt.Figure:
     """F2: each agent's noise-corrected similarity to the true gradient at 10,000 pairs, over
     training."""
     rows = _agents(studies, GRADIENT_SOURCES, lambda runs: agent_values(runs, "gradient"))
-    rows = rows[(rows["variant"] == "gradient") & (rows["measure"] == "true_corrected")
-                & (rows["sample_count"] == 10000)]
+    rows = rows[
+        (rows["variant"] == "gradient")
+        & (rows["measure"] == "true_corrected")
+        & (rows["sample_count"] == 10000)
+    ]
     fig, axes = plt.subplots(2, 3, figsize=(10, 5.2), sharex=True, sharey=True)
     colors = algo_colors(ALGOS)
     for i, env in enumerate(ENVS):
         for j, algo in enumerate(("ppo", "ppo_m", "trpo")):
             ax = axes[i, j]
-            _per_agent_lines(ax, rows[(rows["env"] == env) & (rows["algo"] == algo)],
-                             color=colors[algo])
+            _per_agent_lines(
+                ax, rows[(rows["env"] == env) & (rows["algo"] == algo)], color=colors[algo]
+            )
             ax.set(title=f"{algo}, {env}", ylim=(0, 1.05))
             ax.grid(alpha=0.3)
     for ax in axes[1]:
@@ -202,8 +240,11 @@ def value_error(studies) -> plt.Figure:
     """F3: held-out mean relative error of the value network against its GAE targets and
     against returns (ours and the released code's definition), per agent."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
-    measures = [("gae", "GAE targets"), ("returns", "returns (ours)"),
-                ("ref_returns", "returns (released code)")]
+    measures = [
+        ("gae", "GAE targets"),
+        ("returns", "returns (ours)"),
+        ("ref_returns", "returns (released code)"),
+    ]
     for ax, env in zip(axes, ENVS):
         rows = agent_values(studies(f"R_{env}"), "value")
         rows = rows[(rows["variant"] == "heldout") & (rows["iteration"] == 450)]
@@ -211,10 +252,19 @@ def value_error(studies) -> plt.Figure:
             for i, algo in enumerate(ALGOS):
                 values = rows.loc[(rows["algo"] == algo) & (rows["measure"] == measure), "value"]
                 x = i + (k - 1) * 0.25
-                ax.scatter(np.full(len(values), x), values, color=f"C{k}", s=14, alpha=0.7,
-                           label=label if i == 0 else None)
-        ax.set(title=f"{env}, iteration 450, held-out batch", xticks=range(len(ALGOS)),
-               xticklabels=ALGOS)
+                ax.scatter(
+                    np.full(len(values), x),
+                    values,
+                    color=f"C{k}",
+                    s=14,
+                    alpha=0.7,
+                    label=label if i == 0 else None,
+                )
+        ax.set(
+            title=f"{env}, iteration 450, held-out batch",
+            xticks=range(len(ALGOS)),
+            xticklabels=ALGOS,
+        )
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("mean relative error")
     axes[0].legend(fontsize=8)
@@ -227,10 +277,15 @@ def baseline_gaps(studies) -> plt.Figure:
     value net − zero, per iteration."""
     rows = _agents(studies, BASELINE_SOURCES, lambda runs: agent_values(runs, "baselines"))
     rows = rows[(rows["measure"] == "pairwise") & (rows["sample_count"] == 100000)]
-    wide = rows.pivot_table(index=["algo", "env", "iteration", "seed"], columns="variant",
-                            values="value").reset_index()
-    wide = wide.assign(**{"true value − value net": wide["true_value"] - wide["value_net"],
-                          "value net − zero": wide["value_net"] - wide["zero"]})
+    wide = rows.pivot_table(
+        index=["algo", "env", "iteration", "seed"], columns="variant", values="value"
+    ).reset_index()
+    wide = wide.assign(
+        **{
+            "true value − value net": wide["true_value"] - wide["value_net"],
+            "value net − zero": wide["value_net"] - wide["zero"],
+        }
+    )
     fig, axes = plt.subplots(2, 2, figsize=(9, 5.2), sharex=True, sharey=True)
     for i, env in enumerate(ENVS):
         for j, algo in enumerate(("ppo", "trpo")):
@@ -247,8 +302,11 @@ def baseline_gaps(studies) -> plt.Figure:
         ax.set_xlabel("iteration")
     for ax in axes[:, 0]:
         ax.set_ylabel("gap in similarity (1e5 pairs)")
-    fig.suptitle("Thin: agents (a line per agent; PPO Walker2d's iteration-300 agents are "
-                 "another set); thick: mean with t-interval (n = 3)", fontsize=9)
+    fig.suptitle(
+        "Thin: agents (a line per agent; PPO Walker2d's iteration-300 agents are "
+        "another set); thick: mean with t-interval (n = 3)",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 
@@ -269,8 +327,13 @@ def _landscape_figure(studies, measure: str, sample_count, ylabel: str, title: s
     for j, (env, algo) in enumerate([(e, a) for e in ENVS for a in ("ppo", "trpo")]):
         for i, step in enumerate((2048, 100000)):
             ax = axes[i, j]
-            _per_agent_lines(ax, rows[(rows["env"] == env) & (rows["algo"] == algo)
-                                      & (rows["step_samples"] == step)], color=colors[algo])
+            _per_agent_lines(
+                ax,
+                rows[
+                    (rows["env"] == env) & (rows["algo"] == algo) & (rows["step_samples"] == step)
+                ],
+                color=colors[algo],
+            )
             ax.axhline(0, color="k", lw=0.8)
             ax.set(title=f"{algo}, {env}", ylim=(-1.05, 1.05))
             ax.grid(alpha=0.3)
@@ -285,16 +348,26 @@ def _landscape_figure(studies, measure: str, sample_count, ylabel: str, title: s
 
 def concentration(studies) -> plt.Figure:
     """F5: per agent, how well 2,000 pairs per point rank the grid's points against 100,000."""
-    return _landscape_figure(studies, "rank_vs_largest", 2000, "rank corr., 2,000 vs 1e5 pairs",
-                             "Spearman correlation over the 7 × 7 grid of the return at 2,000 "
-                             "pairs per point with the return at 100,000.")
+    return _landscape_figure(
+        studies,
+        "rank_vs_largest",
+        2000,
+        "rank corr., 2,000 vs 1e5 pairs",
+        "Spearman correlation over the 7 × 7 grid of the return at 2,000 "
+        "pairs per point with the return at 100,000.",
+    )
 
 
 def surrogate(studies) -> plt.Figure:
     """F6: per agent, how the surrogate ranks the grid against the true return."""
-    return _landscape_figure(studies, "surrogate_rank", None, "rank corr., surrogate vs return",
-                             "Spearman correlation over the 7 × 7 grid of the surrogate with "
-                             "the return (1e5 pairs per point).")
+    return _landscape_figure(
+        studies,
+        "surrogate_rank",
+        None,
+        "rank corr., surrogate vs return",
+        "Spearman correlation over the 7 × 7 grid of the surrogate with "
+        "the return (1e5 pairs per point).",
+    )
 
 
 def trust_region(studies) -> plt.Figure:
@@ -308,15 +381,29 @@ def trust_region(studies) -> plt.Figure:
         for i, algo in enumerate(ALGOS):
             values = rows.loc[rows["algo"] == algo, "median_max_ratio"]
             x = k * 5 + i
-            ax.scatter(np.full(len(values), x), values, color=colors[algo], s=18,
-                       label=algo if k == 0 else None)
+            ax.scatter(
+                np.full(len(values), x),
+                values,
+                color=colors[algo],
+                s=18,
+                label=algo if k == 0 else None,
+            )
     extra = studies("F7_ppo_m_lr")
     values = per_run(extra.curves, extra.configs)["median_max_ratio"]
-    ax.scatter(np.full(len(values), 4), values, marker="^", color=colors["ppo_m"], s=24,
-               label="ppo_m at PPO's learning rates")
+    ax.scatter(
+        np.full(len(values), 4),
+        values,
+        marker="^",
+        color=colors["ppo_m"],
+        s=24,
+        label="ppo_m at PPO's learning rates",
+    )
     ax.axhline(1.2, color="k", ls="--", lw=1, label="1 + ε (PPO)")
-    ax.set(xticks=[1.5, 6.5, 11.5], xticklabels=["hopper", "walker2d", "humanoid"],
-           ylabel="median over iterations of max ratio")
+    ax.set(
+        xticks=[1.5, 6.5, 11.5],
+        xticklabels=["hopper", "walker2d", "humanoid"],
+        ylabel="median over iterations of max ratio",
+    )
     log_axis(ax, "y")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(axis="y", alpha=0.3)
@@ -333,35 +420,59 @@ def ablation(studies) -> plt.Figure:
         effects = paired_effects(final[final["status"] == "completed"])
         rows = effects[(effects["given"] == ANY) | (effects["given"] == "opt.reward_scaling")]
         rows = rows[rows["toggle"] != "opt.reward_scaling"].reset_index(drop=True)
-        extra = effects[(effects["toggle"] == "opt.reward_scaling")
-                        & (effects["given"].isin([ANY, "opt.value_clip"]))]
+        extra = effects[
+            (effects["toggle"] == "opt.reward_scaling")
+            & (effects["given"].isin([ANY, "opt.value_clip"]))
+        ]
         rows = pd.concat([rows, extra], ignore_index=True)
         y = np.arange(len(rows))
-        ax.errorbar(rows["mean_diff"], y, fmt="o", color="k", capsize=3,
-                    xerr=[rows["mean_diff"] - rows["mean_diff_low"],
-                          rows["mean_diff_high"] - rows["mean_diff"]])
-        labels = [t.removeprefix("opt.") + ("" if g == ANY else
-                                            f" | {g.removeprefix('opt.')} {s}")
-                  for t, g, s in zip(rows["toggle"], rows["given"], rows["given_state"])]
-        ax.set(yticks=y, yticklabels=labels, xlabel="final return, on − off (paired)",
-               title=f"PPO, {env} ({rows['n_seeds'].iloc[0]} seeds)")
+        ax.errorbar(
+            rows["mean_diff"],
+            y,
+            fmt="o",
+            color="k",
+            capsize=3,
+            xerr=[
+                rows["mean_diff"] - rows["mean_diff_low"],
+                rows["mean_diff_high"] - rows["mean_diff"],
+            ],
+        )
+        labels = [
+            t.removeprefix("opt.") + ("" if g == ANY else f" | {g.removeprefix('opt.')} {s}")
+            for t, g, s in zip(rows["toggle"], rows["given"], rows["given_state"])
+        ]
+        ax.set(
+            yticks=y,
+            yticklabels=labels,
+            xlabel="final return, on − off (paired)",
+            title=f"PPO, {env} ({rows['n_seeds'].iloc[0]} seeds)",
+        )
         ax.tick_params(axis="y", labelsize=8)
         ax.axvline(0, color="gray", ls=":")
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle("Mean paired difference with its hierarchical bootstrap interval (seeds, then "
-                 "pairs; not a 95% interval with 2–3 seeds)", fontsize=9)
+    fig.suptitle(
+        "Mean paired difference with its hierarchical bootstrap interval (seeds, then "
+        "pairs; not a 95% interval with 2–3 seeds)",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 
 
 # file name (without .png) → builder; the page links each as docs/figures/<name>.png
-FIGURES = {"R_final_returns": final_returns, "R_released_v4": released_returns,
-           "F1_gradient_variance": gradient_variance,
-           "F2_true_gradient": true_gradient, "F3_value_error": value_error,
-           "F4_baseline_gaps": baseline_gaps, "F5_concentration": concentration,
-           "F6_surrogate": surrogate,
-           "F7_max_ratio": trust_region, "F8_paired_effects": ablation}
+FIGURES = {
+    "R_final_returns": final_returns,
+    "R_released_v4": released_returns,
+    "F1_gradient_variance": gradient_variance,
+    "F2_true_gradient": true_gradient,
+    "F3_value_error": value_error,
+    "F4_baseline_gaps": baseline_gaps,
+    "F5_concentration": concentration,
+    "F6_surrogate": surrogate,
+    "F7_max_ratio": trust_region,
+    "F8_paired_effects": ablation,
+}
 
 
 def make_figures(results: Path, out: Path, names=None) -> list[Path]:
@@ -379,8 +490,9 @@ def make_figures(results: Path, out: Path, names=None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m deep_pg.analysis.doc_figures",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m deep_pg.analysis.doc_figures", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("results", type=Path, help="the results folder (results/)")
     parser.add_argument("--out", type=Path, required=True, help="e.g. docs/figures")
     parser.add_argument("--only", nargs="*", choices=sorted(FIGURES), help="some figures only")
