@@ -322,6 +322,18 @@ def test_progress_line_after_log_every_seconds_without_waiting_for_log_every(cap
     assert "return 12.3 |" in logged[0]
 
 
+@pytest.mark.parametrize("columns, bar", [(0, False), (120, True)])
+def test_a_live_bar_only_on_a_terminal_with_a_width(monkeypatch, columns, bar):
+    """A terminal of zero columns would show the bar as an empty line: plain lines instead."""
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd=0: os.terminal_size((columns, 40)))
+    progress = Progress(4, 0, log_every=1, log_every_seconds=30.0)
+    try:
+        assert (progress.bar is not None) is bar
+    finally:
+        progress.close()
+
+
 def test_summary_and_log_lines_state_what_was_computed(tmp_path):
     proc = run_cli(*TINY, "total_steps=256", "hydra.run.dir=one", cwd=tmp_path)
     assert "for 1 iteration;" in proc.stdout

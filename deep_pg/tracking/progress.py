@@ -4,6 +4,7 @@ seconds, whichever comes first, so a piped or Slurm run is never silent for long
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -51,6 +52,18 @@ def pack_text(rows: Sequence[dict[str, Any]]) -> str:
     )
 
 
+def _terminal_with_a_width() -> bool:
+    """Whether a live bar can be drawn: output to a terminal that has columns. A pseudo-terminal
+    without a size (some CI runners, ``script`` without a terminal) would show the bar as an
+    empty line; there the plain progress lines are printed instead."""
+    if not sys.stdout.isatty():
+        return False
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns > 0
+    except (OSError, ValueError):
+        return False
+
+
 class Progress:
     """A run's progress, or a pack's: the pack's line in the pack's own log and each run's own
     line in that run's log (``deep_pg.tracking.run_logs``)."""
@@ -71,7 +84,7 @@ class Progress:
         self.clock = clock
         self.last_line = clock()
         self.bar = None
-        if sys.stdout.isatty():
+        if _terminal_with_a_width():
             from tqdm import tqdm
 
             self.bar = tqdm(
