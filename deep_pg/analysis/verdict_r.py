@@ -5,6 +5,7 @@ its verdict against the published mean, Welch comparisons between algorithms, an
 each (the smallest difference its n could detect, and the seeds a given difference would need),
 exact through the noncentral t distribution (statsmodels for one sample, scipy for Welch).
 """
+
 from __future__ import annotations
 
 import math
@@ -20,12 +21,18 @@ from deep_pg.analysis.stats import t_interval
 # The companion paper's table (Engstrom et al., ICLR 2020, arXiv 2005.12729): mean reward of the
 # released configurations on gym's -v2 tasks.
 PUBLISHED = {
-    ("hopper", "ppo"): 2513.0, ("hopper", "ppo_m"): 2142.0,
-    ("hopper", "trpo"): 2043.0, ("hopper", "trpo_plus"): 2466.0,
-    ("walker2d", "ppo"): 3292.0, ("walker2d", "ppo_m"): 2735.0,
-    ("walker2d", "trpo"): 2791.0, ("walker2d", "trpo_plus"): 3050.0,
-    ("humanoid", "ppo"): 806.0, ("humanoid", "ppo_m"): 674.0,
-    ("humanoid", "trpo"): 586.0, ("humanoid", "trpo_plus"): 1030.0,
+    ("hopper", "ppo"): 2513.0,
+    ("hopper", "ppo_m"): 2142.0,
+    ("hopper", "trpo"): 2043.0,
+    ("hopper", "trpo_plus"): 2466.0,
+    ("walker2d", "ppo"): 3292.0,
+    ("walker2d", "ppo_m"): 2735.0,
+    ("walker2d", "trpo"): 2791.0,
+    ("walker2d", "trpo_plus"): 3050.0,
+    ("humanoid", "ppo"): 806.0,
+    ("humanoid", "ppo_m"): 674.0,
+    ("humanoid", "trpo"): 586.0,
+    ("humanoid", "trpo_plus"): 1030.0,
 }
 # The companion paper's claims, as (higher, lower) pairs of algorithms within one environment.
 COMPARISONS = (("ppo", "ppo_m"), ("trpo_plus", "trpo"), ("trpo_plus", "ppo"))
@@ -97,8 +104,9 @@ def cell(values: Sequence[float], published: float | None) -> Cell:
     else:
         label = verdict(published, low, high)
     needed = None if published is None else seeds_needed(sd, PLANNING_DIFFERENCE * published)
-    return Cell(len(x), mean, low, high, published, label, detectable_difference(sd, len(x)),
-                needed)
+    return Cell(
+        len(x), mean, low, high, published, label, detectable_difference(sd, len(x)), needed
+    )
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,7 @@ def welch(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Compa
         return Comparison(diff, math.nan, math.nan, math.nan, "too few runs", math.nan)
     vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
     se = math.sqrt(vx + vy)
-    df = (vx + vy) ** 2 / (vx ** 2 / (len(x) - 1) + vy ** 2 / (len(y) - 1))
+    df = (vx + vy) ** 2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1))
     half = stats.t.ppf(0.5 + level / 2, df) * se
     low, high = diff - half, diff + half
     if min(len(x), len(y)) < MIN_RUNS:
@@ -140,9 +148,11 @@ def run_preset(info) -> str:
     """``released`` for a run made with the released code's semantics (setting=released), else
     ``paper``; read from the config keys the setting sets (runs made before those keys existed
     have them missing: they are ``paper`` runs)."""
-    released = (info.get("env.reset_each_iteration") is True
-                and info.get("opt.grad_clip_scope") == "ppo_policy"
-                and info.get("env.timeout_bootstrap") is False)
+    released = (
+        info.get("env.reset_each_iteration") is True
+        and info.get("opt.grad_clip_scope") == "ppo_policy"
+        and info.get("env.timeout_bootstrap") is False
+    )
     return "released" if released else "paper"
 
 
@@ -162,23 +172,50 @@ def r_tables(final):
     rows, pairs = [], []
     for (preset, env_id, env, algo), group in done.groupby(["preset", "env_id", "env", "algo"]):
         c = cell(group["final_return"].to_numpy(), PUBLISHED.get((env, algo)))
-        failed = int(((df["preset"] == preset) & (df["env_id"] == env_id) & (df["algo"] == algo)
-                      & (df["status"] != "completed")).sum())
-        rows.append({"preset": preset, "env_id": env_id, "env": env, "algo": algo,
-                     "n": c.n, "failed": failed, "mean": c.mean, "t_low": c.low,
-                     "t_high": c.high, "published": c.published, "verdict": c.verdict,
-                     "detectable": c.detectable, "seeds_needed_10pct": c.seeds_needed,
-                     "seeds": ",".join(str(s) for s in sorted(group["seed"]))})
+        failed = int(
+            (
+                (df["preset"] == preset)
+                & (df["env_id"] == env_id)
+                & (df["algo"] == algo)
+                & (df["status"] != "completed")
+            ).sum()
+        )
+        rows.append(
+            {
+                "preset": preset,
+                "env_id": env_id,
+                "env": env,
+                "algo": algo,
+                "n": c.n,
+                "failed": failed,
+                "mean": c.mean,
+                "t_low": c.low,
+                "t_high": c.high,
+                "published": c.published,
+                "verdict": c.verdict,
+                "detectable": c.detectable,
+                "seeds_needed_10pct": c.seeds_needed,
+                "seeds": ",".join(str(s) for s in sorted(group["seed"])),
+            }
+        )
     for (preset, env_id), group in done.groupby(["preset", "env_id"]):
         by_algo = {a: g["final_return"].to_numpy() for a, g in group.groupby("algo")}
         for hi, lo in COMPARISONS:
             if hi in by_algo and lo in by_algo:
                 w = welch(by_algo[hi], by_algo[lo])
-                pairs.append({"preset": preset, "env_id": env_id, "comparison": f"{hi} - {lo}",
-                              "n": f"{len(by_algo[hi])} vs {len(by_algo[lo])}",
-                              "difference": w.difference, "welch_low": w.low,
-                              "welch_high": w.high, "verdict": w.verdict,
-                              "detectable": w.detectable})
+                pairs.append(
+                    {
+                        "preset": preset,
+                        "env_id": env_id,
+                        "comparison": f"{hi} - {lo}",
+                        "n": f"{len(by_algo[hi])} vs {len(by_algo[lo])}",
+                        "difference": w.difference,
+                        "welch_low": w.low,
+                        "welch_high": w.high,
+                        "verdict": w.verdict,
+                        "detectable": w.detectable,
+                    }
+                )
     return pd.DataFrame(rows), pd.DataFrame(pairs)
 
 
@@ -201,19 +238,40 @@ def strip_figure(final, cells):
     panels = sorted(cells.groupby(["preset", "env_id"]).groups)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     rng = np.random.default_rng(0)  # horizontal jitter only
-    interval_label = ("mean, 95% t-interval" if cells["n"].min() >= MIN_RUNS
-                      else f"mean, t-interval (called 95% only where n >= {MIN_RUNS})")
+    interval_label = (
+        "mean, 95% t-interval"
+        if cells["n"].min() >= MIN_RUNS
+        else f"mean, t-interval (called 95% only where n >= {MIN_RUNS})"
+    )
     for ax, (preset, env_id) in zip(axes[0], panels):
         here = cells[(cells["preset"] == preset) & (cells["env_id"] == env_id)]
         for i, c in enumerate(here.itertuples()):
             y = df[(df["preset"] == preset) & (df["env_id"] == env_id) & (df["algo"] == c.algo)]
-            ax.scatter(i + rng.uniform(-0.12, 0.12, len(y)), y["final_return"], s=12,
-                       color="0.35", zorder=3)
-            ax.errorbar(i + 0.3, c.mean, yerr=[[c.mean - c.t_low], [c.t_high - c.mean]],
-                        fmt="o", color="C0", capsize=3, label=interval_label if i == 0 else None)
+            ax.scatter(
+                i + rng.uniform(-0.12, 0.12, len(y)),
+                y["final_return"],
+                s=12,
+                color="0.35",
+                zorder=3,
+            )
+            ax.errorbar(
+                i + 0.3,
+                c.mean,
+                yerr=[[c.mean - c.t_low], [c.t_high - c.mean]],
+                fmt="o",
+                color="C0",
+                capsize=3,
+                label=interval_label if i == 0 else None,
+            )
             if c.published == c.published:  # not NaN
-                ax.scatter(i + 0.3, c.published, marker="D", color="C3", zorder=4,
-                           label="published mean" if i == 0 else None)
+                ax.scatter(
+                    i + 0.3,
+                    c.published,
+                    marker="D",
+                    color="C3",
+                    zorder=4,
+                    label="published mean" if i == 0 else None,
+                )
         ax.set_xticks(range(len(here)), [f"{a}\nn={n}" for a, n in zip(here["algo"], here["n"])])
         ax.set_title(f"{env_id}, setting={preset}")
         ax.set_ylabel("final return (last 10 iterations)")
@@ -243,8 +301,9 @@ def main(argv: list[str] | None = None) -> None:
     from deep_pg.analysis.final import final_rewards
     from deep_pg.analysis.runs import load_runs
 
-    parser = argparse.ArgumentParser(prog="python -m deep_pg.analysis.verdict_r",
-                                     description=main.__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m deep_pg.analysis.verdict_r", description=main.__doc__
+    )
     parser.add_argument("sources", nargs="+", help="results/<study> folders or sweep directories")
     parser.add_argument("--out", required=True, type=Path, help="folder for the CSVs and figure")
     args = parser.parse_args(argv)
@@ -256,8 +315,12 @@ def main(argv: list[str] | None = None) -> None:
         finals.append(final)
     final = with_preset(pd.concat(finals, ignore_index=True))
     cells, pairs = r_tables(final)
-    best = (final[final["status"] == "completed"]
-            .groupby(["preset", "env_id", "algo"])["best_return"].mean().rename("best_mean"))
+    best = (
+        final[final["status"] == "completed"]
+        .groupby(["preset", "env_id", "algo"])["best_return"]
+        .mean()
+        .rename("best_mean")
+    )
     cells = cells.merge(best.reset_index(), on=["preset", "env_id", "algo"], how="left")
     args.out.mkdir(parents=True, exist_ok=True)
     cells.to_csv(args.out / "r_cells.csv", index=False)
