@@ -2,7 +2,8 @@
 
 Bad input is one line ``<command>: error: <reason>`` on stderr and exit code 2 (``fail``, the one
 place that prints it; ``deep_pg.hydra_errors`` brings Hydra's own errors here too); a failed run
-exits 1. ``deep-pg`` and ``deep-pg-probe`` raise one of these exits, and a sweep job
+exits 1. The analysis commands (deep-pg-report, deep-pg-export) end bad input here too.
+``deep-pg`` and ``deep-pg-probe`` raise one of these exits, and a sweep job
 (``deep_pg.sweep.jobs``) catches the same exception and puts its reason into the failed
 ``JobReturn`` and the index line, so nothing reads a job's output to find out why it failed.
 """
@@ -44,16 +45,17 @@ def set_program(name: str) -> None:
     _program[0] = name
 
 
-def error_line(message: str) -> str:
-    return f"{_program[0]}: error: {message}"
+def error_line(message: str, program: str | None = None) -> str:
+    return f"{program or _program[0]}: error: {message}"
 
 
-def report(message: str) -> None:
+def report(message: str, program: str | None = None) -> None:
     """Print the bad-input line (callers that go on to clean up before exiting)."""
-    print(error_line(message), file=sys.stderr, flush=True)
+    print(error_line(message, program), file=sys.stderr, flush=True)
 
 
-def fail(message: str) -> NoReturn:
-    """Bad input: the one line on stderr, then exit code 2."""
-    report(message)
+def fail(message: str, program: str | None = None) -> NoReturn:
+    """Bad input: the one line on stderr, then exit code 2. ``program`` names a command other than
+    the training and probe apps' (the analysis commands: deep-pg-report, deep-pg-export)."""
+    report(message, program)
     raise BadInput(message)

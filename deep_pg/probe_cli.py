@@ -27,7 +27,12 @@ from deep_pg.config import ConfigError, register_configs
 from deep_pg.exits import BadInput
 from deep_pg.hydra_errors import run_app
 from deep_pg.identity import IDENTITY_KEYS
-from deep_pg.probes.request import ProbeRequest, is_done, load_request, register_probe_app
+from deep_pg.probes.request import (
+    ProbeRequest,
+    load_request,
+    register_probe_app,
+    results_complete,
+)
 from deep_pg.sweep.resolvers import register_resolvers
 from deep_pg.tracking.wandb_logger import run_name, start_run
 
@@ -77,7 +82,7 @@ def run_probe_job(app_cfg: DictConfig) -> list[str]:
         request = load_request(app_cfg)
     except ConfigError as err:
         raise bad_input(err) from err
-    if is_done(request):
+    if results_complete(request):
         log.info(
             "%s at iteration %d: done with these settings in %s; nothing to do (force=true "
             "recomputes)",

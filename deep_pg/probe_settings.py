@@ -56,11 +56,18 @@ def _check_grid(key: str, values: Any, minimum: int, why: str) -> None:
         )
 
 
+def iteration_count(cfg) -> int:
+    """A run's number of training iterations: ``total_steps // algo.steps_per_iter`` (the steps
+    that do not fill a last iteration are not taken). The one count the trainer, the probe checks
+    and a checkpoint's view use; here, the lowest layer all of them import."""
+    return int(cfg.total_steps // cfg.algo.steps_per_iter)
+
+
 def validate_probe(cfg) -> None:
     p, a = cfg.probe, cfg.algo
     if p.name not in PROBE_NAMES:
         raise ConfigError("probe.name", p.name, " | ".join(PROBE_NAMES))
-    num_iterations = cfg.total_steps // a.steps_per_iter
+    num_iterations = iteration_count(cfg)
     iterations = list(p.iterations)
     if any(b <= a_ for a_, b in zip(iterations, iterations[1:])) or any(
         not 0 <= i <= num_iterations for i in iterations

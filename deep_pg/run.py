@@ -12,7 +12,6 @@ mistaken for a run. A run with no checkpoint to resume from starts clean.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from collections.abc import Sequence
@@ -31,7 +30,7 @@ from deep_pg.runtime.preemption import checkpoint_before_requeue
 from deep_pg.tracking.failure import log_traceback, one_line_reason, summary_before_training
 from deep_pg.tracking.progress import Progress, count, fmt_return
 from deep_pg.tracking.run_logs import FOR_EVERY_RUN, about
-from deep_pg.tracking.run_store import RunStore
+from deep_pg.tracking.run_store import RunStore, read_summary, training_completed
 from deep_pg.tracking.wandb_logger import WandbLogger
 
 log = logging.getLogger("deep_pg")
@@ -110,8 +109,8 @@ def run_pack(
         except ConfigError as err:
             outcomes[i] = report_bad_input(str(err), run_dir)
             continue
-        summary = _read_summary(RunStore(run_dir))
-        if summary.get("status") == "completed":
+        if training_completed(run_dir):
+            summary = read_summary(run_dir)
             mismatch = completed_run_mismatch(run_dir, cfg)
             if mismatch:
                 outcomes[i] = report_bad_input(mismatch, run_dir)
@@ -310,10 +309,3 @@ def _fail(trainer, position: int, reason: str, logger: WandbLogger) -> Outcome:
     logger.log_summary(summary)
     logger.finish(exit_code=EXIT_FAILED)
     return Outcome("failed", reason=reason)
-
-
-def _read_summary(store: RunStore) -> dict:
-    try:
-        return store.read_summary()
-    except (OSError, json.JSONDecodeError):
-        return {}

@@ -34,6 +34,7 @@ from deep_pg.algorithms.registry import run_update
 from deep_pg.config import Activation, ConfigError, to_container, validate
 from deep_pg.envs.batch_env import make_env
 from deep_pg.identity import IDENTITY_KEYS, run_identity
+from deep_pg.probe_settings import iteration_count
 from deep_pg.runtime.packing import first_difference, pack_workers
 from deep_pg.sampling.pack import PackSampler
 from deep_pg.sampling.rollout import SAMPLER_STATE, PolicyArrays
@@ -122,7 +123,7 @@ class Trainer:
         self.sampler = PackSampler(cfgs, pack_workers(len(cfgs)) if workers is None else workers)
         self.slots = list(range(len(cfgs)))  # member index -> sampler slot
         self.obs_dim, self.act_dim = self.sampler.obs_dim, self.sampler.act_dim
-        self.num_iterations = cfg.total_steps // cfg.algo.steps_per_iter
+        self.num_iterations = iteration_count(cfg)
         self.steps_per_env = cfg.algo.steps_per_iter // cfg.env.num_envs
         self.agent = PackAgent.from_agents(
             [initial_agent(c, self.obs_dim, self.act_dim) for c in cfgs],

@@ -307,9 +307,9 @@ def test_a_result_at_iteration_0_marked_done_before_the_first_rollout_rule_is_co
     (tmp_path / "probes" / "value.parquet").write_bytes(b"")  # a table exists
     for iteration in (0, 2):
         done.mark_done(tmp_path, "value", iteration, cfg.probe)
-        assert done.is_done(tmp_path, "value", iteration, cfg.probe)
+        assert done.table_complete(tmp_path, "value", iteration, cfg.probe)
         (tmp_path / f"probes/done/value_iter_{iteration}.json").write_text(
             json.dumps(done.settings(cfg.probe))
         )  # a marker as written before the rule
-    assert not done.is_done(tmp_path, "value", 0, cfg.probe)
-    assert done.is_done(tmp_path, "value", 2, cfg.probe)
+    assert not done.table_complete(tmp_path, "value", 0, cfg.probe)
+    assert done.table_complete(tmp_path, "value", 2, cfg.probe)

@@ -29,7 +29,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 
 import pandas as pd
 
+from deep_pg import exits
 from deep_pg.analysis.errors import AnalysisError
 from deep_pg.analysis.local import PROBES, RunRecord, load_local
 
@@ -332,8 +332,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         manifest = export(args.source, args.out, add=args.add)
     except AnalysisError as err:
-        print(f"deep-pg-export: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+        exits.fail(str(err), program="deep-pg-export")
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     log.info(
         "exported %d runs (%s) to %s: %.1f MB",

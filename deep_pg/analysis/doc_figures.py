@@ -11,7 +11,6 @@ agents, never called 95% below 5 of them.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from deep_pg import exits
 from deep_pg.analysis.agent_claims import agent_values
 from deep_pg.analysis.errors import AnalysisError
 from deep_pg.analysis.figures.common import PRACTICE_SAMPLES, algo_colors, log_axis
@@ -501,8 +501,7 @@ def main(argv: list[str] | None = None) -> None:
         for path in make_figures(args.results, args.out, args.only):
             print(f"wrote {path} ({path.stat().st_size / 1e3:.0f} kB)")
     except AnalysisError as err:
-        print(f"doc_figures: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        exits.fail(str(err), program="doc_figures")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from itertools import repeat
@@ -17,6 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from deep_pg import exits
 from deep_pg.analysis.compact import MANIFEST, find_stores
 from deep_pg.analysis.errors import AnalysisError
 from deep_pg.analysis.figures import BUILDERS, MissingData
@@ -30,7 +30,6 @@ from deep_pg.runtime.packing import available_cores
 
 log = logging.getLogger("analysis")
 LOG_FORMAT = "%(levelname)s: %(message)s"
-EXIT_BAD_INPUT = 2
 POWER_LINES = 12  # of each study's power table printed; the rest is in power.csv
 ACROSS = "all"  # the folder of a results folder's report with each table over all studies
 
@@ -191,8 +190,7 @@ def main(argv: list[str] | None = None) -> None:
                 progress=False if args.no_progress else None,
             )
     except AnalysisError as err:
-        print(f"deep-pg-report: error: {err}", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
+        exits.fail(str(err), program="deep-pg-report")
     print(f"deep-pg-report: wrote {path}")
 
 

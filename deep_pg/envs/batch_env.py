@@ -69,6 +69,29 @@ class EnvSet:
     def clip_actions(self, actions: np.ndarray) -> np.ndarray:
         return clip(actions, self.action_low, self.action_high)
 
+    def end_step(
+        self, rows: np.ndarray, next_obs: np.ndarray, reward: np.ndarray, terminated: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, float, int]]]:
+        """The stepping rule, written once for training's ``BatchEnv`` and the probes'
+        ``EnvGroup``, after the envs ``rows`` (indices) stepped to ``next_obs``: the step counts
+        against the time limit (``truncated``: the limit cut an episode that did not terminate),
+        its reward joins the episode's raw return, and an env whose episode ended is reset in this
+        same step, its row of ``next_obs`` (changed in place) becoming the reset observation.
+        Returns truncated, final_obs (the observations the step ended in, before any reset) and,
+        for each episode that ended, (its position in ``rows``, its return, its length)."""
+        self.elapsed[rows] += 1
+        self.episode_return[rows] += reward
+        truncated = (self.elapsed[rows] >= self.max_episode_steps) & ~terminated
+        final_obs = next_obs.copy()
+        ended = []
+        for k in np.flatnonzero(terminated | truncated):
+            i = rows[k]
+            ended.append((int(k), float(self.episode_return[i]), int(self.elapsed[i])))
+            next_obs[k] = self.envs[i].reset()[0]
+            self.elapsed[i] = 0
+            self.episode_return[i] = 0.0
+        return truncated, final_obs, ended
+
     def close(self) -> None:
         for env in self.envs:
             env.close()
@@ -84,18 +107,10 @@ class BatchEnv(EnvSet):
     def step(self, actions: np.ndarray) -> StepResult:
         """Step every env with its action, clipped to the action space; reset those that end."""
         next_obs, reward, terminated = self.stepper.step(self.envs, self.clip_actions(actions))
-        self.elapsed += 1
-        self.episode_return += reward
-        truncated = (self.elapsed >= self.max_episode_steps) & ~terminated
-        final_obs = next_obs.copy()
-        returns, lengths = [], []
-        for i in np.flatnonzero(terminated | truncated):
-            returns.append(float(self.episode_return[i]))
-            lengths.append(int(self.elapsed[i]))
-            next_obs[i] = self.envs[i].reset()[0]
-            self.elapsed[i] = 0
-            self.episode_return[i] = 0.0
+        rows = np.arange(self.num_envs)
+        truncated, final_obs, ended = self.end_step(rows, next_obs, reward, terminated)
         self.obs = next_obs
+        returns, lengths = [r for _, r, _ in ended], [n for _, _, n in ended]
         return StepResult(next_obs, reward, terminated, truncated, final_obs, returns, lengths)
 
     @classmethod

@@ -9,6 +9,7 @@ import numpy as np
 
 from deep_pg.algorithms.common import initial_agent
 from deep_pg.envs.normalization import build_normalizers
+from deep_pg.probe_settings import iteration_count
 from deep_pg.sampling.rollout import SAMPLER_STATE
 
 
@@ -21,7 +22,7 @@ class CheckpointView:
     def __init__(self, cfg, run_dir: Path, state: dict[str, Any]):
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.iteration = state["counters"]["iteration"]
-        self.num_iterations = cfg.total_steps // cfg.algo.steps_per_iter
+        self.num_iterations = iteration_count(cfg)
         obs_dim = int(np.prod(state["obs_normalizer"]["stats"]["mean"].shape))
         act_dim = int(state["agent"]["policy"]["log_std"].shape[0])
         agent = initial_agent(cfg, obs_dim, act_dim)

@@ -45,7 +45,9 @@ def mark_done(run_dir: Path, probe: str, iteration: int, probe_cfg) -> None:
         json.dump(_marker(probe_cfg, iteration), f, sort_keys=True)
 
 
-def is_done(run_dir: Path, probe: str, iteration: int, probe_cfg) -> bool:
+def table_complete(run_dir: Path, probe: str, iteration: int, probe_cfg) -> bool:
+    """Is this one probe's result at ``iteration`` in its table, computed with these settings?
+    (Not whether the run is done: that is ``deep_pg.tracking.run_store.training_completed``.)"""
     path = _path(run_dir, probe, iteration)
     table = Path(run_dir) / PROBES_DIR / f"{probe}.parquet"
     try:

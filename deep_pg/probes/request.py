@@ -128,18 +128,20 @@ def _read(path: Path, wanted: Any) -> dict:
         raise ConfigError("checkpoint", wanted, f"a readable checkpoint ({err})") from err
 
 
-def is_done(request: ProbeRequest) -> bool:
-    """Every probe of the request has a result with identical settings (not with force=true)."""
+def results_complete(request: ProbeRequest) -> bool:
+    """Every probe of the request has a result with identical settings (not with force=true): the
+    question ``done.table_complete`` answers for one probe, asked for all of the request's."""
     return not request.force and all(
-        done.is_done(request.run_dir, name, request.iteration, request.cfg.probe)
+        done.table_complete(request.run_dir, name, request.iteration, request.cfg.probe)
         for name in request.probes
     )
 
 
-def request_done(app_cfg: DictConfig) -> bool:
-    """For launchers: the probe is done, or (a shard job) its parts are all drawn."""
+def probe_job_done(app_cfg: DictConfig) -> bool:
+    """For launchers (skip-if-done): the request's results are complete (``results_complete``),
+    or, for a shard job, its parts are all drawn (the results are then merged by another job)."""
     request = load_request(app_cfg)
-    if is_done(request):
+    if results_complete(request):
         return True
     return request.shard is not None and not request.force and not missing_parts(request)
 

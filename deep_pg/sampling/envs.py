@@ -1,9 +1,10 @@
 """A group of bare environments stepped together inside one sampling worker.
 
-Same semantics as ``deep_pg.envs.batch_env.BatchEnv`` (actions clipped to the action space, the
-time limit counted here, an episode that ends is reset in the same step and the observation it
-ended in is kept as ``final_obs``), plus what probes need and training does not: stepping only a
-subset of the environments (the others wait), and resetting every environment from new seeds.
+The stepping rule of ``deep_pg.envs.batch_env.BatchEnv``, the same code (``EnvSet.end_step``:
+actions clipped to the action space, the time limit counted here, an episode that ends is reset in
+the same step and the observation it ended in is kept as ``final_obs``), plus what probes need
+and training does not: stepping only a subset of the environments (the others wait), resetting
+every environment from new seeds, and each episode's discounted return.
 """
 
 from __future__ import annotations
@@ -36,31 +37,18 @@ class EnvGroup(EnvSet):
         ``out[...][k]``; returns (env index, return, discounted return, length) of each episode that
         ended, after resetting its environment.
         """
-        stepped = self.stepper.step([self.envs[i] for i in envs], self.clip_actions(actions))
-        ended = []
-        for k, (i, obs, reward, terminated) in enumerate(zip(envs, *stepped)):
-            self.discounted_return[i] += gamma ** self.elapsed[i] * reward
-            self.elapsed[i] += 1
-            self.episode_return[i] += reward
-            truncated = self.elapsed[i] >= self.max_episode_steps and not terminated
-            out["rewards"][k], out["terminated"][k], out["truncated"][k] = (
-                reward,
-                terminated,
-                truncated,
-            )
-            out["final_obs"][k] = obs
-            if terminated or truncated:
-                ended.append(
-                    (
-                        int(i),
-                        float(self.episode_return[i]),
-                        float(self.discounted_return[i]),
-                        int(self.elapsed[i]),
-                    )
-                )
-                obs = self.envs[i].reset()[0]
-                self.elapsed[i] = 0
-                self.episode_return[i] = 0.0
-                self.discounted_return[i] = 0.0
-            self.obs[i] = obs
-        return ended
+        next_obs, reward, terminated = self.stepper.step(
+            [self.envs[i] for i in envs], self.clip_actions(actions)
+        )
+        for k, i in enumerate(envs):  # discounted by the step's index in its episode
+            self.discounted_return[i] += gamma ** self.elapsed[i] * reward[k]
+        truncated, final_obs, ended = self.end_step(envs, next_obs, reward, terminated)
+        out["rewards"][:], out["terminated"][:], out["truncated"][:] = reward, terminated, truncated
+        out["final_obs"][:] = final_obs
+        self.obs[envs] = next_obs
+        episodes = []
+        for k, episode_return, length in ended:
+            i = int(envs[k])
+            episodes.append((i, episode_return, float(self.discounted_return[i]), length))
+            self.discounted_return[i] = 0.0
+        return episodes

@@ -7,13 +7,11 @@ start light.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig
 
-from deep_pg.tracking.run_store import SUMMARY_FILE
+from deep_pg.tracking.run_store import training_completed
 
 PROBE_APP = "deep_pg_probe"
 
@@ -38,31 +36,24 @@ def check(cfg: DictConfig) -> None:
         check_known_keys(cfg)
 
 
-def is_done(cfg: DictConfig) -> bool:
-    """A completed run of this config; a probe result (or shard) with identical settings."""
+def job_done(cfg: DictConfig) -> bool:
+    """Skip-if-done: is this job's work done with this job's config? A training job: its run
+    trained to the end (``training_completed``) with the same identity (``completed_run_mismatch``).
+    A probe job: ``deep_pg.probes.request.probe_job_done``."""
     if is_probe_job(cfg):
-        from deep_pg.probes.request import request_done
+        from deep_pg.probes.request import probe_job_done
 
-        return request_done(cfg)
+        return probe_job_done(cfg)
     from deep_pg.trainer import completed_run_mismatch  # imports torch
 
     run_dir = job_run_dir(cfg)
-    return (
-        read_summary(run_dir).get("status") == "completed"
-        and completed_run_mismatch(run_dir, cfg) is None
-    )
+    return training_completed(run_dir) and completed_run_mismatch(run_dir, cfg) is None
 
 
 def was_done(cfg: DictConfig) -> bool:
-    """Before a job runs: will it find its work done (its index line then says skipped)?"""
+    """Before a job runs: will it find its work done (its index line then says skipped)? A
+    training job that finds a completed run of another config fails instead, so the config is
+    not compared here."""
     if is_probe_job(cfg):
-        return is_done(cfg)
-    return read_summary(job_run_dir(cfg)).get("status") == "completed"
-
-
-def read_summary(run_dir: Path) -> dict[str, Any]:
-    path = Path(run_dir) / SUMMARY_FILE
-    try:
-        return json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, json.JSONDecodeError):
-        return {}
+        return job_done(cfg)
+    return training_completed(job_run_dir(cfg))

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from deep_pg.tracking.run_store import SUMMARY_FILE
+from deep_pg.tracking.run_store import read_summary
 
 INDEX_FILE = "sweep_index.jsonl"
 
@@ -52,8 +52,7 @@ def record(
     launcher_job_id: str | None = None,
 ) -> dict[str, Any]:
     """One line: what ran, where, and how it ended (final figures from summary.json if written)."""
-    summary_path = Path(run_dir) / SUMMARY_FILE
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    summary = read_summary(run_dir)
     return {
         "job": job_num,
         "overrides": list(overrides),

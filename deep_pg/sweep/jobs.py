@@ -25,6 +25,7 @@ from deep_pg.exits import RunExit
 from deep_pg.runtime.preemption import Requeued
 from deep_pg.sweep import apps, index
 from deep_pg.sweep.resolvers import register_resolvers
+from deep_pg.tracking.run_store import read_summary
 
 log = logging.getLogger("deep_pg")
 
@@ -118,15 +119,15 @@ def already_completed(
     num: int, overrides: Sequence[str], sweep_config: DictConfig, sweep_dir: Path
 ) -> JobReturn | None:
     """A re-launched sweep does not start a process for a job that is done with this job's config
-    (``apps.is_done``: a completed run, a probe result with identical settings): it is indexed as
+    (``apps.job_done``: a completed run, a probe result with identical settings): it is indexed as
     skipped. Partial runs, and completed ones made with another config, are launched (the latter
     then fail with the reason, as run_training reports it)."""
-    if not apps.is_done(sweep_config):
+    if not apps.job_done(sweep_config):
         return None
     run_dir = apps.job_run_dir(sweep_config)
     index.append(sweep_dir, index.record(num, overrides, run_dir, "completed", skipped=True))
     ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
-    ret.return_value = apps.read_summary(run_dir).get("final_return")
+    ret.return_value = read_summary(run_dir).get("final_return")
     return ret
 
 

@@ -42,7 +42,7 @@ def shard_jobs(
             apps.is_probe_job(cfg)
             and cfg.probe.shards > 1
             and cfg.shard is None
-            and not apps.is_done(cfg)
+            and not apps.job_done(cfg)
         ):
             planned += [([*overrides, f"shard={s}"], num) for s in range(cfg.probe.shards)]
     if not planned:

@@ -15,6 +15,7 @@ from deep_pg.tracking.wandb_logger import RUN_ID_FILE
 
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
+COMPLETED = "completed"  # summary.json's status once training has run to total_steps
 # What a training attempt writes besides Hydra's .hydra/ and log.
 ATTEMPT_OUTPUTS = (METRICS_FILE, SUMMARY_FILE, "probes", "checkpoints", "wandb", RUN_ID_FILE)
 
@@ -24,6 +25,23 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """The run's summary.json; {} while there is none (running, killed) or it is unreadable. The
+    one reader of a run directory's summary for training and launching (the offline analysis
+    reads it in ``deep_pg.analysis.local``, where an unreadable file is reported, not ignored)."""
+    path = Path(run_dir) / SUMMARY_FILE
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def training_completed(run_dir: Path) -> bool:
+    """Has the run in ``run_dir`` trained to its end (summary.json says completed)? With which
+    config is another question: ``deep_pg.trainer.completed_run_mismatch``."""
+    return read_summary(run_dir).get("status") == COMPLETED
 
 
 def write_json_atomic(data: dict, path: Path) -> None:
@@ -68,14 +86,11 @@ class RunStore:
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json_atomic({k: _jsonable(v) for k, v in summary.items()}, self.summary_path)
 
-    def read_summary(self) -> dict[str, Any]:
-        return json.loads(self.summary_path.read_text()) if self.summary_path.exists() else {}
-
     def clear_partial_run(self) -> list[str]:
         """A run starting from scratch removes what an earlier attempt left without a checkpoint
         to resume from (metrics, probe tables, a failed summary, its wandb run), so nothing of it
         is appended to or mistaken for this attempt's results. Returns the names removed."""
-        if self.read_summary().get("status") == "completed":
+        if training_completed(self.run_dir):
             raise RuntimeError(f"refusing to clear the completed run in {self.run_dir}")
         removed = []
         for name in ATTEMPT_OUTPUTS:
