@@ -94,22 +94,6 @@ class AlgoConfig:
 
 REWARD_SCALING_MODES = ("returns", "rewards", "none")
 GRAD_CLIP_SCOPES = ("all", "ppo_policy")
-# The key was a bool before it had a "rewards" mode; OmegaConf stores a bool given to this str
-# field as 'True'/'False'. Older sweeps and run directories keep their meaning through this map.
-_REWARD_SCALING_BOOLS = {"true": "returns", "false": "none"}
-
-
-def reward_scaling_mode(value: Any) -> str:
-    """The canonical opt.reward_scaling (returns | rewards | none) of any accepted spelling."""
-    text = str(value)
-    mode = _REWARD_SCALING_BOOLS.get(text.lower(), text)
-    if mode not in REWARD_SCALING_MODES:
-        raise ConfigError(
-            "opt.reward_scaling",
-            value,
-            " | ".join(REWARD_SCALING_MODES) + "; true/false mean returns/none",
-        )
-    return mode
 
 
 @dataclass
@@ -117,8 +101,7 @@ class OptConfig:
     """Code-level optimizations; each acts in one place, found by grepping its key."""
 
     lr_anneal: bool = True
-    # returns | rewards | none (a str, not an enum, so that true/false from older sweeps compose)
-    reward_scaling: str = "returns"
+    reward_scaling: str = "returns"  # returns | rewards | none (REWARD_SCALING_MODES)
     ortho_init: bool = True
     value_clip: bool = True
     obs_norm: bool = True
@@ -202,10 +185,7 @@ def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
 
 
 def validate(cfg: DictConfig | Config) -> None:
-    """Check the constraints a type cannot express; raise ConfigError naming the first bad key.
-
-    Also writes opt.reward_scaling in its canonical spelling, so the run's config, checkpoints
-    and wandb hold 'returns' | 'rewards' | 'none' whatever was typed."""
+    """Check the constraints a type cannot express; raise ConfigError naming the first bad key."""
     a, e, o = cfg.algo, cfg.env, cfg.opt
     _require(a.name in ALGO_NAMES, "algo.name", a.name, " | ".join(ALGO_NAMES))
     _require(a.family in ALGO_FAMILIES, "algo.family", a.family, " | ".join(ALGO_FAMILIES))
@@ -265,7 +245,12 @@ def validate(cfg: DictConfig | Config) -> None:
     for key in ("obs_clip", "reward_clip", "grad_clip"):
         value = getattr(o, key)
         _require(value is None or value > 0, f"opt.{key}", value, "a positive number or null")
-    o.reward_scaling = reward_scaling_mode(o.reward_scaling)  # stored canonical from here on
+    _require(
+        o.reward_scaling in REWARD_SCALING_MODES,
+        "opt.reward_scaling",
+        o.reward_scaling,
+        " | ".join(REWARD_SCALING_MODES),
+    )
     _require(
         o.grad_clip_scope in GRAD_CLIP_SCOPES,
         "opt.grad_clip_scope",

@@ -12,8 +12,6 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
-from deep_pg.config import ConfigError, reward_scaling_mode
-
 # A resumed run must match its checkpoint on these sections, and two runs equal on them are one
 # experiment run twice (logging, checkpointing, probing and Hydra's own keys may differ).
 IDENTITY_KEYS = ("algo", "env", "opt", "seed", "total_steps")
@@ -23,29 +21,14 @@ ABLATION_TOGGLES = ("lr_anneal", "reward_scaling", "ortho_init", "value_clip")
 
 
 def toggle_on(value: Any) -> bool:
-    """An ablation toggle's on/off state. opt.reward_scaling is a mode (returns | rewards | none),
-    off when 'none'; runs made before it had modes hold true/false (as booleans or as the strings
-    'True'/'False' OmegaConf stored)."""
-    return str(value).lower() not in ("false", "none")
-
-
-def canonical_reward_scaling(value: Any) -> Any:
-    """opt.reward_scaling in its canonical spelling (a sweep's `true`, a checkpoint's `returns`
-    and an older checkpoint's True are one setting); a value deep_pg does not accept is kept as
-    it is, so it differs and is reported."""
-    try:
-        return reward_scaling_mode(value)
-    except ConfigError:
-        return value
+    """An ablation toggle's on/off state: a bool, or opt.reward_scaling's mode (returns | rewards
+    | none), off when 'none'."""
+    return value != "none" if isinstance(value, str) else bool(value)
 
 
 def run_identity(config: Mapping[str, Any]) -> dict:
-    """The IDENTITY_KEYS sections of a nested config, opt.reward_scaling canonical."""
-    identity = {k: config.get(k) for k in IDENTITY_KEYS}
-    opt = identity.get("opt")
-    if isinstance(opt, Mapping) and "reward_scaling" in opt:
-        identity["opt"] = {**opt, "reward_scaling": canonical_reward_scaling(opt["reward_scaling"])}
-    return identity
+    """The IDENTITY_KEYS sections of a nested config."""
+    return {k: config.get(k) for k in IDENTITY_KEYS}
 
 
 # The step size that matters for each algorithm family, and its name in run directories.
@@ -67,7 +50,7 @@ def run_name_parts(cfg: DictConfig, task_overrides: Sequence[str]) -> list[str]:
     overrides of what it computes, the seed (run directories, wandb run names)."""
     step_key, step_name = STEP_SIZE.get(cfg.algo.family, ("policy_lr", "lr"))
     # a bad value is named as typed: the job itself reports it, in one line
-    scaling = canonical_reward_scaling(cfg.opt.reward_scaling)
+    scaling = cfg.opt.reward_scaling
     bits = "".join("1" if toggle_on(cfg.opt[name]) else "0" for name in ABLATION_TOGGLES)
     parts = [
         cfg.algo.name,

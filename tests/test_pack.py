@@ -103,7 +103,7 @@ def _assert_rows_close(packed: dict, alone: dict, rel: float) -> None:
 MIXED = [  # seeds, two learning rates and several toggles in one pack
     ["seed=0"],
     ["seed=1", "algo.policy_lr=3e-3", "opt.lr_anneal=false", "opt.value_clip=false"],
-    ["seed=2", "opt.ortho_init=false", "opt.reward_scaling=false", "opt.grad_clip=0.5"],
+    ["seed=2", "opt.ortho_init=false", "opt.reward_scaling=none", "opt.grad_clip=0.5"],
 ]
 
 

@@ -105,7 +105,7 @@ def test_unknown_preset_fails_listing_the_presets(tmp_path):
     "overrides, subdir",
     [
         (
-            ["env=hopper", "opt.reward_scaling=false", "seed=2"],
+            ["env=hopper", "opt.reward_scaling=none", "seed=2"],
             "ppo/hopper/opt=1011/lr=4.5e-4/seed=2",
         ),
         (["algo=ppo_m", "env=humanoid"], "ppo_m/humanoid/opt=0000/lr=9e-5/seed=0"),

@@ -141,18 +141,6 @@ def test_each_on_mode_of_reward_scaling_pairs_with_the_same_off_run():
     assert row(effects, SCALING)["mean_diff"] == pytest.approx(75)
 
 
-def test_reward_scaling_pairs_however_a_run_spelled_it():
-    # runs from before reward scaling had modes hold True/'True' for 'returns': one setting, as
-    # for the loader's identity, so they pair with the newer runs on every other toggle
-    table = grid(lambda on, lr, seed: 0.0)
-    old = table[SCALING] == "returns"
-    table[SCALING] = table[SCALING].astype(object)  # mixed spellings, as runs.configs holds them
-    # the annealed runs were made earlier: each pair across annealing mixes the spellings
-    table.loc[old & table[ANNEAL] & (table.seed == 0), SCALING] = True
-    table.loc[old & table[ANNEAL] & (table.seed > 0), SCALING] = "True"
-    assert len(toggle_pairs(table)) == 4 * 48
-
-
 def test_a_run_without_a_final_return_makes_no_pair():
     table = grid(lambda on, lr, seed: 0.0)
     table.loc[0, "final_return"] = float("nan")  # its partners are one per toggle

@@ -56,6 +56,10 @@ def the_error_line(proc, program: str = "deep-pg") -> str:
             ],
         ),
         (["total_steps=abc"], ["invalid value for 'total_steps': 'abc' (allowed: an integer)"]),
+        (  # a mode, not a bool (OmegaConf stores a bool given to this str key as 'True')
+            ["opt.reward_scaling=true"],
+            ["invalid value for 'opt.reward_scaling': 'True' (allowed: returns | rewards | none)"],
+        ),
         (
             ["logger.mode=offlin"],
             [

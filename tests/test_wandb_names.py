@@ -15,7 +15,7 @@ from deep_pg.run import run_pack
 from deep_pg.tracking.wandb_logger import HYDRA_OVERRIDES, run_name, run_tags
 
 TOGGLES = ("opt.lr_anneal", "opt.reward_scaling", "opt.ortho_init", "opt.value_clip")
-OFF = {"opt.reward_scaling": "none"}
+ON, OFF = {"opt.reward_scaling": "returns"}, {"opt.reward_scaling": "none"}
 
 
 def ablation_jobs(*fixed: str) -> list[list[str]]:
@@ -23,7 +23,10 @@ def ablation_jobs(*fixed: str) -> list[list[str]]:
     return [
         [
             *fixed,
-            *(f"{key}={'true' if on else OFF.get(key, 'false')}" for key, on in zip(TOGGLES, bits)),
+            *(
+                f"{key}={ON.get(key, 'true') if on else OFF.get(key, 'false')}"
+                for key, on in zip(TOGGLES, bits)
+            ),
         ]
         for bits in itertools.product((True, False), repeat=4)
     ]

@@ -99,11 +99,9 @@ def is_identity_key(name: str) -> bool:
 
 def identity(flat_config: Mapping[str, Any]) -> str | None:
     """A run's identity: its ``deep_pg.identity.IDENTITY_KEYS`` config entries as one canonical
-    string (opt.reward_scaling canonical, as training compares it), or None when the run has no
-    config to tell (such a run is never taken for a duplicate)."""
+    string, or None when the run has no config to tell (such a run is never taken for a
+    duplicate)."""
     keys = {k: v for k, v in flat_config.items() if is_identity_key(k)}
     if not any("." in k for k in keys):  # seed/total_steps alone (from summary.json) say too little
         return None
-    if "opt.reward_scaling" in keys:
-        keys["opt.reward_scaling"] = run.canonical_reward_scaling(keys["opt.reward_scaling"])
     return json.dumps(keys, sort_keys=True, default=str)

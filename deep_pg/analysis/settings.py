@@ -15,11 +15,9 @@ import re
 import pandas as pd
 
 from deep_pg.analysis.schema import is_identity_key
-from deep_pg.identity import canonical_reward_scaling
 
 CELL = ["algo", "env"]
 ONLY_SETTING = "the only setting run"
-REWARD_SCALING = "opt.reward_scaling"
 
 
 def setting_columns(frame: pd.DataFrame) -> list[str]:
@@ -27,20 +25,11 @@ def setting_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if is_identity_key(c) and c not in ("seed", *CELL)]
 
 
-def with_canonical_reward_scaling(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with opt.reward_scaling in its canonical spelling, so that a run's True and
-    another's 'returns' compare as one setting (as the loader's identities do)."""
-    if REWARD_SCALING not in frame:
-        return frame
-    return frame.assign(**{REWARD_SCALING: frame[REWARD_SCALING].map(canonical_reward_scaling)})
-
-
 def setting_labels(frame: pd.DataFrame) -> pd.Series:
     """Per row of ``frame`` (runs with config columns), the name of its setting within its
     (algo, env) cell: ``key=value`` for each key that varies in the cell, else ONLY_SETTING."""
     labels = pd.Series(ONLY_SETTING, index=frame.index, dtype=object)
     columns = setting_columns(frame)
-    frame = with_canonical_reward_scaling(frame)
     for _, cell in frame.groupby(CELL, sort=False, dropna=False):
         text = cell[columns].astype(str)
         varying = [c for c in columns if text[c].nunique(dropna=False) > 1]

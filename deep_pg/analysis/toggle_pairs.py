@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from deep_pg.analysis.schema import ABLATION_TOGGLES, is_identity_key
-from deep_pg.analysis.settings import CELL, with_canonical_reward_scaling
+from deep_pg.analysis.settings import CELL
 from deep_pg.analysis.stats import hierarchical_interval
 from deep_pg.identity import toggle_on
 
@@ -40,9 +40,7 @@ def toggle_pairs(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES)
     identity = [c for c in final.columns if is_identity_key(c)]
     # list-valued settings (hidden sizes) cannot be merge keys: they compare as text
     unhashable = [c for c in identity if final[c].map(lambda v: isinstance(v, (list, dict))).any()]
-    keyed = with_canonical_reward_scaling(
-        final.assign(**{c: final[c].astype(str) for c in unhashable})
-    )
+    keyed = final.assign(**{c: final[c].astype(str) for c in unhashable})
     repeated = keyed.duplicated(identity, keep=False)
     if repeated.any():  # the loader sets repeats aside; two here would pair twice
         raise ValueError(

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from deep_pg.config import reward_scaling_mode
 from deep_pg.envs.arrays import clip
 
 log = logging.getLogger(__name__)
@@ -283,7 +282,7 @@ def inactive_clips(opt) -> list[str]:
             f"opt.obs_clip={opt.obs_clip} is inactive: it clips normalized "
             "observations and opt.obs_norm=false"
         )
-    if opt.reward_clip is not None and reward_scaling_mode(opt.reward_scaling) == "none":
+    if opt.reward_clip is not None and opt.reward_scaling == "none":
         inactive.append(
             f"opt.reward_clip={opt.reward_clip} is inactive: it clips scaled rewards "
             "and opt.reward_scaling=none"
@@ -299,7 +298,7 @@ def build_normalizers(cfg, obs_dim: int) -> tuple[ObservationNormalizer, RewardS
     reward_scaler = RewardScaler(
         cfg.env.num_envs,
         cfg.algo.gamma,
-        mode=reward_scaling_mode(cfg.opt.reward_scaling),
+        mode=cfg.opt.reward_scaling,
         clip=cfg.opt.reward_clip,
     )
     return obs_norm, reward_scaler

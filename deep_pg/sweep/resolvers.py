@@ -27,7 +27,7 @@ def run_subdir(*, _root_: DictConfig) -> str:
     """<algo>/<env>/opt=<4 ablation bits>/<step size>/[<other overrides>/]seed=<seed>
     (``deep_pg.identity.run_name_parts``).
 
-    A bit is 0 when its toggle is off (opt.reward_scaling=none or false)."""
+    A bit is 0 when its toggle is off (opt.reward_scaling=none)."""
     return "/".join(run_name_parts(_root_, list(_root_.hydra.overrides.task)))
 
 
