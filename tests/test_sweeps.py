@@ -291,10 +291,32 @@ def test_without_a_requeue_handler_nothing_is_installed(tmp_path):
 
 
 # --- packed runs: hydra.launcher.pack ------------------------------------------------------------
+def hydra_files(run_dir: Path, sweep_dir: Path) -> dict[str, object]:
+    """A run's .hydra/ files as data, less what names its sweep and launch rather than the run:
+    the sweep directory (the output dir relative to it instead), the launcher's pack size and
+    job id, and the command line's hydra.* overrides that set those two."""
+    files = {f: yaml.safe_load((run_dir / ".hydra" / f).read_text()) for f in HYDRA_FILES}
+    h = files["hydra.yaml"]["hydra"]
+    assert Path(h["runtime"]["output_dir"]) == run_dir.resolve()
+    h["runtime"]["output_dir"] = str(run_dir.resolve().relative_to(sweep_dir.resolve()))
+    for node, key in (("sweep", "dir"), ("launcher", "pack"), ("job", "id")):
+        assert h[node].pop(key) is not None, f"{node}.{key}"
+    h["overrides"]["hydra"] = [
+        o for o in h["overrides"]["hydra"] if o.split("=")[0] not in LAUNCH_OVERRIDES
+    ]
+    return files
+
+
+HYDRA_FILES = ("config.yaml", "overrides.yaml", "hydra.yaml")
+LAUNCH_OVERRIDES = ("hydra.sweep.dir", "hydra.launcher.pack")
+
+
 def test_packed_sweep_matches_the_unpacked_one_and_resumes_after_a_kill(tmp_path):
     """Four runs (two seeds x two learning rates) as one pack: each run directory holds what the
-    unpacked sweep's does, with metrics equal within 1e-4; a pack killed mid-run and relaunched
-    resumes every member to the same metrics as the uninterrupted pack."""
+    unpacked sweep's does: .hydra/ files equal to those Hydra's job runner wrote for the unpacked
+    jobs (the pack writes them itself; ``hydra_files`` says what may differ) and metrics equal
+    within 1e-4; a pack killed mid-run and relaunched resumes every member to the same metrics
+    as the uninterrupted pack."""
     import subprocess
     import sys
     import time
@@ -331,6 +353,8 @@ def test_packed_sweep_matches_the_unpacked_one_and_resumes_after_a_kill(tmp_path
     )
     assert len(runs) == 4
     for run in runs:
+        unpacked = hydra_files(tmp_path / "unpacked" / run, tmp_path / "unpacked")
+        assert hydra_files(tmp_path / "packed" / run, tmp_path / "packed") == unpacked, run
         lines = {
             name: [
                 json.loads(x)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,15 +28,18 @@ from deep_pg.tracking.run_logs import RunLogs
 log = logging.getLogger("deep_pg")
 
 
-def _save_hydra_files(
-    config: DictConfig, task_cfg: DictConfig, run_dir: Path, overrides: Sequence[str]
-) -> None:
-    """What Hydra's run_job writes into a job's output directory."""
+def _save_hydra_files(config: DictConfig, task_cfg: DictConfig, run_dir: Path) -> None:
+    """What Hydra's run_job writes into a job's output directory, with the runtime output_dir
+    it sets first (``tests/test_sweeps.py`` compares these files with those of a job Hydra ran)."""
+    with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
+        config.hydra.runtime.output_dir = os.path.abspath(run_dir)
+    if config.hydra.output_subdir is None:
+        return
     hydra_dir = run_dir / str(config.hydra.output_subdir)
     hydra_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(task_cfg, hydra_dir / "config.yaml")
     OmegaConf.save(OmegaConf.create({"hydra": config.hydra}), hydra_dir / "hydra.yaml")
-    OmegaConf.save(OmegaConf.create(list(overrides)), hydra_dir / "overrides.yaml")
+    OmegaConf.save(config.hydra.overrides.task, hydra_dir / "overrides.yaml")
 
 
 def run_pack_job(
@@ -54,12 +58,12 @@ def run_pack_job(
     run_dirs = [job_run_dir(c) for c in configs]
     sweep_dir = Path(str(configs[0].hydra.sweep.dir))
     task_cfgs = []
-    for cfg, run_dir, (overrides, _) in zip(configs, run_dirs, jobs):
+    for cfg, run_dir in zip(configs, run_dirs):
         task_cfg = copy.deepcopy(cfg)
         with read_write(task_cfg), open_dict(task_cfg):
             del task_cfg["hydra"]
         run_dir.mkdir(parents=True, exist_ok=True)
-        _save_hydra_files(cfg, task_cfg, run_dir, overrides)
+        _save_hydra_files(cfg, task_cfg, run_dir)
         task_cfgs.append(task_cfg)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(levelname)s] - %(message)s")
