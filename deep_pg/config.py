@@ -117,7 +117,9 @@ class OptConfig:
 
 @dataclass
 class LoggerConfig:
-    mode: LoggerMode = LoggerMode.offline
+    """logger=wandb (conf/logger/wandb.yaml sets nothing: these are its values)."""
+
+    mode: LoggerMode = LoggerMode.offline  # offline needs no account; online | disabled
     project: str = "deep_pg"
     entity: str | None = None
     group: str | None = None  # null = the sweep / experiment name
