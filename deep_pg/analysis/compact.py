@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="deep-pg-export",
         description="Write the runs under SOURCE (a sweep or run directory tree) as a compact "
         "store (configs, summaries, per-iteration metrics, probe tables; no "
-        "checkpoints) that deep-pg-report and analysis.load_runs read like runs.",
+        "checkpoints) that deep-pg-report and deep_pg.analysis.load_runs read like runs.",
     )
     parser.add_argument("source", type=Path, help="a sweep or run directory tree")
     parser.add_argument(

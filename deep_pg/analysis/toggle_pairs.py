@@ -45,7 +45,7 @@ def toggle_pairs(final: pd.DataFrame, toggles: Sequence[str] = ABLATION_TOGGLES)
     if repeated.any():  # the loader sets repeats aside; two here would pair twice
         raise ValueError(
             f"{int(repeated.sum())} runs share their config and seed with another; "
-            "load them with analysis.load_runs, which keeps one of each"
+            "load them with deep_pg.analysis.load_runs, which keeps one of each"
         )
     parts = []
     for toggle in toggles:
