@@ -55,7 +55,11 @@ BASELINE_SOURCES = {
 }
 LANDSCAPE_SOURCES = BASELINE_SOURCES
 # R's agents: the Table 1 studies per env, then more seeds of some of their cells
-FINAL_SOURCES = {"hopper": ["R_hopper"], "walker2d": ["R_walker2d"], "humanoid": ["R_humanoid"]}
+FINAL_SOURCES = {
+    "hopper": ["R_hopper", "R_table1_v5_ppo"],
+    "walker2d": ["R_walker2d", "R_table1_v5_ppo"],
+    "humanoid": ["R_humanoid"],
+}
 # the companion paper's released settings on gymnasium's v4 tasks
 RELEASED_SOURCES = ["R_released_v4_hopper", "R_released_v4_walker2d"]
 
