@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from deep_pg import bootstrap
 from deep_pg.bootstrap import bootstrap_ci  # noqa: F401  (the plain bootstrap, re-exported)
 
 CONFIDENCE = 0.95
@@ -94,16 +95,12 @@ def bootstrap_interval(
     for method in methods:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a degenerate BCa comes back as NaN: fall back
-            res = stats.bootstrap(
-                samples,
-                statistic,
-                n_resamples=n_resamples,
-                confidence_level=confidence,
-                method=method,
-                vectorized=True,
-                rng=np.random.default_rng(seed),
+            low, high = (
+                float(bound)
+                for bound in bootstrap.interval(
+                    samples, statistic, n_resamples, seed, method, confidence=confidence
+                )
             )
-        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
         if np.isfinite(low) and np.isfinite(high):
             return point, low, high, interval_label(f"{method} bootstrap", n, unit)
     return point, np.nan, np.nan, interval_label("undefined", n, unit)
