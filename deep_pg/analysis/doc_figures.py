@@ -24,6 +24,7 @@ from deep_pg import exits
 from deep_pg.analysis.agent_claims import agent_values
 from deep_pg.analysis.errors import AnalysisError
 from deep_pg.analysis.figures.common import PRACTICE_SAMPLES, algo_colors, log_axis
+from deep_pg.analysis.figures.outcomes import paired_effect_bars
 from deep_pg.analysis.final import final_rewards
 from deep_pg.analysis.landscape_summary import landscape_tables
 from deep_pg.analysis.runs import Runs, load_runs
@@ -430,17 +431,7 @@ def ablation(studies) -> plt.Figure:
         ]
         rows = pd.concat([rows, extra], ignore_index=True)
         y = np.arange(len(rows))
-        ax.errorbar(
-            rows["mean_diff"],
-            y,
-            fmt="o",
-            color="k",
-            capsize=3,
-            xerr=[
-                rows["mean_diff"] - rows["mean_diff_low"],
-                rows["mean_diff_high"] - rows["mean_diff"],
-            ],
-        )
+        paired_effect_bars(ax, rows, y)
         labels = [
             t.removeprefix("opt.") + ("" if g == ANY else f" | {g.removeprefix('opt.')} {s}")
             for t, g, s in zip(rows["toggle"], rows["given"], rows["given_state"])

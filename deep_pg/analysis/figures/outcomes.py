@@ -100,6 +100,22 @@ def _ablation_figures(sel, definition: str) -> list[Figure]:
     return out
 
 
+def paired_effect_bars(ax, rows, y) -> None:
+    """Each row's mean paired difference at height ``y`` with its interval (``mean_diff_low`` to
+    ``mean_diff_high``): the marks of every paired-effect figure."""
+    ax.errorbar(
+        rows["mean_diff"],
+        y,
+        fmt="o",
+        color="k",
+        capsize=3,
+        xerr=[
+            rows["mean_diff"] - rows["mean_diff_low"],
+            rows["mean_diff_high"] - rows["mean_diff"],
+        ],
+    )
+
+
 def _paired_effect_figures(pairs, definition: str) -> list[Figure]:
     """Per (algo, env): one panel per toggle, its mean paired difference with its hierarchical
     interval (seeds, then pairs) over all pairs and per state of each other toggle (an
@@ -117,17 +133,7 @@ def _paired_effect_figures(pairs, definition: str) -> list[Figure]:
                 "all pairs" if g == ANY else f"{g.removeprefix('opt.')} {state}"
                 for g, state in zip(rows["given"], rows["given_state"])
             ]
-            ax.errorbar(
-                rows["mean_diff"],
-                y,
-                fmt="o",
-                color="k",
-                capsize=3,
-                xerr=[
-                    rows["mean_diff"] - rows["mean_diff_low"],
-                    rows["mean_diff_high"] - rows["mean_diff"],
-                ],
-            )
+            paired_effect_bars(ax, rows, y)
             ax.axvline(0, color="gray", ls=":")
             ax.set(
                 yticks=y,
