@@ -28,14 +28,13 @@ from deep_pg.exits import BadInput, RunFailed
 from deep_pg.probes.schedule import ProbeSchedule
 from deep_pg.runtime.preemption import checkpoint_before_requeue
 from deep_pg.tracking.failure import log_traceback, one_line_reason, summary_before_training
+from deep_pg.tracking.outputs import PackOutputs
 from deep_pg.tracking.progress import Progress, count, fmt_return
 from deep_pg.tracking.run_logs import FOR_EVERY_RUN, about
 from deep_pg.tracking.run_store import RunStore, read_summary, training_completed
 from deep_pg.tracking.wandb_logger import WandbLogger
 
 log = logging.getLogger("deep_pg")
-
-EXIT_FAILED = RunFailed.exit_code
 
 
 @dataclass
@@ -165,120 +164,161 @@ def _train(cfgs, run_dirs, sweep, workers) -> list[Outcome]:
 
 
 def _loop(trainer, resumed: list[bool], sweep: str | None) -> list[Outcome]:
-    members = list(trainer.members)  # in launch order; trainer.members shrinks on failures
-    outcomes: dict[int, Outcome] = {}
-    views, loggers, schedules = [], [], []
-    for m, member in enumerate(members):
-        with about(member.run_dir):
-            if not resumed[m]:
-                _start_clean(member.store)
-            member.store.clear_summary()  # this directory is running again
-            cfg = member.cfg
-            logger = WandbLogger(
-                cfg, member.run_dir, member.config, group=cfg.logger.group or sweep
-            )
-            if not resumed[m]:
-                log.info(
-                    "training %s on %s (seed %d) for %s; run directory: %s",
-                    cfg.algo.name,
-                    cfg.env.id,
-                    cfg.seed,
-                    count(trainer.num_iterations, "iteration"),
-                    member.run_dir,
-                )
-            view = trainer.view(m)
-            views.append(view)
-            loggers.append(logger)
-            # probe.iterations: checkpoints + probes
-            schedules.append(ProbeSchedule(view, logger.run))
-    if len(members) > 1:
-        log.info(
-            "pack of %d runs in one process (%d sampling workers)",
-            len(members),
-            trainer.sampler.workers,
-            extra=FOR_EVERY_RUN,
-        )
-    cfg = trainer.cfg
-    progress = Progress(
-        trainer.num_iterations,
-        trainer.iteration,
-        cfg.logger.log_every,
-        cfg.logger.log_every_seconds,
-    )
-    checkpoint_before_requeue(trainer)  # Slurm requeue signal -> save, after the probes
-    cadence = CheckpointCadence(
-        cfg.checkpoint.every,
-        cfg.checkpoint.every_minutes,
-        also_at={it for m in members for it in m.cfg.probe.iterations},
-    )
-    active = list(range(len(members)))  # launch indices of the members still training
+    pack = _Pack(trainer, resumed, sweep)
     try:
-        for m in active:
-            with about(members[m].run_dir):
-                schedules[m].before_training(views[m])
-        while active and trainer.iteration < trainer.num_iterations:
-            rows, failed = trainer.train_iteration()
-            for position, m in enumerate(active):
-                if position in failed:
-                    continue
-                members[m].store.append_metrics(rows[position])
-                with about(members[m].run_dir):  # wandb's warnings are this run's
-                    loggers[m].log(rows[position], step=rows[position]["iteration"])
-            if len(members) == 1:
-                with about(members[0].run_dir):
-                    progress.update(rows[0])
-            else:
-                progress.update_pack(
-                    [
-                        (members[m].run_dir, rows[position])
-                        for position, m in enumerate(active)
-                        if position not in failed
-                    ],
-                    trainer.iteration,
-                )
-            if failed:
-                for position, reason in failed.items():
-                    m = active[position]
-                    outcomes[m] = _fail(
-                        trainer, position, f"non-finite values: {reason}", loggers[m]
-                    )
-                trainer.remove_members(list(failed))
-                active = [m for position, m in enumerate(active) if position not in failed]
-            for m in active:
-                with about(members[m].run_dir):
-                    for hook in views[m].iteration_hooks:
-                        hook(views[m])
-            for hook in trainer.iteration_hooks:
-                hook(trainer)
-            if active and cadence.due(trainer.iteration):
-                trainer.save_checkpoint()
-                cadence.written()
+        pack.before_training()
+        while pack.active and trainer.iteration < trainer.num_iterations:
+            rows, diverged = trainer.train_iteration()
+            pack.after_iteration(rows, diverged)
     except Exception as err:  # a crash: the traceback is kept, the runs fail, checkpoints stay
-        progress.close()
-        log_traceback(err)
-        for position, m in enumerate(active):
-            outcomes[m] = _fail(trainer, position, one_line_reason(err), loggers[m])
-        return [outcomes[m] for m in range(len(members))]
+        pack.crashed(err)
+        return pack.outcomes()
     finally:
-        for schedule in schedules:
-            schedule.close()
-        progress.close()
-    if active:
-        trainer.save_checkpoint()
-    for position, m in enumerate(active):
-        with about(members[m].run_dir):
-            summary = trainer.summary(position, "completed")
-            members[m].store.write_summary(summary)
-            loggers[m].log_summary(summary)
-            loggers[m].finish()
+        pack.close()
+    pack.completed()
+    return pack.outcomes()
+
+
+class _Pack:
+    """A pack while it trains. Its runs go by launch index ``m``; the trainer's members are the
+    runs still training, ``active``, position ``p`` being run ``active[p]``."""
+
+    def __init__(self, trainer, resumed: list[bool], sweep: str | None):
+        self.trainer = trainer
+        self.views, self.schedules, loggers = [], [], []
+        for m, member in enumerate(trainer.members):
+            with about(member.run_dir):
+                loggers.append(_open_run(member, resumed[m], trainer.num_iterations, sweep))
+                self.views.append(trainer.view(m))
+                # probe.iterations: checkpoints + probes
+                self.schedules.append(ProbeSchedule(self.views[m], loggers[m].run))
+        if len(trainer.members) > 1:
             log.info(
-                "done: final return %s after %s env steps; results in %s",
-                fmt_return(summary["final_return"]),
-                f"{summary['env_steps']:,}",
-                members[m].run_dir,
+                "pack of %d runs in one process (%d sampling workers)",
+                len(trainer.members),
+                trainer.sampler.workers,
+                extra=FOR_EVERY_RUN,
             )
-        outcomes[m] = Outcome("completed", summary["final_return"])
-    return [outcomes[m] for m in range(len(members))]
+        cfg = trainer.cfg
+        progress = Progress(
+            trainer.num_iterations,
+            trainer.iteration,
+            cfg.logger.log_every,
+            cfg.logger.log_every_seconds,
+        )
+        self.outputs = PackOutputs([m.store for m in trainer.members], loggers, progress)
+        checkpoint_before_requeue(trainer)  # Slurm requeue signal -> save, after the probes
+        self.cadence = CheckpointCadence(
+            cfg.checkpoint.every,
+            cfg.checkpoint.every_minutes,
+            also_at={it for m in trainer.members for it in m.cfg.probe.iterations},
+        )
+        self.run_dirs = [m.run_dir for m in trainer.members]
+        self.active = list(range(len(trainer.members)))
+        self.ended: dict[int, Outcome] = {}
+
+    def before_training(self) -> None:
+        for m in self.active:
+            with about(self.run_dirs[m]):
+                self.schedules[m].before_training(self.views[m])
+
+    def after_iteration(self, rows: list[dict], diverged: dict[int, str]) -> None:
+        """In this order: the rows are recorded; diverged runs fail (the probes see sound runs
+        only); the probes; the requeue check (the job leaves with them done); last.pt (a kill
+        during the probes resumes before them, so they run again)."""
+        self.outputs.iteration(
+            {m: rows[p] for p, m in enumerate(self.active)}, {self.active[p] for p in diverged}
+        )
+        self._fail_diverged(diverged)
+        self._probe()
+        self._trainer_hooks()
+        self._checkpoint_if_due()
+
+    def _fail_diverged(self, diverged: dict[int, str]) -> None:
+        if not diverged:
+            return
+        for p, reason in diverged.items():
+            self._fail(p, f"non-finite values: {reason}")
+        self.trainer.remove_members(list(diverged))
+        self.active = [m for p, m in enumerate(self.active) if p not in diverged]
+
+    def _probe(self) -> None:
+        for m in self.active:
+            with about(self.run_dirs[m]):
+                for hook in self.views[m].iteration_hooks:
+                    hook(self.views[m])
+
+    def _trainer_hooks(self) -> None:
+        """The requeue check (``deep_pg.runtime.preemption``): where the job may leave."""
+        for hook in self.trainer.iteration_hooks:
+            hook(self.trainer)
+
+    def _checkpoint_if_due(self) -> None:
+        if self.active and self.cadence.due(self.trainer.iteration):
+            self.trainer.save_checkpoint()
+            self.cadence.written()
+
+    def crashed(self, err: Exception) -> None:
+        self.outputs.close()  # the live bar ends before the traceback
+        log_traceback(err)
+        for p in range(len(self.active)):
+            self._fail(p, one_line_reason(err))
+
+    def completed(self) -> None:
+        if self.active:
+            self.trainer.save_checkpoint()
+        for p, m in enumerate(self.active):
+            summary = self.trainer.summary(p, "completed")
+            self.outputs.completed(m, summary)
+            with about(self.run_dirs[m]):
+                log.info(
+                    "done: final return %s after %s env steps; results in %s",
+                    fmt_return(summary["final_return"]),
+                    f"{summary['env_steps']:,}",
+                    self.run_dirs[m],
+                )
+            self.ended[m] = Outcome("completed", summary["final_return"])
+
+    def _fail(self, p: int, reason: str) -> None:
+        """Record the failure of the run at position ``p``; its last good checkpoint is left as
+        it was."""
+        m = self.active[p]
+        with about(self.run_dirs[m]):
+            log.error(
+                "run %s failed: %s (last good checkpoint: %s)",
+                self.run_dirs[m],
+                reason,
+                self.run_dirs[m] / "checkpoints" / "last.pt",
+            )
+        self.outputs.failed(m, self.trainer.summary(p, "failed", reason))
+        self.ended[m] = Outcome("failed", reason=reason)
+
+    def outcomes(self) -> list[Outcome]:
+        return [self.ended[m] for m in range(len(self.run_dirs))]
+
+    def close(self) -> None:
+        for schedule in self.schedules:
+            schedule.close()
+        self.outputs.close()
+
+
+def _open_run(member, resumed: bool, num_iterations: int, sweep: str | None) -> WandbLogger:
+    """Ready a run's directory to train (again); its wandb run."""
+    if not resumed:
+        _start_clean(member.store)
+    member.store.clear_summary()  # this directory is running again
+    cfg = member.cfg
+    logger = WandbLogger(cfg, member.run_dir, member.config, group=cfg.logger.group or sweep)
+    if not resumed:
+        log.info(
+            "training %s on %s (seed %d) for %s; run directory: %s",
+            cfg.algo.name,
+            cfg.env.id,
+            cfg.seed,
+            count(num_iterations, "iteration"),
+            member.run_dir,
+        )
+    return logger
 
 
 def _start_clean(store: RunStore) -> None:
@@ -292,20 +332,3 @@ def _start_clean(store: RunStore) -> None:
             store.run_dir,
             ", ".join(removed),
         )
-
-
-def _fail(trainer, position: int, reason: str, logger: WandbLogger) -> Outcome:
-    """Record a failed run; its last good checkpoint is left as it was."""
-    member = trainer.members[position]
-    with about(member.run_dir):
-        log.error(
-            "run %s failed: %s (last good checkpoint: %s)",
-            member.run_dir,
-            reason,
-            member.run_dir / "checkpoints" / "last.pt",
-        )
-    summary = trainer.summary(position, "failed", reason)
-    member.store.write_summary(summary)
-    logger.log_summary(summary)
-    logger.finish(exit_code=EXIT_FAILED)
-    return Outcome("failed", reason=reason)

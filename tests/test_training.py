@@ -15,6 +15,7 @@ import torch
 from conftest import TINY, make_cfg, run_cli, start_and_kill
 
 from deep_pg.checkpoint import CheckpointCadence
+from deep_pg.probes.schedule import ProbeSchedule
 from deep_pg.run import run_training
 from deep_pg.tracking.progress import Progress
 from deep_pg.tracking.run_store import RunStore
@@ -187,6 +188,50 @@ def test_last_checkpoint_is_written_at_the_cadence_probe_iterations_and_the_end(
         run_dir=tmp_path,
     )
     assert [i for name, i in saved if name.endswith("last.pt")] == [3, 4, 8, 10]
+
+
+def test_after_an_iteration_its_metrics_then_probes_then_the_requeue_check_then_last_pt(
+    tmp_path, monkeypatch
+):
+    """Probes see an iteration already recorded; the job leaves (requeue) only with them done;
+    last.pt at a probe iteration comes after its probes."""
+    events = []
+
+    def recording(cls, method, event):
+        original = getattr(cls, method)
+
+        def record(self, *args, **kwargs):
+            events.append(event(self, *args, **kwargs))
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, method, record)
+
+    recording(RunStore, "append_metrics", lambda self, row: ("metrics", row["iteration"]))
+    recording(ProbeSchedule, "__call__", lambda self, view: ("probes", view.iteration))
+    recording(
+        Trainer,
+        "save_checkpoint",
+        lambda self, name="checkpoints/last.pt", members=None: (name, self.iteration),
+    )
+    monkeypatch.setattr(  # a requeue check in place of the one a Slurm job installs
+        "deep_pg.run.checkpoint_before_requeue",
+        lambda trainer: trainer.iteration_hooks.append(
+            lambda t: events.append(("requeue check", t.iteration))
+        ),
+    )
+    run_training(
+        make_cfg(
+            *TINY, "probe.iterations=[2]", "checkpoint.every=2", "checkpoint.every_minutes=60"
+        ),
+        run_dir=tmp_path,
+    )
+    assert [e for e, i in events if i == 2] == [
+        "metrics",
+        "probes",
+        "checkpoints/iter_2.pt",
+        "requeue check",
+        "checkpoints/last.pt",
+    ]
 
 
 def test_non_finite_parameters_fail_the_run_and_keep_the_last_good_checkpoint(
