@@ -65,6 +65,31 @@ def test_gradient_clipping_uses_each_members_own_norm():
             torch.testing.assert_close(p.grad[m], q.grad, rtol=1e-5, atol=1e-7)
 
 
+def test_member_adam_clips_on_its_flat_buffer_as_the_parameters_would_be_clipped():
+    """MemberAdam keeps gradients in one flat buffer: its clip equals clip_member_gradients on
+    the parameters, bit for bit, and the parameters stay views of its buffer."""
+    torch.manual_seed(2)
+    shapes = [(3, 6, 4), (3, 1, 4), (3, 1, 2)]
+    params = [torch.randn(shape, requires_grad=True) for shape in shapes]
+    twins = [p.detach().clone().requires_grad_(True) for p in params]
+    optimizer = MemberAdam(params, torch.full((3,), 1e-3), torch.full((3,), 1e-5))
+    max_norm = torch.tensor([0.5, float("inf"), 2.0])
+    for step in range(3):
+        optimizer.zero_grad()
+        scale = torch.tensor([0.1, 5.0, 50.0]) * (step + 1)
+        loss = sum((p.pow(2) * scale.view(3, *[1] * (p.dim() - 1))).sum() for p in params)
+        loss.backward()
+        for t, p in zip(twins, params):
+            t.grad = p.grad.clone()
+        assert torch.equal(
+            optimizer.clip_gradients(max_norm), clip_member_gradients(twins, max_norm)
+        )
+        for t, p in zip(twins, params):
+            assert torch.equal(p.grad, t.grad)
+            assert p.untyped_storage().data_ptr() == optimizer.flat.untyped_storage().data_ptr()
+        optimizer.step()
+
+
 def test_stacked_policy_evaluates_and_exports_each_member():
     gens = [torch.Generator().manual_seed(s) for s in (3, 4)]
     singles = [

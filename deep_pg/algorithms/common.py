@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from deep_pg.algorithms.batch import Batch
-from deep_pg.algorithms.optim import MemberAdam, clip_member_gradients
+from deep_pg.algorithms.optim import MemberAdam
 from deep_pg.config import Activation
 from deep_pg.networks import GaussianPolicy, StackedPolicy, StackedValue, ValueNetwork, gaussian_kl
 
@@ -300,7 +300,7 @@ def clip_value_gradients(agent: PackAgent) -> None:
     """opt.grad_clip on the value network's gradients (skipped where no member clips: the norms
     themselves are not reported)."""
     if torch.isfinite(agent.settings.value_grad_clip).any():
-        clip_member_gradients(agent.value.parameters(), agent.settings.value_grad_clip)
+        agent.value_optimizer.clip_gradients(agent.settings.value_grad_clip)
 
 
 def fit_value(

@@ -7,7 +7,6 @@ import torch
 
 from deep_pg.algorithms.batch import Batch
 from deep_pg.algorithms.common import PackAgent, fit_value, normalize
-from deep_pg.algorithms.optim import clip_member_gradients
 
 
 def pg_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Tensor]:
@@ -19,7 +18,7 @@ def pg_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Tens
     loss = loss - s.entropy_coef * policy.entropy()
     optimizer.zero_grad()
     loss.sum().backward()
-    grad_norm = clip_member_gradients(policy.parameters(), s.grad_clip)
+    grad_norm = optimizer.clip_gradients(s.grad_clip)
     optimizer.step()
     return {
         "policy_loss": loss.detach(),

@@ -12,7 +12,7 @@ from deep_pg.algorithms.common import (
     minibatches,
     surrogate_objective,
 )
-from deep_pg.algorithms.optim import MemberAdam, adam_step, clip_member_gradients
+from deep_pg.algorithms.optim import MemberAdam, adam_step
 
 
 def ppo_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Tensor]:
@@ -50,7 +50,7 @@ def ppo_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Ten
                 total = total + loss.sum()
             total.backward()
             if epoch < policy_epochs:
-                grad_norms.append(clip_member_gradients(policy.parameters(), s.grad_clip))
+                grad_norms.append(policy_optimizer.clip_gradients(s.grad_clip))
                 policy_losses.append(policy_loss.detach())
             if epoch < value_epochs:
                 clip_value_gradients(agent)
