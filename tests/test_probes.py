@@ -295,21 +295,22 @@ def test_probes_at_iteration_0_freeze_the_normalizers_the_first_rollout_leaves(t
             )
 
 
-def test_a_result_at_iteration_0_marked_done_before_the_first_rollout_rule_is_computed_again(
-    tmp_path,
-):
-    """Markers written before probes replayed the first rollout at iteration 0 lack what says so:
-    such a result froze the empty normalizers and is not skipped; later iterations' are."""
+def test_a_done_marker_holds_the_settings_that_shape_the_result(tmp_path):
+    """A result is done for the settings it was computed with, at any iteration; which probes
+    run, when and in how many shards is no setting."""
     from deep_pg.probes import done
 
     cfg = make_cfg(*SMALL, "probe=value")
     (tmp_path / "probes").mkdir()
     (tmp_path / "probes" / "value.parquet").write_bytes(b"")  # a table exists
     for iteration in (0, 2):
+        assert not done.table_complete(tmp_path, "value", iteration, cfg.probe)
         done.mark_done(tmp_path, "value", iteration, cfg.probe)
-        assert done.table_complete(tmp_path, "value", iteration, cfg.probe)
-        (tmp_path / f"probes/done/value_iter_{iteration}.json").write_text(
-            json.dumps(done.settings(cfg.probe))
-        )  # a marker as written before the rule
-    assert not done.table_complete(tmp_path, "value", 0, cfg.probe)
-    assert done.table_complete(tmp_path, "value", 2, cfg.probe)
+        marker = tmp_path / f"probes/done/value_iter_{iteration}.json"
+        assert json.loads(marker.read_text()) == done.settings(cfg.probe)
+        for same in ("probe.iterations=[0,2,3]", "probe.shards=4"):
+            assert done.table_complete(
+                tmp_path, "value", iteration, make_cfg(*SMALL, "probe=value", same).probe
+            )
+        other = make_cfg(*SMALL, "probe=value", "probe.heldout_samples=512").probe
+        assert not done.table_complete(tmp_path, "value", iteration, other)

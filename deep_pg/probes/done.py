@@ -1,9 +1,7 @@
 """Skip-if-done for probes: ``probes/done/<probe>_iter_<n>.json`` holds the settings a result was
 computed with. It is written after the result (atomically), so a probe result with identical
 settings is not recomputed (by ``deep-pg-probe`` or a relaunched probe sweep), and a change of
-any probe setting that shapes the result computes it again. At iteration 0 the marker also
-records that the probe froze the normalizers of the first rollout (``deep_pg.probes.normalizers``):
-results marked before that rule froze the empty ones and are computed again.
+any probe setting that shapes the result computes it again.
 """
 
 from __future__ import annotations
@@ -19,8 +17,6 @@ from deep_pg.probes.results import PROBES_DIR
 
 # What says which probes run, when, and in how many jobs: none of it changes a result.
 NOT_SETTINGS = ("name", "iterations", "shards")
-# What a result at iteration 0 rests on beyond the settings (absent from older markers).
-FIRST_ROLLOUT_NORMALIZERS = {"iteration_0_normalizers": "first_rollout"}
 
 
 def settings(probe_cfg) -> dict:
@@ -36,13 +32,9 @@ def _path(run_dir: Path, probe: str, iteration: int) -> Path:
     return Path(run_dir) / PROBES_DIR / "done" / f"{probe}_iter_{iteration}.json"
 
 
-def _marker(probe_cfg, iteration: int) -> dict:
-    return {**settings(probe_cfg), **(FIRST_ROLLOUT_NORMALIZERS if iteration == 0 else {})}
-
-
 def mark_done(run_dir: Path, probe: str, iteration: int, probe_cfg) -> None:
     with atomic_open(_path(run_dir, probe, iteration)) as f:
-        json.dump(_marker(probe_cfg, iteration), f, sort_keys=True)
+        json.dump(settings(probe_cfg), f, sort_keys=True)
 
 
 def table_complete(run_dir: Path, probe: str, iteration: int, probe_cfg) -> bool:
@@ -52,9 +44,7 @@ def table_complete(run_dir: Path, probe: str, iteration: int, probe_cfg) -> bool
     table = Path(run_dir) / PROBES_DIR / f"{probe}.parquet"
     try:
         return (
-            table.exists()
-            and path.exists()
-            and json.loads(path.read_text()) == _marker(probe_cfg, iteration)
+            table.exists() and path.exists() and json.loads(path.read_text()) == settings(probe_cfg)
         )
     except (OSError, json.JSONDecodeError):
         return False
