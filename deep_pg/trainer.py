@@ -20,17 +20,11 @@ import torch
 from omegaconf import OmegaConf
 
 from deep_pg import checkpoint as ckpt
+from deep_pg.algorithms.agents import Agent, PackAgent, initial_agent
 from deep_pg.algorithms.batch import Batch, make_pack_batch
-from deep_pg.algorithms.common import (
-    Agent,
-    MemberSettings,
-    PackAgent,
-    explained_variance,
-    initial_agent,
-    nonfinite_members,
-    trust_region_metrics,
-)
+from deep_pg.algorithms.metrics import explained_variance, nonfinite_members, trust_region_metrics
 from deep_pg.algorithms.registry import run_update
+from deep_pg.algorithms.settings import MemberSettings
 from deep_pg.config import Activation, ConfigError, to_container, validate
 from deep_pg.envs.batch_env import make_env
 from deep_pg.identity import IDENTITY_KEYS, run_identity

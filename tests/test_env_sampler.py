@@ -8,7 +8,7 @@ import torch
 from conftest import TINY, make_cfg
 
 from deep_pg.algorithms.batch import gae, make_batch
-from deep_pg.algorithms.common import trust_region_metrics
+from deep_pg.algorithms.metrics import trust_region_metrics
 from deep_pg.envs.batch_env import BatchEnv
 from deep_pg.experience import Rollout
 from deep_pg.networks import GaussianPolicy

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import make_cfg
 
-from deep_pg.algorithms.common import initial_agent
+from deep_pg.algorithms.agents import initial_agent
 from deep_pg.envs.mujoco_twins import GymStepper
 from deep_pg.experience import Rollout
 from deep_pg.sampling.rollout import (

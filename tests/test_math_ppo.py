@@ -11,13 +11,8 @@ import torch
 from scipy import stats
 
 from deep_pg.algorithms.batch import Batch
-from deep_pg.algorithms.common import (
-    explained_variance,
-    normalize,
-    surrogate,
-    surrogate_objective,
-    trust_region_metrics,
-)
+from deep_pg.algorithms.losses import normalize, surrogate, surrogate_objective
+from deep_pg.algorithms.metrics import explained_variance, trust_region_metrics
 from deep_pg.networks import GaussianPolicy
 
 EPS = 0.2

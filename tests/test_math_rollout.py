@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import make_cfg
 
-from deep_pg.algorithms.common import initial_agent
+from deep_pg.algorithms.agents import initial_agent
 from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler
 from deep_pg.sampling.rollout import MemberSampler, PolicyArrays
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import TINY, make_cfg
 
-from deep_pg.algorithms.common import MemberSettings
+from deep_pg.algorithms.settings import MemberSettings
 from deep_pg.trainer import Trainer
 
 ITERATIONS = 4  # TINY: 1024 steps of 256

@@ -13,7 +13,7 @@ import torch
 from conftest import TINY, make_cfg
 
 from deep_pg.algorithms.batch import make_batch
-from deep_pg.algorithms.common import MemberSettings
+from deep_pg.algorithms.settings import MemberSettings
 from deep_pg.trainer import Trainer
 
 INF = float("inf")

@@ -15,20 +15,15 @@ import pytest
 import torch
 from conftest import make_cfg
 
-from deep_pg.algorithms.batch import Batch, make_pack_batch
-from deep_pg.algorithms.common import (
-    MemberSettings,
-    PackAgent,
-    fit_value,
-    initial_agent,
-    minibatches,
-    nonfinite_members,
-    normalize,
-    value_errors,
-)
+from deep_pg.algorithms.agents import PackAgent, initial_agent
+from deep_pg.algorithms.batch import Batch, make_pack_batch, minibatches
+from deep_pg.algorithms.losses import normalize, value_errors
+from deep_pg.algorithms.metrics import nonfinite_members
 from deep_pg.algorithms.pg import pg_update
 from deep_pg.algorithms.ppo import ppo_update
 from deep_pg.algorithms.registry import run_update
+from deep_pg.algorithms.settings import MemberSettings
+from deep_pg.algorithms.value_fit import fit_value
 from deep_pg.experience import Rollout
 
 OBS, ACT, STEPS, ENVS = 3, 2, 24, 2

@@ -10,7 +10,8 @@ import torch
 from conftest import TINY, make_cfg, read_results
 
 from deep_pg.algorithms.batch import Batch, make_batch
-from deep_pg.algorithms.common import MemberSettings, trust_region_metrics
+from deep_pg.algorithms.metrics import trust_region_metrics
+from deep_pg.algorithms.settings import MemberSettings
 from deep_pg.bootstrap import bootstrap_ci
 from deep_pg.config import ConfigError, validate
 from deep_pg.experience import Rollout

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import TINY, make_cfg
 
-from deep_pg.algorithms.common import MemberSettings
+from deep_pg.algorithms.settings import MemberSettings
 from deep_pg.sampling.rollout import MemberSampler, PolicyArrays
 from deep_pg.trainer import Trainer
 

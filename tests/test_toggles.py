@@ -14,14 +14,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from torch import nn
 
-from deep_pg.algorithms.common import (
-    MemberSettings,
-    PackAgent,
-    initial_agent,
-    normalize,
-    value_loss,
-)
+from deep_pg.algorithms.agents import PackAgent, initial_agent
+from deep_pg.algorithms.losses import normalize, value_loss
 from deep_pg.algorithms.optim import clip_member_gradients
+from deep_pg.algorithms.settings import MemberSettings
 from deep_pg.analysis.ablation import config_name
 from deep_pg.cli import CONF_DIR
 from deep_pg.config import ConfigError, validate

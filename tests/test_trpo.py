@@ -12,7 +12,7 @@ from torch.func import functional_call
 from torch.nn.utils import parameters_to_vector
 
 from deep_pg.algorithms import trpo
-from deep_pg.algorithms.common import MemberSettings
+from deep_pg.algorithms.settings import MemberSettings
 from deep_pg.networks import GaussianPolicy, StackedPolicy, gaussian_kl
 from deep_pg.trainer import Trainer
 

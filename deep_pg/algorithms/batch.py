@@ -6,7 +6,7 @@ A single run's batch (probes) is the same without it: obs (B, obs_dim), advantag
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -211,3 +211,20 @@ def gae(
         last = delta + discount * (1.0 - episode_end[t]) * last
         advantages[t] = last
     return advantages
+
+
+def minibatches(
+    batch: Batch, num_minibatches: int, rngs: Sequence[np.random.Generator]
+) -> Iterator[Batch]:
+    """A random partition of each member's batch into ``num_minibatches`` parts (one epoch),
+    member m shuffled by its own ``rngs[m]``.
+
+    The batch is shuffled once and cut into contiguous views: one gather per tensor per epoch
+    instead of one per minibatch, which is measurable at 32 minibatches of 64.
+    """
+    n = len(batch)
+    shuffled = batch.gather(torch.from_numpy(np.stack([rng.permutation(n) for rng in rngs])))
+    start = 0
+    for size in (len(part) for part in np.array_split(np.arange(n), num_minibatches)):
+        yield shuffled.select(slice(start, start + size))
+        start += size

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import torch
 
+from deep_pg.algorithms.agents import PackAgent
 from deep_pg.algorithms.batch import Batch
-from deep_pg.algorithms.common import PackAgent, fit_value, normalize
+from deep_pg.algorithms.losses import normalize
+from deep_pg.algorithms.value_fit import fit_value
 
 
 def pg_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Tensor]:

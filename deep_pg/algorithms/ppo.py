@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from deep_pg.algorithms.batch import Batch
-from deep_pg.algorithms.common import (
-    PackAgent,
-    clip_value_gradients,
-    minibatch_value_loss,
-    minibatches,
-    surrogate_objective,
-)
+from deep_pg.algorithms.agents import PackAgent
+from deep_pg.algorithms.batch import Batch, minibatches
+from deep_pg.algorithms.losses import surrogate_objective
 from deep_pg.algorithms.optim import MemberAdam, adam_step
+from deep_pg.algorithms.value_fit import clip_value_gradients, minibatch_value_loss
 
 
 def ppo_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Tensor]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from deep_pg.algorithms.common import PackAgent
+from deep_pg.algorithms.agents import PackAgent
 from deep_pg.algorithms.pg import pg_update
 from deep_pg.algorithms.ppo import ppo_update
 from deep_pg.algorithms.trpo import trpo_update

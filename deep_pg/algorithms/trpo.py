@@ -20,9 +20,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from deep_pg.algorithms.agents import PackAgent
 from deep_pg.algorithms.batch import Batch
-from deep_pg.algorithms.common import PackAgent, fit_value, surrogate_objective
+from deep_pg.algorithms.losses import surrogate_objective
 from deep_pg.algorithms.optim import clip_member_gradients
+from deep_pg.algorithms.value_fit import fit_value
 from deep_pg.networks import StackedPolicy, gaussian_kl
 
 

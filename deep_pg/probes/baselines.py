@@ -22,9 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from deep_pg.algorithms.agents import PackAgent
 from deep_pg.algorithms.batch import Batch
-from deep_pg.algorithms.common import MemberSettings, PackAgent, fit_value
 from deep_pg.algorithms.optim import MemberAdam
+from deep_pg.algorithms.settings import MemberSettings
+from deep_pg.algorithms.value_fit import fit_value
 from deep_pg.config import Activation
 from deep_pg.networks import StackedValue, ValueNetwork
 from deep_pg.probe_settings import fit_parts

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from deep_pg.algorithms.common import initial_agent
+from deep_pg.algorithms.agents import initial_agent
 from deep_pg.envs.normalization import build_normalizers
 from deep_pg.probe_settings import iteration_count
 from deep_pg.sampling.rollout import SAMPLER_STATE

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from deep_pg.algorithms.agents import Agent
 from deep_pg.algorithms.batch import Batch, make_batch
-from deep_pg.algorithms.common import Agent
 from deep_pg.envs.normalization import ObservationNormalizer, RewardScaler
 from deep_pg.experience import Rollout
 from deep_pg.probes.shards import PartStore

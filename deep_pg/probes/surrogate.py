@@ -1,5 +1,5 @@
 """The gradient being probed, the objective it is the gradient of, and the algorithm's actual step,
-as flat parameter vectors; all from the algorithm's own code (``algorithms.common``).
+as flat parameter vectors; all from the algorithm's own code (``deep_pg.algorithms.losses``).
 
 Gradient (paper Eq. 1, Eq. 14-15), at the current policy pi_0:
     g = grad_theta E[ pi_theta(a|s) / pi_0(a|s) * A_hat ]  at theta = theta_0
@@ -19,16 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from deep_pg.algorithms.agents import Agent, PackAgent
 from deep_pg.algorithms.batch import Batch
-from deep_pg.algorithms.common import (
-    Agent,
-    MemberSettings,
-    PackAgent,
-    normalize,
-    surrogate,
-    surrogate_objective,
-)
+from deep_pg.algorithms.losses import normalize, surrogate, surrogate_objective
 from deep_pg.algorithms.registry import run_update
+from deep_pg.algorithms.settings import MemberSettings
 from deep_pg.networks import flat_parameters
 
 log = logging.getLogger("deep_pg")

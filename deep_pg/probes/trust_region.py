@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from deep_pg.algorithms.common import MemberSettings, trust_region_metrics
+from deep_pg.algorithms.metrics import trust_region_metrics
+from deep_pg.algorithms.settings import MemberSettings
 from deep_pg.probes.context import ProbeContext, take
 from deep_pg.probes.surrogate import algorithm_step
 

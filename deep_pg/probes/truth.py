@@ -25,7 +25,7 @@ from deep_pg.probes.context import ProbeContext, join_streams
 from deep_pg.probes.surrogate import GRADIENT_CHUNK
 
 PROBE = "gradient"  # whose parts these are (deep_pg.probes.shards.PartStore)
-ADV_EPS = 1e-8  # as deep_pg.algorithms.common.normalize
+ADV_EPS = 1e-8  # as deep_pg.algorithms.losses.normalize
 TRUTH = "gradient/true"  # the purpose (seeds, part files) of the "true" sample
 
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deep_pg.algorithms.common import MemberSettings, value_errors
+from deep_pg.algorithms.losses import value_errors
+from deep_pg.algorithms.settings import MemberSettings
 from deep_pg.probes.context import ProbeContext, take
 from deep_pg.probes.stats import mean_relative_error
 from deep_pg.probes.surrogate import algorithm_step

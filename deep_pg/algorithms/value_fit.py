@@ -1,0 +1,50 @@
+"""Fitting a pack's value networks: Adam steps on the value loss over random minibatches (the
+value half of a PPO update; all of the value update of TRPO and PG, and the baselines probe's
+fit)."""
+
+from __future__ import annotations
+
+import torch
+
+from deep_pg.algorithms.agents import PackAgent
+from deep_pg.algorithms.batch import Batch, minibatches
+from deep_pg.algorithms.losses import value_loss
+
+
+def value_step(agent: PackAgent, mb: Batch) -> torch.Tensor:
+    """One Adam step of every member's value network on its value loss on ``mb``; returns the
+    (M,) losses."""
+    loss = minibatch_value_loss(agent, mb)
+    agent.value_optimizer.zero_grad()
+    loss.sum().backward()  # members share no parameters: each gets its own gradient
+    clip_value_gradients(agent)
+    agent.value_optimizer.step()
+    return loss.detach()
+
+
+def minibatch_value_loss(agent: PackAgent, mb: Batch) -> torch.Tensor:
+    """Every member's value loss on ``mb``, (M,)."""
+    s = agent.settings
+    return value_loss(
+        agent.value(mb.obs), mb.values_old, mb.returns, s.value_clip, s.value_clip_eps
+    )
+
+
+def clip_value_gradients(agent: PackAgent) -> None:
+    """opt.grad_clip on the value network's gradients (skipped where no member clips: the norms
+    themselves are not reported)."""
+    if torch.isfinite(agent.settings.value_grad_clip).any():
+        agent.value_optimizer.clip_gradients(agent.settings.value_grad_clip)
+
+
+def fit_value(
+    agent: PackAgent, batch: Batch, epochs: int, num_minibatches: int, rngs
+) -> torch.Tensor:
+    """``epochs`` passes of ``value_step`` over random minibatches (training: algo.value_epochs,
+    algo.num_minibatches); returns each member's mean loss."""
+    losses = [
+        value_step(agent, mb)
+        for _ in range(epochs)
+        for mb in minibatches(batch, num_minibatches, rngs)
+    ]
+    return torch.stack(losses).mean(0)
