@@ -5,6 +5,11 @@ first in its defaults, so every YAML file and every command-line override is mer
 node: a typo (``opt.lr_aneal``) or a wrong type (``seed=abc``) fails at composition with the key
 named. Constraints a type cannot express (positive counts, divisibility) are checked by
 :func:`validate`, which raises :class:`ConfigError` with the key, the bad value and what is allowed.
+
+Each default lives in one place. A key that every option of its config group sets (``algo.name``,
+``env.version``, ...) is MISSING here and the group's YAML files are its source; every other key
+has its default here, and the YAML files set only the values that differ from it
+(tests/test_config_defaults.py). ``deep-pg --cfg job`` prints the composed config.
 """
 
 from __future__ import annotations
@@ -53,7 +58,8 @@ ENV_VERSIONS = {
 class EnvConfig:
     name: str = MISSING  # the config-group option (hopper, walker2d, ...)
     id: str = MISSING  # gymnasium id, e.g. Hopper-v5 (the env's YAML builds it from `version`)
-    version: str | None = None  # gymnasium version of the task (ENV_VERSIONS); null: id as given
+    # gymnasium version of the task (ENV_VERSIONS), set by each env option; null: id as given
+    version: str | None = MISSING
     num_envs: int = 1  # environments stepped together by the training sampler
     max_episode_steps: int | None = None  # null = the gymnasium spec's time limit
     # true: a time-limit truncation bootstraps from V(final obs); false: it is treated as
@@ -78,6 +84,7 @@ class AlgoConfig:
     adam_eps: float = 1e-5
     epochs: int = 10  # policy epochs over the batch (ppo, pg)
     value_epochs: int = 10
+    # minibatches per epoch: of the policy and value epochs (ppo), of the value epochs (pg, trpo)
     num_minibatches: int = 32
     clip_eps: float | None = 0.2  # PPO ratio clip; null = no clipping (PPO-NoClip)
     value_clip_eps: float = 0.2  # epsilon of the clipped value loss (opt.value_clip)
@@ -105,8 +112,8 @@ class OptConfig:
     ortho_init: bool = True
     value_clip: bool = True
     obs_norm: bool = True
-    obs_clip: float | None = 10.0
-    reward_clip: float | None = 10.0
+    obs_clip: float | None = 10.0  # of normalized observations (inactive without obs_norm)
+    reward_clip: float | None = 10.0  # of scaled rewards (inactive with reward_scaling=none)
     grad_clip: float | None = None
     # all: opt.grad_clip bounds the policy and value networks of every algorithm; ppo_policy: only
     # the policy network of PPO and PG, as the released code (value network and TRPO unclipped).
@@ -173,7 +180,7 @@ class Config:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     seed: int = 0
-    total_steps: int = 1_000_000
+    total_steps: int = 1_000_000  # env steps of training
     torch_threads: int = 1  # these networks are tiny: one thread is fastest
 
 
