@@ -69,6 +69,13 @@ class MemberAdam:
         for p, grad in zip(self.params, self.grads):
             p.grad = grad
 
+    def set_gradients(self, grads: Sequence[torch.Tensor]) -> None:
+        """Gradients computed without autograd (``algorithms.gradients``), one per parameter."""
+        torch._foreach_copy_(self.grads, list(grads))
+        for p, grad in zip(self.params, self.grads):
+            if p.grad is not grad:
+                p.grad = grad
+
     def gather_grads(self) -> torch.Tensor:
         """The flat gradient buffer, holding every parameter's current ``.grad`` (copied in where
         a gradient was set other than by accumulating into ``zero_grad``'s views; none is 0)."""

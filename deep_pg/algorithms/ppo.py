@@ -6,9 +6,9 @@ import torch
 
 from deep_pg.algorithms.agents import PackAgent
 from deep_pg.algorithms.batch import Batch, minibatches
-from deep_pg.algorithms.losses import surrogate_objective
+from deep_pg.algorithms.gradients import policy_loss_and_gradients
 from deep_pg.algorithms.optim import MemberAdam, adam_step
-from deep_pg.algorithms.value_fit import clip_value_gradients, minibatch_value_loss
+from deep_pg.algorithms.value_fit import set_value_gradients
 
 
 def ppo_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Tensor]:
@@ -17,9 +17,8 @@ def ppo_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Ten
 
     surrogate = E[min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)],  ratio = pi(a|s) / pi_old(a|s)
 
-    The networks of all members share no parameters, so one backward pass of the policy and
-    value losses summed over members gives every member and network exactly its own gradient,
-    and one ``adam_step`` steps both networks' optimizers.
+    The gradients of both losses come from ``algorithms.gradients`` (written out, not recorded by
+    autograd), and one ``adam_step`` steps both networks' optimizers.
     """
     s, policy, policy_optimizer = agent.settings, agent.policy, agent.policy_optimizer
     assert policy_optimizer is not None  # PPO steps its policy with Adam
@@ -27,30 +26,16 @@ def ppo_update(agent: PackAgent, batch: Batch, cfg, rngs) -> dict[str, torch.Ten
     policy_losses, value_losses, grad_norms = [], [], []
     for epoch in range(max(policy_epochs, value_epochs)):
         for mb in minibatches(batch, cfg.algo.num_minibatches, rngs):
-            losses: list[torch.Tensor] = []
             optimizers: list[MemberAdam] = []
             if epoch < policy_epochs:
-                entropy_bonus = s.entropy_coef * policy.entropy()
-                policy_loss = -surrogate_objective(policy, mb, s) - entropy_bonus
-                losses.append(policy_loss)
+                policy_loss, grads = policy_loss_and_gradients(policy, mb, s)
+                policy_optimizer.set_gradients(grads)
+                grad_norms.append(policy_optimizer.clip_gradients(s.grad_clip))
+                policy_losses.append(policy_loss)
                 optimizers.append(policy_optimizer)
             if epoch < value_epochs:
-                losses.append(minibatch_value_loss(agent, mb))
+                value_losses.append(set_value_gradients(agent, mb))
                 optimizers.append(agent.value_optimizer)
-            for optimizer in optimizers:
-                optimizer.zero_grad()
-            # The value loss does not depend on the policy (nor the policy loss on the value
-            # network): one backward pass of both gives each network its own gradient.
-            total = losses[0].sum()
-            for loss in losses[1:]:
-                total = total + loss.sum()
-            total.backward()
-            if epoch < policy_epochs:
-                grad_norms.append(policy_optimizer.clip_gradients(s.grad_clip))
-                policy_losses.append(policy_loss.detach())
-            if epoch < value_epochs:
-                clip_value_gradients(agent)
-                value_losses.append(losses[-1].detach())
             adam_step(optimizers)
     return {
         "policy_loss": torch.stack(policy_losses).mean(0),

@@ -8,26 +8,24 @@ import torch
 
 from deep_pg.algorithms.agents import PackAgent
 from deep_pg.algorithms.batch import Batch, minibatches
-from deep_pg.algorithms.losses import value_loss
+from deep_pg.algorithms.gradients import value_loss_and_gradients
 
 
 def value_step(agent: PackAgent, mb: Batch) -> torch.Tensor:
     """One Adam step of every member's value network on its value loss on ``mb``; returns the
     (M,) losses."""
-    loss = minibatch_value_loss(agent, mb)
-    agent.value_optimizer.zero_grad()
-    loss.sum().backward()  # members share no parameters: each gets its own gradient
-    clip_value_gradients(agent)
+    loss = set_value_gradients(agent, mb)
     agent.value_optimizer.step()
-    return loss.detach()
+    return loss
 
 
-def minibatch_value_loss(agent: PackAgent, mb: Batch) -> torch.Tensor:
-    """Every member's value loss on ``mb``, (M,)."""
-    s = agent.settings
-    return value_loss(
-        agent.value(mb.obs), mb.values_old, mb.returns, s.value_clip, s.value_clip_eps
-    )
+def set_value_gradients(agent: PackAgent, mb: Batch) -> torch.Tensor:
+    """Every member's value loss on ``mb`` (M,), its gradients in the value optimizer, clipped as
+    opt.grad_clip says."""
+    loss, grads = value_loss_and_gradients(agent.value, mb, agent.settings)
+    agent.value_optimizer.set_gradients(grads)
+    clip_value_gradients(agent)
+    return loss
 
 
 def clip_value_gradients(agent: PackAgent) -> None:
