@@ -52,8 +52,8 @@ def _backward(net: StackedMLP, inputs: list[torch.Tensor], d_out: torch.Tensor) 
 def policy_loss_and_gradients(
     policy: StackedPolicy, mb: Batch, s: MemberSettings
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """-(surrogate objective) - entropy_coef * entropy per member (M,), and its gradients in the
-    order of ``policy.parameters()``."""
+    """-``losses.surrogate_objective`` - entropy_coef * entropy per member (M,), and its gradients
+    in the order of ``policy.parameters()``."""
     assert mb.advantages is not None and mb.actions is not None and mb.logp_old is not None
     mean, inputs = _forward(policy.mean, mb.obs)
     log_std = policy.log_std

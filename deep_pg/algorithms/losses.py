@@ -60,7 +60,8 @@ def value_errors(
 def value_loss(
     values: torch.Tensor, values_old: torch.Tensor, returns: torch.Tensor, value_clip, clip_eps
 ) -> torch.Tensor:
-    """The value network's loss: ``value_errors`` to the GAE targets, averaged over pairs."""
+    """The value network's loss: ``value_errors`` to the GAE targets, averaged over pairs (what
+    ``gradients.value_loss_and_gradients`` computes, with its gradient, in training)."""
     return value_errors(values, values_old, returns, value_clip, clip_eps).mean(-1)
 
 
