@@ -62,7 +62,7 @@ FINAL_SOURCES = {
     "humanoid": ["R_humanoid"],
 }
 # the companion paper's released settings on gymnasium's v4 tasks
-RELEASED_SOURCES = ["R_released_v4_hopper", "R_released_v4_walker2d"]
+RELEASED_SOURCES = ["R_released_v4_hopper", "R_released_v4_walker2d", "R_released_v4_humanoid"]
 
 
 class Studies:
