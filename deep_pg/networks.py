@@ -158,12 +158,19 @@ class StackedMLP(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_keeping_inputs(x)[0]
+
+    def forward_keeping_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The output on (M, B, in) inputs and every layer's input, for a backward pass written
+        out by hand (``deep_pg.algorithms.gradients``)."""
+        inputs = []
         last = len(self.weights) - 1
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            inputs.append(x)
             x = torch.baddbmm(bias, x, weight)
             if i < last:
                 x = self.activation(x)
-        return x
+        return x, inputs
 
     def member_state(self, m: int, prefix: str) -> dict[str, torch.Tensor]:
         """Member ``m``'s layers under the keys of a single nn.Sequential (``prefix`` +

@@ -18,34 +18,25 @@ from deep_pg.algorithms.losses import member_column, normalize
 from deep_pg.algorithms.settings import MemberSettings
 from deep_pg.networks import LOG_2PI, StackedMLP, StackedPolicy, StackedValue
 
-
-def _forward(net: StackedMLP, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The output of ``net`` on (M, B, in) inputs and every layer's input (for the backward)."""
-    inputs = []
-    last = len(net.weights) - 1
-    for i, (weight, bias) in enumerate(zip(net.weights, net.biases)):
-        inputs.append(x)
-        x = torch.baddbmm(bias, x, weight)
-        if i < last:
-            x = net.activation(x)
-    return x, inputs
+# d(activation)/d(input) from the activation's output y
+DERIVATIVES = {
+    torch.nn.Tanh: lambda y: 1 - y * y,
+    torch.nn.ReLU: lambda y: y > 0,
+}
 
 
 def _backward(net: StackedMLP, inputs: list[torch.Tensor], d_out: torch.Tensor) -> list:
-    """Gradients of the weights, then of the biases, given d(loss)/d(output) (M, B, out)."""
-    tanh = isinstance(net.activation, torch.nn.Tanh)
-    n = len(net.weights)
-    d_weights: list[torch.Tensor] = [d_out] * n
-    d_biases: list[torch.Tensor] = [d_out] * n
+    """Gradients of the weights, then of the biases, given d(loss)/d(output) (M, B, out) and
+    the layer inputs of ``StackedMLP.forward_keeping_inputs``."""
+    derivative = DERIVATIVES[type(net.activation)]
+    d_weights, d_biases = [], []
     delta = d_out
-    for i in range(n - 1, -1, -1):
-        d_weights[i] = torch.bmm(inputs[i].transpose(1, 2), delta)
-        d_biases[i] = delta.sum(1, keepdim=True)
-        if i > 0:
-            d_input = torch.bmm(delta, net.weights[i].transpose(1, 2))
-            y = inputs[i]  # the activation's output
-            delta = d_input * (1 - y * y) if tanh else d_input * (y > 0)
-    return d_weights + d_biases
+    for i in reversed(range(len(net.weights))):
+        d_weights.append(torch.bmm(inputs[i].transpose(1, 2), delta))
+        d_biases.append(delta.sum(1, keepdim=True))
+        if i > 0:  # inputs[i] is the output of layer i - 1's activation
+            delta = torch.bmm(delta, net.weights[i].transpose(1, 2)) * derivative(inputs[i])
+    return d_weights[::-1] + d_biases[::-1]
 
 
 @torch.no_grad()
@@ -55,7 +46,7 @@ def policy_loss_and_gradients(
     """-``losses.surrogate_objective`` - entropy_coef * entropy per member (M,), and its gradients
     in the order of ``policy.parameters()``."""
     assert mb.advantages is not None and mb.actions is not None and mb.logp_old is not None
-    mean, inputs = _forward(policy.mean, mb.obs)
+    mean, inputs = policy.mean.forward_keeping_inputs(mb.obs)
     log_std = policy.log_std
     inv_std = torch.exp(-log_std)
     z = (mb.actions - mean) * inv_std
@@ -82,7 +73,7 @@ def value_loss_and_gradients(
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """``losses.value_loss`` per member (M,) and its gradients in the order of
     ``value.parameters()``."""
-    out, inputs = _forward(value.net, mb.obs)
+    out, inputs = value.net.forward_keeping_inputs(mb.obs)
     values = out.squeeze(-1)
     error = values - mb.returns
     unclipped = error.pow(2)

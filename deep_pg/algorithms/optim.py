@@ -88,8 +88,7 @@ class MemberAdam:
     def clip_gradients(self, max_norm: torch.Tensor) -> torch.Tensor:
         """``clip_member_gradients`` of this optimizer's parameters, on the flat buffer."""
         flat = self.gather_grads()
-        squares = _views(flat.pow(2), [g.shape for g in self.grads])
-        norms = torch.stack([s.flatten(1).sum(1) for s in squares]).sum(0).sqrt()
+        norms = _member_norms(self.grads)
         if not torch.isinf(max_norm).all():
             flat.mul_(_coefficient(norms, max_norm)[self.member_of])
         return norms
@@ -157,11 +156,16 @@ def clip_member_gradients(params: Iterable[torch.Tensor], max_norm: torch.Tensor
     capped at 1), applied to each member's own norm.
     """
     grads = [p.grad for p in params if p.grad is not None]
-    norms = torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0).sqrt()
+    norms = _member_norms(grads)
     if not torch.isinf(max_norm).all():
         coef = _coefficient(norms, max_norm)
         torch._foreach_mul_(grads, [member_view(coef, g) for g in grads])
     return norms
+
+
+def _member_norms(grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Each member's global gradient norm over ``grads`` (each (M, ...)), shape (M,)."""
+    return torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0).sqrt()
 
 
 def _coefficient(norms: torch.Tensor, max_norm: torch.Tensor) -> torch.Tensor:
