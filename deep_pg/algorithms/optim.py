@@ -44,7 +44,7 @@ class MemberAdam:
         betas: tuple[float, float] = (0.9, 0.999),
     ):
         self.params = list(params)
-        self.lr, self.eps = lr.clone().to(torch.float32), eps.clone().to(torch.float32)
+        self.eps = eps.clone().to(torch.float32)
         self.beta1, self.beta2 = betas
         self.steps = 0  # members of a pack always step together
         shapes = [p.shape for p in self.params]
@@ -62,6 +62,18 @@ class MemberAdam:
             [torch.arange(p.shape[0]).repeat_interleave(p[0].numel()) for p in self.params]
         )
         self.eps_per_element = self.eps[self.member_of]  # eps never changes
+        self.lr = lr.clone().to(torch.float32)
+
+    @property
+    def lr(self) -> torch.Tensor:
+        return self._lr
+
+    @lr.setter
+    def lr(self, lr: torch.Tensor) -> None:
+        """Spread over the buffers' elements once per change (schedules change it once per
+        update), not once per step: that gather was a tenth of a packed update."""
+        self._lr = lr
+        self.lr_per_element = lr[self.member_of]
 
     def zero_grad(self) -> None:
         """Zero gradients that backward accumulates into the flat buffer, in place."""
@@ -86,12 +98,10 @@ class MemberAdam:
         return self.flat_grad
 
     def clip_gradients(self, max_norm: torch.Tensor) -> torch.Tensor:
-        """``clip_member_gradients`` of this optimizer's parameters, on the flat buffer."""
-        flat = self.gather_grads()
-        norms = _member_norms(self.grads)
-        if not torch.isinf(max_norm).all():
-            flat.mul_(_coefficient(norms, max_norm)[self.member_of])
-        return norms
+        """``clip_member_gradients`` of this optimizer's parameters (their gradients gathered
+        into the flat buffer first)."""
+        self.gather_grads()
+        return clip_member_gradients(self.params, max_norm)
 
     def step(self) -> None:
         adam_step([self])
@@ -143,7 +153,7 @@ def adam_step(optimizers: Sequence[MemberAdam]) -> None:
     torch._foreach_div_(denom, bias_correction2_sqrt)
     torch._foreach_add_(denom, [o.eps_per_element for o in optimizers])
     update = torch._foreach_div(exp_avg, denom)
-    step_sizes = [(o.lr / bias_correction1)[o.member_of] for o in optimizers]
+    step_sizes = [o.lr_per_element / bias_correction1 for o in optimizers]
     torch._foreach_mul_(update, step_sizes)
     torch._foreach_sub_(params, update)
 
