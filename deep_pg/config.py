@@ -14,6 +14,7 @@ has its default here, and the YAML files set only the values that differ from it
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, cast
@@ -301,7 +302,13 @@ def check_known_keys(cfg: DictConfig, schema: Any = Config) -> None:
     """
     given = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False))
     given = {k: v for k, v in given.items() if k not in NOT_RUN_CONFIG}
-    _check_keys(given, cast(dict, OmegaConf.to_container(OmegaConf.structured(schema))), "")
+    _check_keys(given, _schema_tree(schema), "")
+
+
+@functools.cache
+def _schema_tree(schema: Any) -> dict:
+    """The schema's keys as nested dicts (read only), built once: a launcher checks every job."""
+    return cast(dict, OmegaConf.to_container(OmegaConf.structured(schema)))
 
 
 def _check_keys(given: dict, schema: dict, prefix: str) -> None:

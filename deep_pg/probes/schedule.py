@@ -5,8 +5,6 @@ selected probes. ``run.py`` creates one ``ProbeSchedule`` per run, on the run's 
 
 from __future__ import annotations
 
-from deep_pg.probes.runner import ProbeRunner
-
 
 def iteration_checkpoint(iteration: int) -> str:
     return f"checkpoints/iter_{iteration}.pt"
@@ -15,7 +13,13 @@ def iteration_checkpoint(iteration: int) -> str:
 class ProbeSchedule:
     def __init__(self, view, wandb_run=None):
         self.iterations = set(view.cfg.probe.iterations)
-        self.runner = ProbeRunner(view.cfg, view.run_dir, wandb_run) if self.iterations else None
+        self.runner = None
+        if self.iterations:
+            # imported here: the probes' statistics (scipy, pandas) add a second to the start
+            # of every training process, most of which probes nothing
+            from deep_pg.probes.runner import ProbeRunner
+
+            self.runner = ProbeRunner(view.cfg, view.run_dir, wandb_run)
         if self.runner:
             view.iteration_hooks.append(self)
 

@@ -44,10 +44,12 @@ def job_done(cfg: DictConfig) -> bool:
         from deep_pg.probes.request import probe_job_done
 
         return probe_job_done(cfg)
-    from deep_pg.trainer import completed_run_mismatch  # imports torch
-
     run_dir = job_run_dir(cfg)
-    return training_completed(run_dir) and completed_run_mismatch(run_dir, cfg) is None
+    if not training_completed(run_dir):
+        return False
+    from deep_pg.trainer import completed_run_mismatch  # imports torch: only for a finished run
+
+    return completed_run_mismatch(run_dir, cfg) is None
 
 
 def was_done(cfg: DictConfig) -> bool:

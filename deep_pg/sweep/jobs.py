@@ -55,6 +55,11 @@ def job_config(
     """The composed config of one job, as Hydra's own launchers build it."""
     register_resolvers()
     sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    return identify_job(sweep_config, job_num, job_id)
+
+
+def identify_job(sweep_config: DictConfig, job_num: int, job_id: str) -> DictConfig:
+    """``sweep_config`` (changed in place) as job ``job_num`` of the launcher's job ``job_id``."""
     with open_dict(sweep_config.hydra.job):
         sweep_config.hydra.job.id = job_id
         sweep_config.hydra.job.num = job_num

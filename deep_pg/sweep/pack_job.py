@@ -17,12 +17,12 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, setup_globals
-from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from deep_pg.sweep import index
 from deep_pg.sweep.apps import job_run_dir
-from deep_pg.sweep.jobs import JobFailed, failed_return, job_config
+from deep_pg.sweep.jobs import JobFailed, failed_return, identify_job
+from deep_pg.sweep.resolvers import register_resolvers
 from deep_pg.tracking.run_logs import RunLogs
 
 log = logging.getLogger("deep_pg")
@@ -43,18 +43,21 @@ def _save_hydra_files(config: DictConfig, task_cfg: DictConfig, run_dir: Path) -
 
 
 def run_pack_job(
-    hydra_context: HydraContext,
-    config: DictConfig,
-    jobs: Sequence[tuple[Sequence[str], int]],
+    jobs: Sequence[tuple[Sequence[str], int, DictConfig]],
     job_id: str,
     workers: int | None = None,
 ) -> list[JobReturn]:
-    """Train the jobs ``(overrides, job number)`` as one pack; one JobReturn per job.
-    ``workers``: sampling processes (None: one per available core, see deep_pg.trainer)."""
+    """Train the jobs ``(overrides, job number, composed config)`` as one pack; one JobReturn per
+    job. The configs are those the launcher composed for its preflight checks (``check_jobs``),
+    not composed again here: at about 0.1 s each, composing a pack's configs was a large part of
+    a pack process's start. ``workers``: sampling processes (None: one per available core, see
+    deep_pg.trainer)."""
     from deep_pg.run import run_pack  # imports torch: keep launcher start light
 
     setup_globals()
-    configs = [job_config(hydra_context, config, list(o), num, job_id) for o, num in jobs]
+    register_resolvers()
+    # copies: a requeued Slurm task runs again with the arguments it was given
+    configs = [identify_job(copy.deepcopy(cfg), num, job_id) for _, num, cfg in jobs]
     run_dirs = [job_run_dir(c) for c in configs]
     sweep_dir = Path(str(configs[0].hydra.sweep.dir))
     task_cfgs = []
@@ -75,7 +78,7 @@ def run_pack_job(
     finally:
         run_logs.close()
     returns = []
-    for (overrides, num), run_dir, outcome in zip(jobs, run_dirs, outcomes):
+    for (overrides, num, _), run_dir, outcome in zip(jobs, run_dirs, outcomes):
         if outcome.status == "completed":
             ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
             ret.return_value = outcome.final_return

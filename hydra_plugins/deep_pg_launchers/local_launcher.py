@@ -72,6 +72,10 @@ def sampling_workers(cores: int, members: int) -> int:
 
 
 class LocalLauncher(Launcher):
+    # check_jobs composes every job before anything starts: hydra/sweeper=deep_pg skips
+    # Hydra's own validation pass, which would compose each a second time
+    composes_every_job = True
+
     def __init__(self, n_jobs: int | None = None, pack: int = 1) -> None:
         if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs < 1):
             fail(
@@ -200,7 +204,7 @@ class LocalLauncher(Launcher):
             sweep_dir,
             f"pack_{number}",
             {
-                "jobs": [(overrides, num) for num, overrides, _ in jobs],
+                "jobs": [(overrides, num, config) for num, overrides, config in jobs],
                 "job_id": f"local_pack_{number}",
                 "workers": sampling_workers(cores, len(jobs)),
             },
@@ -234,16 +238,7 @@ class LocalLauncher(Launcher):
             work / f"{stem}.out",
         )
         result.unlink(missing_ok=True)
-        payload.write_bytes(
-            cloudpickle.dumps(
-                {
-                    "hydra_context": self.hydra_context,
-                    "config": self.config,
-                    "singletons": Singleton.get_state(),
-                    **job,
-                }
-            )
-        )
+        payload.write_bytes(cloudpickle.dumps({"singletons": Singleton.get_state(), **job}))
         with open(output, "w") as out:
             proc = subprocess.run(
                 [sys.executable, "-m", "deep_pg.sweep.local_job", str(payload), str(result)],
@@ -274,6 +269,8 @@ class LocalLauncher(Launcher):
             sweep_dir,
             str(num),
             {
+                "hydra_context": self.hydra_context,
+                "config": self.config,
                 "task_function": self.task_function,
                 "overrides": overrides,
                 "job_num": num,

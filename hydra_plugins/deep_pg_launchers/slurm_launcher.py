@@ -30,6 +30,7 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as PluginSlurm
+from omegaconf import DictConfig
 
 from deep_pg.runtime.packing import group_into_packs
 from deep_pg.sweep import apps, index
@@ -55,6 +56,10 @@ EXECUTOR_INIT = {"submitit_folder", "max_num_timeout"}
 
 
 class SlurmLauncher(PluginSlurm):
+    # check_jobs composes every job before anything starts: hydra/sweeper=deep_pg skips
+    # Hydra's own validation pass, which would compose each a second time
+    composes_every_job = True
+
     def __init__(self, pack: Any = 1, **params: Any) -> None:
         unknown = sorted(set(params) - set(OPTIONS))
         if unknown:
@@ -191,10 +196,8 @@ class SlurmLauncher(PluginSlurm):
                 ([m], task)
                 for m, task in zip(members, self._submit(self, params, f"{len(jobs)} jobs"))
             ]
-        packs = [
-            [members[k] for k in pack]
-            for pack in group_into_packs([config for _, _, config in jobs], self.pack)
-        ]
+        grouped = group_into_packs([config for _, _, config in jobs], self.pack)
+        packs = [[members[k] for k in pack] for pack in grouped]
         log.info(
             "slurm launcher: %s in %s of up to %d (sizes %s), one array task each with "
             "%d cpus (its sampling workers)",
@@ -206,7 +209,10 @@ class SlurmLauncher(PluginSlurm):
         )
         for k, pack in enumerate(packs):
             log.info("pack %d: jobs %s", k, ", ".join(str(num) for num, _, _ in pack))
-        params = [([(o, num) for num, o, _ in pack], Singleton.get_state()) for pack in packs]
+        params = [
+            ([(jobs[k][1], jobs[k][0], jobs[k][2]) for k in pack], Singleton.get_state())
+            for pack in grouped
+        ]
         what = f"{count(len(packs), 'pack')} of {count(len(jobs), 'job')}"
         return list(zip(packs, self._submit(PackTask(self), params, what)))
 
@@ -321,20 +327,17 @@ class PackTask:
     checkpoint the requeue hook saved (``deep_pg.runtime.preemption``)."""
 
     def __init__(self, launcher: SlurmLauncher):
-        self.hydra_context, self.config = launcher.hydra_context, launcher.config
         self.cores = launcher.cores
 
     def __call__(
-        self, jobs: list[tuple[list[str], int]], singletons: dict[type, Singleton]
+        self, jobs: list[tuple[list[str], int, DictConfig]], singletons: dict[type, Singleton]
     ) -> list[JobReturn]:
         import submitit
 
         Singleton.set_state(singletons)
         # Passed, not read from the CPU affinity: clusters without task/affinity do not pin.
         workers = self.cores if len(jobs) > 1 else None
-        return run_pack_job(
-            self.hydra_context, self.config, jobs, submitit.JobEnvironment().job_id, workers=workers
-        )
+        return run_pack_job(jobs, submitit.JobEnvironment().job_id, workers=workers)
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         import submitit
