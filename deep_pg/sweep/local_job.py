@@ -1,5 +1,7 @@
-"""Entry point of one local-launcher process:
-``python -m deep_pg.sweep.local_job <payload> <result>``.
+"""Entry point of one local-launcher process: ``python -m deep_pg.sweep.local_job <payload>
+<result>``, or ``python -m deep_pg.sweep.local_job --spare`` for a process started before its job
+(``deep_pg.sweep.spares``): it imports what a job needs, then reads ``[payload, result, output]``
+as JSON from stdin (nothing: it exits) and runs that job with its output in ``output``.
 
 Runs the pickled Hydra job, or pack of jobs, and writes its ``JobReturn`` (a list of them for a
 pack) next to the payload (atomically, so the launcher reads a whole result or none). A failed
@@ -8,6 +10,8 @@ job's return holds a ``JobFailed`` with its reason (``deep_pg.sweep.jobs``), whi
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -32,5 +36,21 @@ def main(payload_path: str, result_path: str) -> None:
         f.write(cloudpickle.dumps(rets))
 
 
+def spare() -> None:
+    import deep_pg.cli  # noqa: F401  the training app, as a job's pickled task refers to it
+    import deep_pg.run  # noqa: F401  torch, gymnasium, MuJoCo: the bulk of a job's start
+
+    request = sys.stdin.read()
+    if not request:
+        return
+    payload, result, output = json.loads(request)
+    with open(output, "w") as out:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+    main(payload, result)
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    spare() if sys.argv[1:] == ["--spare"] else main(*sys.argv[1:])

@@ -3,7 +3,9 @@ process.
 
 A fresh interpreter per job is what keeps jobs independent: no RNG, torch thread setting, wandb
 run or module state can leak from one job to the next (a reused worker pool would carry them),
-and a job that crashes or is killed takes nobody else with it. Jobs are single-threaded (the
+and a job that crashes or is killed takes nobody else with it. The first processes start as the
+launch begins, before their jobs are known (``deep_pg.sweep.spares``): their imports overlap the
+launcher's config checks. Jobs are single-threaded (the
 thread variables below, plus the config's ``torch_threads=1``), so ``n_jobs`` jobs fill
 ``n_jobs`` cores. Each job's stdout/stderr goes to ``<sweep dir>/.local_launcher/<job>.out``.
 
@@ -22,7 +24,6 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +41,7 @@ from deep_pg.sweep import apps
 from deep_pg.sweep.jobs import already_completed, record_failure, report
 from deep_pg.sweep.preflight import check_jobs, check_pack_size, fail, launching
 from deep_pg.sweep.shard_jobs import shard_failures, shard_jobs
+from deep_pg.sweep.spares import ENTRY, Spares
 from deep_pg.tracking.progress import count
 
 log = logging.getLogger("deep_pg")
@@ -87,6 +89,8 @@ class LocalLauncher(Launcher):
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
         self.config: DictConfig | None = None
+        self.job_env = {**os.environ, **SINGLE_THREADED}
+        self.spares = Spares(0, self.job_env)
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -100,6 +104,17 @@ class LocalLauncher(Launcher):
         assert self.config is not None and self.hydra_context is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        # job processes import torch & co. while the configs are composed and checked
+        self.spares = Spares(min(self.n_jobs, len(job_overrides)), self.job_env)
+        try:
+            return self._launch(sweep_dir, job_overrides, initial_job_idx)
+        finally:
+            self.spares.close()
+
+    def _launch(
+        self, sweep_dir: Path, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        assert self.config is not None and self.hydra_context is not None
         configs = check_jobs(self.hydra_context, self.config, job_overrides, initial_job_idx)
         (sweep_dir / WORK_DIR).mkdir(exist_ok=True)
         jobs = [
@@ -238,18 +253,21 @@ class LocalLauncher(Launcher):
             work / f"{stem}.out",
         )
         result.unlink(missing_ok=True)
+        output.unlink(missing_ok=True)  # a spare creates it when it takes the job
         payload.write_bytes(cloudpickle.dumps({"singletons": Singleton.get_state(), **job}))
-        with open(output, "w") as out:
-            proc = subprocess.run(
-                [sys.executable, "-m", "deep_pg.sweep.local_job", str(payload), str(result)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **SINGLE_THREADED},
-            )
+        code = self.spares.run(payload, result, output)
+        if code is None:  # no spare left: a process of its own
+            with open(output, "w") as out:
+                code = subprocess.run(
+                    [*ENTRY, str(payload), str(result)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=self.job_env,
+                ).returncode
         payload.unlink(missing_ok=True)
         if not result.exists():
-            return None, f"process died (exit code {proc.returncode}); output: {output}"
+            return None, f"process died (exit code {code}); output: {output}"
         returned = cloudpickle.loads(result.read_bytes())
         result.unlink()
         return returned, None
