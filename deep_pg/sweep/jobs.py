@@ -19,7 +19,7 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus, run_job, setup_globals
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, open_dict, read_write
 
 from deep_pg.exits import RunExit
 from deep_pg.runtime.preemption import Requeued
@@ -59,8 +59,10 @@ def job_config(
 
 
 def identify_job(sweep_config: DictConfig, job_num: int, job_id: str) -> DictConfig:
-    """``sweep_config`` (changed in place) as job ``job_num`` of the launcher's job ``job_id``."""
-    with open_dict(sweep_config.hydra.job):
+    """``sweep_config`` (changed in place, also where Hydra left it read-only: a requeued Slurm
+    task runs again on the configs it was given) as job ``job_num`` of the launcher's job
+    ``job_id``."""
+    with read_write(sweep_config.hydra.job), open_dict(sweep_config.hydra.job):
         sweep_config.hydra.job.id = job_id
         sweep_config.hydra.job.num = job_num
     return sweep_config

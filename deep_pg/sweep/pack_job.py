@@ -56,8 +56,7 @@ def run_pack_job(
 
     setup_globals()
     register_resolvers()
-    # copies: a requeued Slurm task runs again with the arguments it was given
-    configs = [identify_job(copy.deepcopy(cfg), num, job_id) for _, num, cfg in jobs]
+    configs = [identify_job(cfg, num, job_id) for _, num, cfg in jobs]
     run_dirs = [job_run_dir(c) for c in configs]
     sweep_dir = Path(str(configs[0].hydra.sweep.dir))
     task_cfgs = []
