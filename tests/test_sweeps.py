@@ -384,3 +384,32 @@ def test_bad_pack_size_is_one_line(tmp_path, pack):
     )
     assert proc.returncode != 0
     assert "invalid value for 'hydra.launcher.pack'" in proc.stderr
+
+
+def test_the_sweeper_leaves_the_composition_check_to_launchers_that_compose_every_job():
+    """hydra/sweeper=deep_pg: Hydra's validation pass composes every job; deep_pg's launchers
+    compose each in their preflight anyway, so the pass is skipped for them only."""
+    from hydra.types import HydraContext
+
+    from hydra_plugins.deep_pg_launchers.local_launcher import LocalLauncher
+    from hydra_plugins.deep_pg_launchers.slurm_launcher import SlurmLauncher
+    from hydra_plugins.deep_pg_launchers.sweeper import DeepPgSweeper
+
+    composed = []
+
+    class Loader:
+        def load_sweep_config(self, master_config, sweep_overrides):
+            composed.append(sweep_overrides)
+
+    sweeper = DeepPgSweeper(max_batch_size=None)
+    sweeper.hydra_context = HydraContext(config_loader=Loader(), callbacks=None)  # type: ignore[arg-type]
+    sweeper.config = OmegaConf.create({})
+    batch = [["seed=0"], ["seed=1"]]
+    assert LocalLauncher.composes_every_job and SlurmLauncher.composes_every_job
+    sweeper.launcher = LocalLauncher()
+    sweeper.validate_batch_is_legal(batch)
+    assert composed == []
+    sweeper.launcher = object()  # e.g. hydra/launcher=basic
+    sweeper.validate_batch_is_legal(batch)
+    assert composed == batch
+    assert hydra_cfg().hydra.sweeper._target_.endswith("DeepPgSweeper")
