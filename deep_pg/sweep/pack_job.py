@@ -49,7 +49,7 @@ def run_pack_job(
 ) -> list[JobReturn]:
     """Train the jobs ``(overrides, job number, composed config)`` as one pack; one JobReturn per
     job. The configs are those the launcher composed for its preflight checks (``check_jobs``),
-    not composed again here: at about 0.1 s each, composing a pack's configs was a large part of
+    not composed again here: at about 0.07 s each, composing a pack's configs was a large part of
     a pack process's start. ``workers``: sampling processes (None: one per available core, see
     deep_pg.trainer)."""
     from deep_pg.run import run_pack  # imports torch: keep launcher start light

@@ -54,14 +54,22 @@ class Spares:
                 continue
             return code
 
+    def keep(self, count: int) -> None:
+        """Let all but ``count`` spares go (once the launch knows it needs fewer processes)."""
+        with self._lock:
+            left, self._processes = self._processes[count:], self._processes[:count]
+        _stop(left)
+
     def close(self) -> None:
         """Spares no job needed exit (their stdin closes) without leaving anything behind."""
-        with self._lock:
-            left, self._processes = self._processes, []
-        for proc in left:
-            assert proc.stdin is not None
-            try:
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-            proc.wait()
+        self.keep(0)
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for proc in processes:
+        assert proc.stdin is not None
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        proc.wait()

@@ -5,9 +5,9 @@ A fresh interpreter per job is what keeps jobs independent: no RNG, torch thread
 run or module state can leak from one job to the next (a reused worker pool would carry them),
 and a job that crashes or is killed takes nobody else with it. The first processes start as the
 launch begins, before their jobs are known (``deep_pg.sweep.spares``): their imports overlap the
-launcher's config checks. Jobs are single-threaded (the
-thread variables below, plus the config's ``torch_threads=1``), so ``n_jobs`` jobs fill
-``n_jobs`` cores. Each job's stdout/stderr goes to ``<sweep dir>/.local_launcher/<job>.out``.
+launcher's config checks. Jobs are single-threaded (the thread variables below, plus the config's
+``torch_threads=1``), so ``n_jobs`` jobs fill ``n_jobs`` cores. Each job's stdout/stderr goes to
+``<sweep dir>/.local_launcher/<job>.out``.
 
 With ``pack=K`` (> 1) jobs that can share a process (``deep_pg.runtime.packing``) are grouped into
 packs of up to K runs, ``min(packs, n_jobs)`` at a time, each pack on ``n_jobs // at_once`` cores
@@ -184,6 +184,7 @@ class LocalLauncher(Launcher):
             for pack in group_into_packs([jobs[i][2] for i in todo], self.pack)
         ]
         at_once, cores = packs_at_once(len(packs), self.n_jobs)
+        self.spares.keep(min(at_once, len(packs)))
         already = f"{len(jobs) - len(todo)} already completed" if len(todo) < len(jobs) else ""
         if todo:
             log.info(

@@ -3,7 +3,7 @@ deep_pg's launchers.
 
 Hydra's sweeper composes every job of a batch once to validate it, and then the launcher composes
 each again: deep_pg's launchers compose every job in their preflight (``check_jobs``), which
-stops the launch whole at the first job that fails, before anything starts. At about 0.08 s a
+stops the launch whole at the first job that fails, before anything starts. At about 0.07 s a
 job, the second pass was seconds of every sweep's start. With any other launcher the sweeper
 validates as Hydra's does. A module of its own, without postponed annotations (see
 ``slurm_config``).
