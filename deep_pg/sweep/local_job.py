@@ -42,7 +42,6 @@ def main(payload_path: str, result_path: str) -> None:
 
 
 def spare() -> None:
-    import deep_pg.cli  # noqa: F401  the training app, as a job's pickled task refers to it
     import deep_pg.run  # noqa: F401  torch, gymnasium, MuJoCo: the bulk of a job's start
 
     request = sys.stdin.read()
