@@ -266,3 +266,15 @@ def test_add_refuses_a_different_run_under_a_stored_id_and_leaves_the_store(swee
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "deep-pg-export: error:" in proc.stderr and "not the same run" in proc.stderr
+
+
+def test_runs_made_before_an_opt_key_existed_count_as_its_default_setting():
+    """The committed F8_humanoid holds seeds 0-1 from before opt.grad_clip_scope existed and seed
+    2 from after: the same 48 settings, not 96."""
+    from deep_pg.analysis.studies import describe
+
+    study = Path(__file__).resolve().parents[1] / "results" / "F8_humanoid"
+    runs = [json.loads((s / "runs.json").read_text()) for s in sorted(study.iterdir())]
+    assert "opt.grad_clip_scope" not in runs[0][0]["info"]
+    assert "opt.grad_clip_scope" in runs[-1][0]["info"]
+    assert describe(study)["holds"].endswith("; 48 settings per algorithm and environment")

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
+from omegaconf import OmegaConf
 
 from deep_pg.analysis.compact import MANIFEST, PROBES, RUNS, find_stores
+from deep_pg.config import OptConfig
 
 COLUMNS = ["study", "runs", "holds", "runs_dated", "exported", "commit", "machine"]
 # The paper's order of algorithms and how the docs spell them.
@@ -39,6 +41,16 @@ def _day(seconds: float) -> str:
 def _span(days: list[str]) -> str:
     days = sorted(set(days))
     return days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+
+
+def _with_later_keys(infos: list[dict]) -> list[dict]:
+    """Runs trained before an ``opt.*`` key existed do not hold it: they ran as its default (a
+    key is added with the default that keeps the earlier behaviour), so they count as one setting
+    with the later runs at that default. Only absent keys are filled; a null value is kept."""
+    defaults = OmegaConf.to_container(OmegaConf.structured(OptConfig), enum_to_str=True)
+    assert isinstance(defaults, dict)
+    later = {"opt." + str(key): value for key, value in defaults.items()}
+    return [{**later, **info} for info in infos]
 
 
 def _numbers(values) -> str:
@@ -76,7 +88,7 @@ def describe(study: Path) -> dict[str, object]:
     stores = find_stores(study)
     manifests = [json.loads((s / MANIFEST).read_text()) for s in stores]
     infos = [run["info"] for s in stores for run in json.loads((s / RUNS).read_text())]
-    frame = pd.DataFrame(infos)
+    frame = pd.DataFrame(_with_later_keys(infos))
     order = list(ALGO_NAMES)
     algos = sorted(
         frame["algo"].dropna().unique(),
