@@ -58,6 +58,11 @@ SINGLE_THREADED = {
 }
 
 
+def job_env() -> dict[str, str]:
+    """A job process's environment: this one's, single-threaded."""
+    return {**os.environ, **SINGLE_THREADED}
+
+
 def packs_at_once(num_packs: int, n_jobs: int) -> tuple[int, int]:
     """(packs run at a time, cores of each). A pack alternates between sampling and its update,
     and its sampling workers idle while it updates: with at least as many packs as cores, a pack
@@ -89,8 +94,7 @@ class LocalLauncher(Launcher):
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
         self.config: DictConfig | None = None
-        self.job_env = {**os.environ, **SINGLE_THREADED}
-        self.spares = Spares(0, self.job_env)
+        self.spares = Spares(0, {})  # started by each launch
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -105,7 +109,7 @@ class LocalLauncher(Launcher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         # job processes import torch & co. while the configs are composed and checked
-        self.spares = Spares(min(self.n_jobs, len(job_overrides)), self.job_env)
+        self.spares = Spares(min(self.n_jobs, len(job_overrides)), job_env())
         try:
             return self._launch(sweep_dir, job_overrides, initial_job_idx)
         finally:
@@ -264,7 +268,7 @@ class LocalLauncher(Launcher):
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
-                    env=self.job_env,
+                    env=job_env(),
                 ).returncode
         payload.unlink(missing_ok=True)
         if not result.exists():

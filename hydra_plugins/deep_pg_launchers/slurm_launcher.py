@@ -210,7 +210,7 @@ class SlurmLauncher(PluginSlurm):
         for k, pack in enumerate(packs):
             log.info("pack %d: jobs %s", k, ", ".join(str(num) for num, _, _ in pack))
         params = [
-            ([(jobs[k][1], jobs[k][0], jobs[k][2]) for k in pack], Singleton.get_state())
+            ([(o, num, c) for num, o, c in (jobs[k] for k in pack)], Singleton.get_state())
             for pack in grouped
         ]
         what = f"{count(len(packs), 'pack')} of {count(len(jobs), 'job')}"
